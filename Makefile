@@ -1,0 +1,87 @@
+# sesdf.esus — developer and CI entry points. `make test` is the one test command (README).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+REPO        := $(CURDIR)
+VENV        := $(REPO)/.venv
+PY          := $(VENV)/bin/python
+COLL_ROOT   := $(REPO)/build/collections
+COLL_LINK   := $(COLL_ROOT)/ansible_collections/sesdf/esus
+SCENARIOS   ?= $(shell ls -d molecule/*/molecule.yml 2>/dev/null | cut -d/ -f2 | grep -v '^shared$$' | tr '\n' ' ')
+
+export PATH := $(VENV)/bin:$(PATH)
+export CONTAINERS_CONF := $(REPO)/lab/containers.conf
+export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
+export ANSIBLE_ROLES_PATH := $(REPO)/roles
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+export ANSIBLE_NOCOLOR := 1
+export MOLECULE_NO_LOG := false
+
+APT_PACKAGES := podman runc debootstrap uidmap python3-venv git rsync postgresql-15 postgresql-client-15
+
+.PHONY: help deps venv collection lab-image lint yamllint ansible-lint ruff unit sanity molecule test demo lock docs-check clean
+
+help:
+	@echo "make test                 everything CI runs (installs what it needs on Debian 12)"
+	@echo "make molecule SCENARIO=x  one Molecule scenario"
+	@echo "make demo                 lab of three UBS, runs playbooks/site.yml, prints a report per region"
+	@echo "make lint | unit | sanity | lab-image | lock"
+
+deps: ## Debian packages the lab and tests need
+	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "[deps] apt-get install$$missing"; apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+lock: ## refresh requirements.txt from requirements.in
+	rm -rf build/lockenv && python3 -m venv build/lockenv
+	build/lockenv/bin/pip install -q -r requirements.in
+	{ echo "# Pinned lock of requirements.in (Python 3.11). Regenerate with: make lock"; build/lockenv/bin/pip freeze; } > requirements.txt
+
+collection: ## make the repo importable as sesdf.esus
+	mkdir -p $(dir $(COLL_LINK))
+	ln -sfn $(REPO) $(COLL_LINK)
+
+lab-image: deps
+	bash lab/build-image.sh
+
+yamllint: venv
+	yamllint -s .
+
+ansible-lint: venv collection
+	ansible-lint --profile production
+
+ruff: venv
+	ruff check plugins tests lab
+	ruff format --check plugins tests lab
+
+lint: yamllint ruff ansible-lint
+
+unit: venv collection
+	PYTHONPATH=$(COLL_ROOT) python -m pytest -q tests/unit
+
+sanity: venv
+	bash tests/sanity/run.sh
+
+molecule: venv collection lab-image
+	@for s in $(if $(SCENARIO),$(SCENARIO),$(SCENARIOS)); do \
+	  echo "=== molecule test -s $$s"; \
+	  molecule test -s $$s || { echo "scenario $$s FAILED"; exit 1; }; \
+	done
+
+test: deps venv collection lint unit sanity molecule
+	@echo "make test: all checks passed"
+
+demo: venv collection lab-image
+	bash lab/demo.sh
+
+clean:
+	rm -rf build tests/output .pytest_cache
