@@ -1,0 +1,108 @@
+"""pec_info on a UBS running the PEC double and on a bare host: what a technician reads from it."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import pytest
+import testinfra.utils.ansible_runner
+
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+testinfra_hosts = RUNNER.get_hosts("all")
+UBS = "sesdf-pecinfo-ubs"
+BARE = "sesdf-pecinfo-bare"
+
+
+def pec_info(host, **args):
+    result = host.ansible("sesdf.esus.pec_info", args or None, become=True, check=False)
+    return result
+
+
+def app_password(host):
+    with host.sudo():
+        text = host.file("/opt/e-SUS/webserver/config/application.properties").content_string
+    return next(line.split("=", 1)[1] for line in text.splitlines() if line.startswith("spring.datasource.password"))
+
+
+def test_pec_info_reports_one_version_from_config_database_and_http(host):
+    if host.backend.get_hostname() != UBS:
+        pytest.skip("UBS host only")
+    pec = pec_info(host)["pec"]
+    assert pec["installed"] is True
+    assert pec["role"] == "local_server"
+    assert pec["version"]["config"] == "4.2.8"
+    assert pec["version"]["database"] == "4.2.8"
+    assert pec["version"]["http"] == "4.2.8"
+    assert pec["version"]["agree"] is True and pec["version"]["consensus"] == "4.2.8"
+    assert pec["services"]["app"]["active_state"] == "active"
+    assert pec["services"]["database"]["active_state"] == "active"
+    assert pec["database"]["port"] == 5433 and pec["database"]["name"] == "esus"
+    assert pec["database"]["size_bytes"] > 1_000_000
+    assert pec["paths"]["pg_bin_dir"].startswith("/opt/e-SUS/database/postgresql-")
+    assert pec["problems"] == []
+
+
+def test_pec_info_never_returns_the_database_password(host):
+    if host.backend.get_hostname() != UBS:
+        pytest.skip("UBS host only")
+    result = pec_info(host)
+    assert app_password(host) not in json.dumps(result)
+
+
+def test_bare_host_has_role_none_without_failing(host):
+    if host.backend.get_hostname() != BARE:
+        pytest.skip("bare host only")
+    pec = pec_info(host)["pec"]
+    assert pec["installed"] is False
+    assert pec["role"] == "none"
+    assert [p["code"] for p in pec["problems"]] == ["missing"]
+
+
+def test_database_down_is_reported_with_what_to_do_and_fails_when_asked(host):
+    if host.backend.get_hostname() != UBS:
+        pytest.skip("UBS host only")
+    with host.sudo():
+        host.run_expect([0], "systemctl stop e-SUS-PEC.service e-SUS-AB-PostgreSQL.service")
+    try:
+        pec = pec_info(host)["pec"]
+        assert pec["database"]["reachable"] is False
+        msgs = " ".join(p["msg"] for p in pec["problems"] if p["code"] == "database")
+        assert "not accepting connections" in msgs and "e-SUS-AB-PostgreSQL.service" in msgs
+        assert pec["version"]["config"] == "4.2.8" and pec["version"]["database"] is None
+        with pytest.raises(Exception, match="not accepting connections"):
+            pec_info(host, fail_on=["database"])
+    finally:
+        with host.sudo():
+            host.run_expect([0], "systemctl start e-SUS-AB-PostgreSQL.service e-SUS-PEC.service")
+
+
+def test_unreadable_credentials_are_a_clear_problem_not_a_traceback(host):
+    if host.backend.get_hostname() != UBS:
+        pytest.skip("UBS host only")
+    cfg = "/opt/e-SUS/webserver/config"
+    with host.sudo():
+        host.run_expect([0], f"mv {cfg}/application.properties {cfg}/application.properties.aside && "
+                             f"mv {cfg}/credenciais.txt {cfg}/credenciais.txt.aside")
+    try:
+        pec = pec_info(host)["pec"]
+        msgs = " ".join(p["msg"] for p in pec["problems"])
+        assert "credentials unreadable" in msgs
+        assert "Traceback" not in msgs
+    finally:
+        with host.sudo():
+            host.run_expect([0], f"mv {cfg}/application.properties.aside {cfg}/application.properties && "
+                                 f"mv {cfg}/credenciais.txt.aside {cfg}/credenciais.txt")
+
+
+def test_regional_report_lists_each_ubs_with_its_version(host):
+    if host.backend.get_hostname() != UBS:
+        pytest.skip("once")
+    reports = glob.glob(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "relatorios", "relatorio-regiao_norte-*.json"))
+    assert len(reports) == 1
+    rows = {r["host"]: r for r in json.load(open(reports[0]))}
+    assert rows[UBS]["pec"]["version"]["consensus"] == "4.2.8"
+    assert rows[BARE]["pec"]["role"] == "none"
+    markdown = open(reports[0].replace(".json", ".md")).read()
+    assert "| UBS 1 Teste | 0010001 |" in markdown and "servidor local em uso" in markdown
