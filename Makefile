@@ -21,12 +21,13 @@ export MOLECULE_NO_LOG := false
 
 APT_PACKAGES := podman runc debootstrap uidmap python3-venv git rsync postgresql-15 postgresql-client-15
 
-.PHONY: help deps venv collection lab-image lint yamllint ansible-lint ruff unit sanity molecule test demo lock docs-check clean
+.PHONY: help deps venv collection lab-image lint yamllint ansible-lint ruff unit sanity molecule test demo lock clean bench-backup
 
 help:
 	@echo "make test                 everything CI runs (installs what it needs on Debian 12)"
 	@echo "make molecule SCENARIO=x  one Molecule scenario"
 	@echo "make demo                 lab of three UBS, runs playbooks/site.yml, prints a report per region"
+	@echo "make bench-backup         benchmark of the verified backup against a raw pg_dump"
 	@echo "make lint | unit | sanity | lab-image | lock"
 
 deps: ## Debian packages the lab and tests need
@@ -82,6 +83,9 @@ test: deps venv collection lint unit sanity molecule
 
 demo: venv collection lab-image
 	bash lab/demo.sh
+
+bench-backup: venv collection lab-image ## benchmark: verified backup vs raw pg_dump (prints a table)
+	bash benchmarks/backup/run.sh
 
 clean:
 	rm -rf build tests/output .pytest_cache
