@@ -70,10 +70,7 @@ class PgClient:
         fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(
-                ":".join(
-                    _pgpass_escape(v)
-                    for v in ("*", "*", "*", self.conn["user"], self.conn.get("password") or "")
-                )
+                ":".join(_pgpass_escape(v) for v in ("*", "*", "*", self.conn["user"], self.conn.get("password") or ""))
                 + "\n"
             )
         self.passfile = passfile
@@ -87,7 +84,9 @@ class PgClient:
     def tool(self, name):
         path = os.path.join(self.bin_dir, name)
         if not os.access(path, os.X_OK):
-            raise PecError(f"PostgreSQL client tool {name} not found or not executable in {self.bin_dir}; set pg_bin_dir")
+            raise PecError(
+                f"PostgreSQL client tool {name} not found or not executable in {self.bin_dir}; set pg_bin_dir"
+            )
         return path
 
     def env(self):

@@ -34,8 +34,14 @@ def service_state(name, systemctl="systemctl"):
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"name": name, "exists": False, "active_state": "unknown", "sub_state": "unknown",
-                "enabled": "unknown", "error": f"systemctl failed: {exc}"}
+        return {
+            "name": name,
+            "exists": False,
+            "active_state": "unknown",
+            "sub_state": "unknown",
+            "enabled": "unknown",
+            "error": f"systemctl failed: {exc}",
+        }
     info = parse_systemctl_show(proc.stdout)
     exists = info.get("LoadState", "not-found") not in ("not-found", "")
     return {

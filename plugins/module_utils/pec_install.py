@@ -28,7 +28,7 @@ def parse_properties(text):
     logical = []
     pending = ""
     for raw in text.splitlines():
-        line = raw.lstrip() if not pending else raw.lstrip()
+        line = raw.lstrip()
         if not pending and (not line or line[0] in "#!"):
             continue
         backslashes = len(line) - len(line.rstrip("\\"))
@@ -70,7 +70,7 @@ def _unescape(value):
         ch = value[i]
         if ch == "\\" and i + 1 < len(value):
             nxt = value[i + 1]
-            if nxt == "u" and i + 5 < len(value) + 0 and re.match(r"[0-9a-fA-F]{4}", value[i + 2 : i + 6]):
+            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", value[i + 2 : i + 6]):
                 out.append(chr(int(value[i + 2 : i + 6], 16)))
                 i += 6
                 continue

@@ -106,7 +106,9 @@ pec:
     paths:
       description: Install paths.
       type: dict
-      sample: {root: /opt/e-SUS, config: /etc/pec.config, pg_bin_dir: /opt/e-SUS/database/postgresql-9.6.13-1-linux-x64/bin}
+      sample:
+        {root: /opt/e-SUS, config: /etc/pec.config,
+         pg_bin_dir: /opt/e-SUS/database/postgresql-9.6.13-1-linux-x64/bin}
     services:
       description: State of the application and database units.
       type: dict
@@ -203,8 +205,12 @@ def gather(module):
     }
     executed = []
     if not installed:
-        problems.append({"code": "missing", "msg": f"no PEC e-SUS install found ({install.config_path} and "
-                                                   f"{install.webserver_dir} are absent)"})
+        problems.append(
+            {
+                "code": "missing",
+                "msg": f"no PEC e-SUS install found ({install.config_path} and {install.webserver_dir} are absent)",
+            }
+        )
         return result, executed
 
     try:
@@ -221,8 +227,7 @@ def gather(module):
         result["database"].update({k: conn[k] for k in ("host", "port", "name", "user")})
         with PgClient(bin_dir, conn, timeout=30) as client:
             result["version"]["database"] = client.scalar(
-                "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = "
-                + sql_literal(params["version_key"])
+                "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = " + sql_literal(params["version_key"])
             )
             size = client.scalar("SELECT pg_database_size(current_database())")
             result["database"]["size_bytes"] = int(size) if size is not None else None
@@ -240,26 +245,38 @@ def gather(module):
         result["version"]["http"] = parse_public_info(body)
         if result["version"]["http"] is None:
             problems.append({"code": "http", "msg": f"{url} answered without a 'versao' field"})
-    except Exception as exc:  # noqa: BLE001 - any network failure is reported, not raised
+    except Exception as exc:
         status = getattr(exc, "code", None)
         result["http"].update({"status": status, "error": str(exc)})
-        problems.append({"code": "http", "msg": f"PEC application does not answer at {url} ({exc}); "
-                                                f"check {params['app_service']} and its log"})
+        problems.append(
+            {
+                "code": "http",
+                "msg": f"PEC application does not answer at {url} ({exc}); check {params['app_service']} and its log",
+            }
+        )
 
     sources = {k: _normalize(result["version"][k]) for k in ("config", "database", "http")}
     agree, consensus = versions_agree(sources)
     result["version"]["agree"] = agree
     result["version"]["consensus"] = consensus
     if not agree and any(sources.values()):
-        problems.append({"code": "version_mismatch",
-                         "msg": "the PEC version differs between sources: "
-                                + ", ".join(f"{k}={v}" for k, v in sources.items() if v)
-                                + "; an interrupted update is likely: see the installer log"})
+        problems.append(
+            {
+                "code": "version_mismatch",
+                "msg": "the PEC version differs between sources: "
+                + ", ".join(f"{k}={v}" for k, v in sources.items() if v)
+                + "; an interrupted update is likely: see the installer log",
+            }
+        )
     for key in ("app", "database"):
         unit = result["services"][key]
         if unit["active_state"] != "active":
-            problems.append({"code": "services", "msg": f"{unit['name']} is {unit['active_state']}; "
-                                                        f"see: journalctl -u {unit['name']}"})
+            problems.append(
+                {
+                    "code": "services",
+                    "msg": f"{unit['name']} is {unit['active_state']}; see: journalctl -u {unit['name']}",
+                }
+            )
     return result, executed
 
 

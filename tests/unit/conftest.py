@@ -49,25 +49,60 @@ def pg_server():
     os.chown(pwfile, pg_user.pw_uid, pg_user.pw_gid)
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     subprocess.run(
-        [*as_pg, f"{bin_dir}/initdb", "-D", data, "-U", "postgres", "--auth=scram-sha-256", f"--pwfile={pwfile}",
-         "-E", "UTF8", "--locale=C.UTF-8"],
-        check=True, capture_output=True,
+        [
+            *as_pg,
+            f"{bin_dir}/initdb",
+            "-D",
+            data,
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        check=True,
+        capture_output=True,
     )
     os.unlink(pwfile)
     port = _free_port()
     log = os.path.join(base, "server.log")
     subprocess.run(
-        [*as_pg, f"{bin_dir}/pg_ctl", "-D", data, "-l", log, "-w", "-o",
-         f"-p {port} -c listen_addresses=127.0.0.1 -k {base}", "start"],
-        check=True, capture_output=True,
+        [
+            *as_pg,
+            f"{bin_dir}/pg_ctl",
+            "-D",
+            data,
+            "-l",
+            log,
+            "-w",
+            "-o",
+            f"-p {port} -c listen_addresses=127.0.0.1 -k {base}",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
-    server = {"bin_dir": bin_dir, "host": "127.0.0.1", "port": port, "user": "postgres", "password": password,
-              "name": "postgres", "data": data, "base": base}
+    server = {
+        "bin_dir": bin_dir,
+        "host": "127.0.0.1",
+        "port": port,
+        "user": "postgres",
+        "password": password,
+        "name": "postgres",
+        "data": data,
+        "base": base,
+    }
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
-            if subprocess.run([f"{bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(port)],
-                              capture_output=True).returncode == 0:
+            if (
+                subprocess.run(
+                    [f"{bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+                ).returncode
+                == 0
+            ):
                 break
             time.sleep(0.2)
         yield server

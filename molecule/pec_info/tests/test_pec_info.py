@@ -83,8 +83,11 @@ def test_unreadable_credentials_are_a_clear_problem_not_a_traceback(host):
         pytest.skip("UBS host only")
     cfg = "/opt/e-SUS/webserver/config"
     with host.sudo():
-        host.run_expect([0], f"mv {cfg}/application.properties {cfg}/application.properties.aside && "
-                             f"mv {cfg}/credenciais.txt {cfg}/credenciais.txt.aside")
+        host.run_expect(
+            [0],
+            f"mv {cfg}/application.properties {cfg}/application.properties.aside && "
+            f"mv {cfg}/credenciais.txt {cfg}/credenciais.txt.aside",
+        )
     try:
         pec = pec_info(host)["pec"]
         msgs = " ".join(p["msg"] for p in pec["problems"])
@@ -92,14 +95,19 @@ def test_unreadable_credentials_are_a_clear_problem_not_a_traceback(host):
         assert "Traceback" not in msgs
     finally:
         with host.sudo():
-            host.run_expect([0], f"mv {cfg}/application.properties.aside {cfg}/application.properties && "
-                                 f"mv {cfg}/credenciais.txt.aside {cfg}/credenciais.txt")
+            host.run_expect(
+                [0],
+                f"mv {cfg}/application.properties.aside {cfg}/application.properties && "
+                f"mv {cfg}/credenciais.txt.aside {cfg}/credenciais.txt",
+            )
 
 
 def test_regional_report_lists_each_ubs_with_its_version(host):
     if host.backend.get_hostname() != UBS:
         pytest.skip("once")
-    reports = glob.glob(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "relatorios", "relatorio-regiao_norte-*.json"))
+    reports = glob.glob(
+        os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "relatorios", "relatorio-regiao_norte-*.json")
+    )
     assert len(reports) == 1
     rows = {r["host"]: r for r in json.load(open(reports[0]))}
     assert rows[UBS]["pec"]["version"]["consensus"] == "4.2.8"

@@ -18,7 +18,11 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import (
 def test_systemctl_show():
     out = "LoadState=loaded\nActiveState=failed\nSubState=failed\nUnitFileState=enabled\n"
     assert parse_systemctl_show(out) == {
-        "LoadState": "loaded", "ActiveState": "failed", "SubState": "failed", "UnitFileState": "enabled"}
+        "LoadState": "loaded",
+        "ActiveState": "failed",
+        "SubState": "failed",
+        "UnitFileState": "enabled",
+    }
 
 
 def test_public_info():

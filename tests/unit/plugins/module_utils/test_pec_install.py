@@ -108,8 +108,7 @@ def test_install_connection_from_properties(tmp_path):
     install, bin_dir = _install(tmp_path, properties=PROPERTIES, config={"version": "4.2.8"})
     assert install.present
     conn = install.connection()
-    assert conn == {"host": "localhost", "port": 5433, "name": "esus", "user": "postgres",
-                    "password": "s3cr=t:pa\\ss"}
+    assert conn == {"host": "localhost", "port": 5433, "name": "esus", "user": "postgres", "password": "s3cr=t:pa\\ss"}
     assert install.pg_bin_dir() == bin_dir
     assert install.config()["version"] == "4.2.8"
 
