@@ -19,7 +19,7 @@ export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 export MOLECULE_NO_LOG := false
 
-APT_PACKAGES := podman runc debootstrap uidmap python3-venv git rsync postgresql-15 postgresql-client-15
+APT_PACKAGES := podman runc debootstrap uidmap python3-venv git rsync postgresql-15 postgresql-client-15 shellcheck
 
 .PHONY: help deps venv collection lab-image lint yamllint ansible-lint ruff unit sanity molecule test demo lock clean bench-backup
 

@@ -106,7 +106,7 @@ def parse_credentials(text):
         line = raw.strip()
         if ":" not in line:
             continue
-        label, _, value = line.partition(":")
+        label, _sep, value = line.partition(":")
         label = label.strip().lower()
         value = value.strip()
         if label.startswith("url"):

@@ -20,7 +20,7 @@ description:
   - Problems (database down, credentials unreadable, endpoint not answering) are listed in RV(pec.problems);
     O(fail_on) turns chosen ones into a task failure.
 author:
-  - SES-DF NTINF
+  - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
   - ansible.builtin.action_common_attributes

@@ -99,7 +99,7 @@ def pg_server():
         while time.time() < deadline:
             if (
                 subprocess.run(
-                    [f"{bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+                    [f"{bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(port)], capture_output=True, check=False
                 ).returncode
                 == 0
             ):
@@ -107,5 +107,7 @@ def pg_server():
             time.sleep(0.2)
         yield server
     finally:
-        subprocess.run([*as_pg, f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            [*as_pg, f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True, check=False
+        )
         shutil.rmtree(base, ignore_errors=True)

@@ -41,9 +41,9 @@ def test_password_never_on_command_line_and_passfile_private(pg_server, monkeypa
     seen = []
     real_run = subprocess.run
 
-    def spy(cmd, *args, **kwargs):
+    def spy(cmd, *args, check=False, **kwargs):
         seen.append((list(cmd), dict(kwargs.get("env") or {})))
-        return real_run(cmd, *args, **kwargs)
+        return real_run(cmd, *args, check=check, **kwargs)
 
     monkeypatch.setattr(subprocess, "run", spy)
     with PgClient(pg_server["bin_dir"], _conn(pg_server)) as client:

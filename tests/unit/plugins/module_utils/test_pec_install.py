@@ -115,20 +115,20 @@ def test_install_connection_from_properties(tmp_path):
 
 def test_install_connection_falls_back_to_credenciais(tmp_path):
     creds = "Url de conexão: jdbc:postgresql://127.0.0.1:5433/esus\nUsuário: postgres\nSenha: fromcreds\n"
-    install, _ = _install(tmp_path, properties="server.port=8080\n", credentials=creds)
+    install, _bin = _install(tmp_path, properties="server.port=8080\n", credentials=creds)
     conn = install.connection()
     assert (conn["host"], conn["port"], conn["user"], conn["password"]) == ("127.0.0.1", 5433, "postgres", "fromcreds")
 
 
 def test_install_options_override_files(tmp_path):
-    install, _ = _install(tmp_path, properties=PROPERTIES)
+    install, _bin = _install(tmp_path, properties=PROPERTIES)
     install.params.update(db_port=6543, db_user="other", db_password="given")
     conn = install.connection()
     assert (conn["port"], conn["user"], conn["password"]) == (6543, "other", "given")
 
 
 def test_install_unreadable_credentials_is_a_clear_error(tmp_path):
-    install, _ = _install(tmp_path)
+    install, _bin = _install(tmp_path)
     with pytest.raises(PecError, match="credentials unreadable.*db_user/db_password"):
         install.connection()
 
@@ -141,7 +141,7 @@ def test_no_install(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 def test_permission_denied_hints_become(tmp_path):
-    install, _ = _install(tmp_path, properties=PROPERTIES)
+    install, _bin = _install(tmp_path, properties=PROPERTIES)
     os.chmod(install.properties_path, 0)
     with pytest.raises(PecError, match="become"):
         install.properties()
