@@ -14,6 +14,7 @@ import io
 import os
 import re
 import xml.etree.ElementTree as ET
+import xml.parsers.expat as pyexpat
 import zipfile
 
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
@@ -35,22 +36,25 @@ def _forbid(what):
 
 
 def safe_parse(data):
-    """Parse XML bytes with expat, refusing DOCTYPE, entity declarations and external references."""
-    parser = ET.XMLParser()
-    expat = parser.parser
+    """Parse XML bytes with expat into an ElementTree, refusing DOCTYPE, entity declarations and external refs."""
+    builder = ET.TreeBuilder()
+    expat = pyexpat.ParserCreate()
+    expat.StartElementHandler = builder.start
+    expat.EndElementHandler = builder.end
+    expat.CharacterDataHandler = builder.data
     expat.StartDoctypeDeclHandler = _forbid("a DOCTYPE declaration")
     expat.EntityDeclHandler = _forbid("an entity declaration")
     expat.UnparsedEntityDeclHandler = _forbid("an unparsed entity declaration")
     expat.ExternalEntityRefHandler = _forbid("an external entity reference")
     try:
-        parser.feed(data)
-        return parser.close()
+        expat.Parse(data, True)
+        return builder.close()
     except _Forbidden as exc:
         raise PecError(
             f"the CNES file contains {exc}, which a CNES XML never has; refusing it (possible tampering). "
             "Ask NCAIS for a fresh copy of the file"
         ) from exc
-    except ET.ParseError as exc:
+    except (pyexpat.ExpatError, AssertionError) as exc:
         raise PecError(
             f"the CNES file is not well-formed XML ({exc}); it is probably truncated or not a CNES file. "
             "Download it again from the region's distribution point"
@@ -78,7 +82,9 @@ def read_cnes_bytes(data, name="cnes.xml"):
             try:
                 inner = archive.read(xmls[0])
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise PecError(f"{name}: {xmls[0].filename} is corrupt inside the zip ({exc}); download it again") from exc
+                raise PecError(
+                    f"{name}: {xmls[0].filename} is corrupt inside the zip ({exc}); download it again"
+                ) from exc
         if not inner.strip():
             raise PecError(f"the XML inside {name} is empty; download it again")
         return inner
@@ -116,12 +122,20 @@ def parse_cnes(data, cnes, name="cnes.xml"):
     for est in ests.findall("DADOS_GERAIS_ESTABELECIMENTOS"):
         a = _attrs_lower(est)
         teams = [
-            {"ine": t.get("CO_INE", ""), "name": t.get("DS_EQUIPE") or t.get("NM_REFERENCIA", ""),
-             "type": t.get("TP_EQUIPE", ""), "area": t.get("CO_AREA", "")}
+            {
+                "ine": t.get("CO_INE", ""),
+                "name": t.get("DS_EQUIPE") or t.get("NM_REFERENCIA", ""),
+                "type": t.get("TP_EQUIPE", ""),
+                "area": t.get("CO_AREA", ""),
+            }
             for t in (_attrs_lower(x) for x in est.iter("DADOS_EQUIPES"))
         ]
-        units[a.get("CNES", "")] = {"cnes": a.get("CNES", ""), "name": a.get("NM_FANTA", ""),
-                                    "type": a.get("TP_UNID_ID", ""), "teams": teams}
+        units[a.get("CNES", "")] = {
+            "cnes": a.get("CNES", ""),
+            "name": a.get("NM_FANTA", ""),
+            "type": a.get("TP_UNID_ID", ""),
+            "teams": teams,
+        }
     if not units:
         raise PecError(f"{name} lists no establishment (ESTABELECIMENTOS is empty); ask NCAIS for a complete file")
     if cnes not in units:
@@ -142,16 +156,29 @@ def parse_cnes(data, cnes, name="cnes.xml"):
             "cns": a.get("CO_CNS", ""),
             "name": a.get("NM_PROF", ""),
             "lotacoes": [
-                {"cnes": lot.get("CNES", ""), "cbo": lot.get("CO_CBO", ""), "ine": lot.get("CO_INE", ""),
-                 "team": team_names.get(lot.get("CO_INE", ""), ""), "microarea": lot.get("MICROAREA", "")}
+                {
+                    "cnes": lot.get("CNES", ""),
+                    "cbo": lot.get("CO_CBO", ""),
+                    "ine": lot.get("CO_INE", ""),
+                    "team": team_names.get(lot.get("CO_INE", ""), ""),
+                    "microarea": lot.get("MICROAREA", ""),
+                }
                 for lot in lots
             ],
         }
         all_professionals.append(entry)
         here = [lot for lot in entry["lotacoes"] if lot["cnes"] == cnes]
         for lot in here:
-            professionals.append({"cpf": entry["cpf"], "cns": entry["cns"], "name": entry["name"],
-                                  "cbo": lot["cbo"], "ine": lot["ine"], "team": lot["team"]})
+            professionals.append(
+                {
+                    "cpf": entry["cpf"],
+                    "cns": entry["cns"],
+                    "name": entry["name"],
+                    "cbo": lot["cbo"],
+                    "ine": lot["ine"],
+                    "team": lot["team"],
+                }
+            )
     return {
         "file": name,
         "sha256": hashlib.sha256(raw).hexdigest(),
@@ -180,3 +207,86 @@ def read_cnes_file(path, cnes):
     if len(data) > MAX_XML_BYTES:
         raise PecError(f"CNES file {path} is larger than {MAX_XML_BYTES} bytes; refusing it")
     return parse_cnes(data, cnes, os.path.basename(path))
+
+
+# Profile audit -------------------------------------------------------------------------------------
+
+AUDIT_SQL = """
+SELECT json_build_object(
+    'ator_papel', l.co_ator_papel, 'cpf', p.nu_cpf, 'cns', p.nu_cns, 'name', p.no_profissional,
+    'cnes', u.nu_cnes, 'cbo', b.co_cbo_2002, 'active', l.st_ativo,
+    'profiles', coalesce((
+        SELECT json_agg(json_build_object(
+            'name', pf.no_perfil, 'type', pf.tp_perfil,
+            'allowed_for_cbo', EXISTS (SELECT 1 FROM rl_perfil_cbo_padrao r
+                                       WHERE r.co_perfil = pf.co_seq_perfil AND r.co_cbo = l.co_cbo))
+            ORDER BY pf.no_perfil)
+        FROM rl_ator_papel_perfil rp JOIN tb_perfil pf ON pf.co_seq_perfil = rp.co_perfil
+        WHERE rp.co_ator_papel = l.co_ator_papel), '[]'::json))::text
+FROM tb_lotacao l
+JOIN tb_ator_papel ap ON ap.co_seq_ator_papel = l.co_ator_papel
+JOIN tb_prof p ON p.co_seq_prof = ap.co_prof
+JOIN tb_unidade_saude u ON u.co_seq_unidade_saude = l.co_unidade_saude
+JOIN tb_cbo b ON b.co_cbo = l.co_cbo
+ORDER BY p.nu_cpf, l.co_ator_papel
+"""
+
+
+def audit_profiles(cnes_data, lotacoes, extra_allowed_profiles=(), include_inactive=False):
+    """Compare the PEC's lotações (rows of AUDIT_SQL, as dicts) with the CNES XML (parse_cnes output).
+
+    A lotação is right when the CNES XML places the professional (by CPF) in the same unit CNES with
+    the same CBO, and each of its profiles is a default profile of that CBO (rl_perfil_cbo_padrao) or
+    one of ``extra_allowed_profiles``. Returns the list of mismatches, each a dict with ``tipo``.
+    """
+    by_cpf = {p["cpf"]: p for p in cnes_data["all_professionals"] if p["cpf"]}
+    extra = set(extra_allowed_profiles or ())
+    mismatches = []
+    for lot in lotacoes:
+        if not lot.get("active", True) and not include_inactive:
+            continue
+        base = {
+            "cpf": lot["cpf"],
+            "nome": lot["name"],
+            "cnes": lot["cnes"],
+            "cbo": lot["cbo"],
+            "ator_papel": lot["ator_papel"],
+        }
+        xml_prof = by_cpf.get(lot["cpf"])
+        if xml_prof is None:
+            mismatches.append(
+                {**base, "tipo": "profissional_ausente_do_cnes", "detalhe": "o profissional não consta do XML do CNES"}
+            )
+        else:
+            places = {(x["cnes"], x["cbo"]) for x in xml_prof["lotacoes"]}
+            units = {x["cnes"] for x in xml_prof["lotacoes"]}
+            if lot["cnes"] not in units:
+                mismatches.append(
+                    {
+                        **base,
+                        "tipo": "lotacao_em_outro_cnes",
+                        "detalhe": f"lotação no CNES {lot['cnes']}; o CNES lota o profissional em "
+                        + ", ".join(sorted(units)),
+                    }
+                )
+            elif (lot["cnes"], lot["cbo"]) not in places:
+                cbos = sorted(x["cbo"] for x in xml_prof["lotacoes"] if x["cnes"] == lot["cnes"])
+                mismatches.append(
+                    {
+                        **base,
+                        "tipo": "cbo_divergente",
+                        "detalhe": f"CBO {lot['cbo']} no PEC; no CNES: {', '.join(cbos)}",
+                    }
+                )
+        for prof in lot.get("profiles") or []:
+            if prof["allowed_for_cbo"] or prof["name"] in extra:
+                continue
+            mismatches.append(
+                {
+                    **base,
+                    "tipo": "perfil_nao_permitido_para_cbo",
+                    "perfil": prof["name"],
+                    "detalhe": f"perfil '{prof['name']}' não é perfil padrão do CBO {lot['cbo']}",
+                }
+            )
+    return mismatches

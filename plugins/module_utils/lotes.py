@@ -1,0 +1,906 @@
+# Copyright: (c) 2026, SES-DF NTINF
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Export of the PEC's production not yet sent ("lotes") and their transfer to NCAIS, without loss.
+
+One implementation used by the ``sesdf.esus.pec_lotes`` module and by the cron entry point that inapt UBS
+run without Ansible (``cli_main``). Python stdlib only.
+
+Safety rules:
+- a lote is created in the database (tb_lote_transp, rows of tb_dado_transp tied to it) in one statement;
+  its file can always be rebuilt from those rows, so a crash after the commit loses nothing;
+- files are written to a temporary name, fsynced and renamed (never a half file under a final name),
+  both on the server and at the destination;
+- a lote counts as delivered only when the sha256 of the file AT THE DESTINATION equals the manifest's;
+  the ledger (JSON, written atomically) records that, so a lote is sent again until it is verified and
+  never again once it is (unless the copy at the destination is later found altered).
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import contextlib
+import datetime
+import errno
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
+
+LEDGER_NAME = "ledger.json"
+LEDGER_FORMAT = 1
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+DEFAULT_FILE_PATTERN = "lote-{cnes}-{id}.zip"
+
+
+# Files ---------------------------------------------------------------------------------------------
+
+
+def sha256_bytes(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, data, mode=0o600):
+    """Write bytes to path through a temporary file in the same directory, fsync and rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        hint = "free space on that file system" if exc.errno == errno.ENOSPC else "check the directory"
+        raise PecError(f"cannot write {path}: {exc.strerror or exc}; nothing was lost, {hint} and run again") from exc
+    _fsync_dir(directory)
+
+
+def build_lote_zip(rows):
+    """The LEDI lote file: a zip of ``<uuid>.esus`` entries, each the row's DadoTransporte bytes.
+
+    Deterministic (fixed dates, rows in the given order), so a lote rebuilt from the database has the
+    same sha256 as the first build.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for row in rows:
+            info = zipfile.ZipInfo(f"{row['uuid']}.esus", date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, row["data"])
+    return buffer.getvalue()
+
+
+def read_lote_zip(data):
+    """{uuid: bytes} of a lote file (used to verify content)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name[: -len(".esus")]: archive.read(name) for name in archive.namelist()}
+
+
+# Ledger --------------------------------------------------------------------------------------------
+
+
+class Ledger:
+    """The server's record of every lote exported: file, sha256, sent, confirmed at the destination."""
+
+    def __init__(self, state_dir):
+        self.state_dir = state_dir
+        self.path = os.path.join(state_dir, LEDGER_NAME)
+        self.files_dir = os.path.join(state_dir, "files")
+        self.data = {"format": LEDGER_FORMAT, "lotes": {}}
+
+    def prepare_dirs(self):
+        for path in (self.state_dir, self.files_dir):
+            try:
+                os.makedirs(path, mode=0o700, exist_ok=True)
+            except OSError as exc:
+                raise PecError(f"cannot create {path}: {exc.strerror or exc}") from exc
+
+    def load(self):
+        if not os.path.exists(self.path):
+            return self
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise PecError(
+                f"the lotes ledger {self.path} is unreadable ({exc}); do NOT delete it: restore it from the "
+                "server backup, or move it aside and run again (lotes already confirmed would then be sent again)"
+            ) from exc
+        if not isinstance(data, dict) or not isinstance(data.get("lotes"), dict):
+            raise PecError(f"the lotes ledger {self.path} has an unknown layout; restore it from the backup")
+        self.data = data
+        return self
+
+    def save(self):
+        text = json.dumps(self.data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        atomic_write(self.path, text.encode("utf-8"), 0o600)
+
+    @property
+    def lotes(self):
+        return self.data["lotes"]
+
+    def get(self, lote_id):
+        return self.lotes.get(str(lote_id))
+
+    def put(self, entry):
+        self.lotes[str(entry["id"])] = entry
+
+    @contextlib.contextmanager
+    def lock(self):
+        path = os.path.join(self.state_dir, ".lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                raise PecError(
+                    f"another lotes export is running on this server (lock {path}); wait for it to finish"
+                ) from exc
+            yield
+        finally:
+            os.close(fd)
+
+
+# Database ------------------------------------------------------------------------------------------
+
+
+class LotesDb:
+    """The PEC's transmission tables, through a PgClient."""
+
+    def __init__(self, client, generated="GERADO", sent="ENVIADO", export_situations=("GERADO",)):
+        self.client = client
+        self.names = {"generated": generated, "sent": sent}
+        self.export_situations = list(export_situations)
+        self._codes = None
+
+    def codes(self):
+        if self._codes is None:
+            rows = self.client.query("SELECT no_situacao, co_situacao FROM tb_situacao_lote_transp")
+            self._codes = {name: int(code) for name, code in rows}
+            for name in [*self.names.values(), *self.export_situations]:
+                if name not in self._codes:
+                    raise PecError(
+                        f"tb_situacao_lote_transp has no situation {name!r} (it has {', '.join(sorted(self._codes))}); "
+                        "set the lote situation names for this PEC version"
+                    )
+        return self._codes
+
+    def pending_count(self):
+        return int(self.client.scalar("SELECT count(*) FROM tb_dado_transp WHERE co_lote_transp IS NULL"))
+
+    def create_lote(self, max_records=0):
+        """Tie rows with no lote to a new GERADO lote, in one statement. Returns the lote id or None."""
+        limit = f"LIMIT {int(max_records)}" if max_records and int(max_records) > 0 else ""
+        code = self.codes()[self.names["generated"]]
+        sql = f"""
+WITH pend AS (
+    SELECT co_seq_dado_transp, dt_registro FROM tb_dado_transp
+    WHERE co_lote_transp IS NULL ORDER BY co_seq_dado_transp {limit} FOR UPDATE SKIP LOCKED),
+lt AS (
+    INSERT INTO tb_lote_transp (dt_geracao, dt_inicio_periodo, dt_fim_periodo, co_situacao, qt_registros)
+    SELECT now(), min(dt_registro)::date, max(dt_registro)::date, {code}, count(*) FROM pend HAVING count(*) > 0
+    RETURNING co_seq_lote_transp),
+upd AS (
+    UPDATE tb_dado_transp d SET co_lote_transp = lt.co_seq_lote_transp FROM lt, pend
+    WHERE d.co_seq_dado_transp = pend.co_seq_dado_transp RETURNING d.co_seq_dado_transp)
+SELECT lt.co_seq_lote_transp, (SELECT count(*) FROM upd) FROM lt
+"""
+        rows = self.client.query(sql)
+        return int(rows[0][0]) if rows else None
+
+    def open_lotes(self):
+        """Lotes the PEC has not sent (situations in export_situations), oldest first."""
+        codes = self.codes()
+        wanted = ", ".join(str(codes[n]) for n in self.export_situations)
+        rows = self.client.query(
+            f"SELECT co_seq_lote_transp FROM tb_lote_transp WHERE co_situacao IN ({wanted}) ORDER BY co_seq_lote_transp"
+        )
+        return [int(r[0]) for r in rows]
+
+    def lote(self, lote_id):
+        """A lote's header and rows (uuid, bytes, cnes, date), in row order."""
+        head = self.client.query(
+            "SELECT dt_inicio_periodo, dt_fim_periodo, qt_registros, co_situacao, to_char(dt_geracao, "
+            f"'YYYY-MM-DD\"T\"HH24:MI:SS') FROM tb_lote_transp WHERE co_seq_lote_transp = {int(lote_id)}"
+        )
+        if not head:
+            raise PecError(f"lote {lote_id} is in the ledger but not in tb_lote_transp; restore the database backup")
+        rows = self.client.query(
+            "SELECT d.nu_uuid, translate(encode(d.ds_dado, 'base64'), E'\\n', ''), u.nu_cnes, "
+            "to_char(d.dt_registro, 'YYYY-MM-DD') FROM tb_dado_transp d "
+            "JOIN tb_unidade_saude u ON u.co_seq_unidade_saude = d.co_unidade_saude "
+            f"WHERE d.co_lote_transp = {int(lote_id)} ORDER BY d.co_seq_dado_transp",
+            record=False,
+        )
+        start, end, count, situation, generated_at = head[0]
+        return {
+            "id": int(lote_id),
+            "period": {"start": start, "end": end},
+            "declared_records": int(count),
+            "situation": int(situation),
+            "generated_at": generated_at,
+            "rows": [{"uuid": r[0], "data": base64.b64decode(r[1]), "cnes": r[2], "date": r[3]} for r in rows],
+        }
+
+    def mark_sent(self, lote_id):
+        codes = self.codes()
+        sent = codes[self.names["sent"]]
+        rows = self.client.query(
+            f"UPDATE tb_lote_transp SET co_situacao = {sent}, dt_envio = now() "
+            f"WHERE co_seq_lote_transp = {int(lote_id)} AND co_situacao <> {sent} RETURNING co_seq_lote_transp"
+        )
+        return bool(rows)
+
+    def month_production(self, first_day, next_first_day):
+        """Rows of a month per unit CNES and lote: [(cnes, lote_id|None, situation|None, dt_envio|None, n)]."""
+        rows = self.client.query(
+            "SELECT u.nu_cnes, d.co_lote_transp, l.co_situacao, to_char(l.dt_envio, 'YYYY-MM-DD\"T\"HH24:MI:SS'), "
+            "count(*) FROM tb_dado_transp d "
+            "JOIN tb_unidade_saude u ON u.co_seq_unidade_saude = d.co_unidade_saude "
+            "LEFT JOIN tb_lote_transp l ON l.co_seq_lote_transp = d.co_lote_transp "
+            f"WHERE d.dt_registro >= '{first_day.isoformat()}' AND d.dt_registro < '{next_first_day.isoformat()}' "
+            "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2"
+        )
+        return [
+            (r[0], int(r[1]) if r[1] is not None else None, int(r[2]) if r[2] is not None else None, r[3], int(r[4]))
+            for r in rows
+        ]
+
+
+# Destinations ----------------------------------------------------------------------------------------
+
+
+class PathDestination:
+    """A directory NCAIS reads (a mounted share)."""
+
+    kind = "path"
+
+    def __init__(self, path, require_mount=False):
+        self.path = path
+        self.require_mount = require_mount
+        self.label = path
+
+    def check(self):
+        if not os.path.isdir(self.path):
+            raise PecError(
+                f"destination {self.path} does not exist or is not mounted; mount NCAIS's share and run again "
+                "(the lotes stay on the server and will be sent then)"
+            )
+        if self.require_mount and not os.path.ismount(self.path):
+            raise PecError(f"destination {self.path} is not a mount point: NCAIS's share is not mounted; mount it")
+        if not os.access(self.path, os.W_OK):
+            raise PecError(f"destination {self.path} is not writable by this user")
+
+    def remote_sha256(self, name):
+        path = os.path.join(self.path, name)
+        if not os.path.isfile(path):
+            return None
+        try:
+            return sha256_file(path)
+        except OSError as exc:
+            raise PecError(f"cannot read {path} back at the destination: {exc}") from exc
+
+    def put(self, local_path, name):
+        final = os.path.join(self.path, name)
+        part = os.path.join(self.path, "." + name + ".part")
+        try:
+            with open(local_path, "rb") as src, open(part, "wb") as dst:
+                _copy_stream(src, dst)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(part, final)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(part)
+            raise PecError(f"copy of {name} to {self.path} failed: {exc.strerror or exc}") from exc
+        _fsync_dir(self.path)
+
+
+def _copy_stream(src, dst):
+    """Copy in chunks (a seam for the tests, which cut a transfer half-way)."""
+    shutil.copyfileobj(src, dst, 1024 * 1024)
+
+
+class RsyncDestination:
+    """A directory on NCAIS's server, reached with rsync over SSH (key authentication, BatchMode)."""
+
+    kind = "rsync"
+
+    def __init__(
+        self, host, path, user=None, port=22, ssh_key=None, known_hosts=None, timeout=60, strict_host_key_checking=True
+    ):
+        self.host = host
+        self.path = path.rstrip("/") or "/"
+        self.user = user
+        self.port = int(port or 22)
+        self.ssh_key = ssh_key
+        self.known_hosts = known_hosts
+        self.timeout = int(timeout)
+        self.strict = strict_host_key_checking
+        self.target = f"{user}@{host}" if user else host
+        self.label = f"{self.target}:{self.path}"
+
+    def ssh_cmd(self):
+        cmd = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={min(self.timeout, 30)}", "-p", str(self.port)]
+        cmd += ["-o", "StrictHostKeyChecking=" + ("yes" if self.strict else "accept-new")]
+        if self.ssh_key:
+            cmd += ["-i", self.ssh_key, "-o", "IdentitiesOnly=yes"]
+        if self.known_hosts:
+            cmd += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
+        return cmd
+
+    def _ssh(self, remote_cmd):
+        try:
+            return subprocess.run(
+                [*self.ssh_cmd(), self.target, remote_cmd],
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise PecError(f"NCAIS server {self.label} did not answer within {self.timeout}s; try again later") from exc
+
+    def check(self):
+        proc = self._ssh("test -d " + shlex.quote(self.path) + " && test -w " + shlex.quote(self.path))
+        if proc.returncode == 255:
+            raise PecError(
+                f"cannot reach NCAIS server {self.target} over SSH ({(proc.stderr or '').strip()[:200]}); check the "
+                "network, the SSH key and known_hosts (the lotes stay on the server and will be sent next run)"
+            )
+        if proc.returncode != 0:
+            raise PecError(f"destination directory {self.label} is missing or not writable on NCAIS's server")
+
+    def remote_sha256(self, name):
+        remote = self.path + "/" + name
+        proc = self._ssh(
+            f"if [ -f {shlex.quote(remote)} ]; then sha256sum -- {shlex.quote(remote)}; else echo ABSENT; fi"
+        )
+        if proc.returncode != 0:
+            raise PecError(f"cannot check {remote} on {self.target}: {(proc.stderr or '').strip()[:200]}")
+        out = proc.stdout.strip()
+        if out == "ABSENT" or not out:
+            return None
+        return out.split()[0]
+
+    def put(self, local_path, name):
+        ssh = " ".join(shlex.quote(a) for a in self.ssh_cmd())
+        cmd = [
+            "rsync",
+            "--times",
+            "--chmod=F0640",
+            f"--timeout={self.timeout}",
+            "-e",
+            ssh,
+            local_path,
+            f"{self.target}:{self.path}/{name}",
+        ]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout * 10, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise PecError(f"rsync of {name} to {self.label} timed out; it will be retried next run") from exc
+        except FileNotFoundError as exc:
+            raise PecError("rsync is not installed on this server; install it (apt-get install rsync)") from exc
+        if proc.returncode != 0:
+            raise PecError(
+                f"rsync of {name} to {self.label} failed (rc {proc.returncode}): "
+                f"{(proc.stderr or '').strip()[:300]}; it will be retried next run"
+            )
+
+
+def make_destination(spec):
+    """Destination from a dict: {type: path, path} or {type: rsync, host, path, user, port, ssh_key, known_hosts}."""
+    if not spec or not spec.get("type"):
+        raise PecError("no destination for the lotes: set lotes_export_destination (type path or rsync)")
+    kind = spec["type"]
+    if kind == "path":
+        if not spec.get("path"):
+            raise PecError("destination type path needs 'path'")
+        return PathDestination(spec["path"], bool(spec.get("require_mount")))
+    if kind == "rsync":
+        if not spec.get("host") or not spec.get("path"):
+            raise PecError("destination type rsync needs 'host' and 'path'")
+        return RsyncDestination(
+            spec["host"],
+            spec["path"],
+            spec.get("user"),
+            spec.get("port") or 22,
+            spec.get("ssh_key"),
+            spec.get("known_hosts"),
+            spec.get("timeout") or 60,
+            spec.get("strict_host_key_checking", True),
+        )
+    raise PecError(f"unknown destination type {kind!r}: use path or rsync")
+
+
+# The export run ------------------------------------------------------------------------------------
+
+
+def _now():
+    return datetime.datetime.now().replace(microsecond=0).isoformat()
+
+
+def _months(rows):
+    months = {}
+    for row in rows:
+        key = row["date"][:7]
+        months[key] = months.get(key, 0) + 1
+    return months
+
+
+class Exporter:
+    """One run: create lotes from pending rows, write files and manifests, transfer, verify, record."""
+
+    def __init__(
+        self,
+        db,
+        ledger,
+        destination,
+        cnes=None,
+        file_pattern=DEFAULT_FILE_PATTERN,
+        max_records=0,
+        export=True,
+        transfer=True,
+        reverify=True,
+        check_mode=False,
+        log=None,
+    ):
+        self.db = db
+        self.ledger = ledger
+        self.dest = destination
+        self.cnes = cnes
+        self.file_pattern = file_pattern
+        self.max_records = max_records
+        self.export = export
+        self.transfer = transfer
+        self.reverify = reverify
+        self.check_mode = check_mode
+        self.log = log or (lambda msg: None)
+        self.result = {
+            "exported": 0,
+            "sent": 0,
+            "confirmed": 0,
+            "resent": 0,
+            "pending": 0,
+            "pending_records_before": 0,
+            "errors": [],
+            "lotes": [],
+            "changed": False,
+        }
+
+    # -- files
+    def _names(self, lote):
+        cnes = self.cnes or (lote["rows"][0]["cnes"] if lote["rows"] else "0000000")
+        name = self.file_pattern.format(
+            id=lote["id"], cnes=cnes, start=lote["period"]["start"], end=lote["period"]["end"]
+        )
+        base = name[:-4] if name.endswith(".zip") else name
+        return name, base + ".manifest.json"
+
+    def _materialize(self, lote_id):
+        """Make sure the lote's zip and manifest exist on the server and match the ledger; returns the entry."""
+        entry = self.ledger.get(lote_id)
+        if entry and entry.get("confirmed_at"):
+            return entry
+        if entry:
+            path = os.path.join(self.ledger.files_dir, entry["file"])
+            mpath = os.path.join(self.ledger.files_dir, entry["manifest"])
+            if os.path.isfile(path) and os.path.isfile(mpath) and sha256_file(path) == entry["sha256"]:
+                return entry
+        lote = self.db.lote(lote_id)
+        if not lote["rows"]:
+            self.log(f"lote {lote_id}: no rows in tb_dado_transp; skipped")
+            return None
+        data = build_lote_zip(lote["rows"])
+        name, mname = self._names(lote)
+        digest = sha256_bytes(data)
+        manifest = {
+            "id": lote["id"],
+            "file": name,
+            "period": lote["period"],
+            "records": len(lote["rows"]),
+            "sha256": digest,
+            "size": len(data),
+            "cnes": sorted({r["cnes"] for r in lote["rows"]}),
+            "months": _months(lote["rows"]),
+            "generated_at": lote["generated_at"],
+            "layout": "LEDI: zip of <uuid>.esus entries, DadoTransporteThrift (TBinaryProtocol)",
+        }
+        new = {
+            **(entry or {}),
+            **manifest,
+            "manifest": mname,
+            "sent_at": None,
+            "confirmed_at": None,
+            "attempts": (entry or {}).get("attempts", 0),
+            "last_error": None,
+            "db_marked_sent": False,
+        }
+        if self.check_mode:
+            return new
+        atomic_write(os.path.join(self.ledger.files_dir, name), data, 0o600)
+        mtext = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        atomic_write(os.path.join(self.ledger.files_dir, mname), mtext.encode("utf-8"), 0o600)
+        self.ledger.put(new)
+        self.ledger.save()
+        self.result["changed"] = True
+        return new
+
+    # -- transfer
+    def _deliver(self, entry, resend=False):
+        local = os.path.join(self.ledger.files_dir, entry["file"])
+        mlocal = os.path.join(self.ledger.files_dir, entry["manifest"])
+        msha = sha256_file(mlocal)
+        try:
+            if resend or self.dest.remote_sha256(entry["file"]) != entry["sha256"]:
+                if self.check_mode:
+                    self.result["sent"] += 1
+                    return False
+                entry["attempts"] = entry.get("attempts", 0) + 1
+                entry["sent_at"] = _now()
+                self.dest.put(local, entry["file"])
+                self.result["sent"] += 1
+                self.result["changed"] = True
+            if self.dest.remote_sha256(entry["manifest"]) != msha:
+                if self.check_mode:
+                    return False
+                self.dest.put(mlocal, entry["manifest"])
+                self.result["changed"] = True
+            arrived = self.dest.remote_sha256(entry["file"])
+            if arrived != entry["sha256"]:
+                raise PecError(
+                    f"lote {entry['id']}: sha256 at the destination ({arrived}) differs from the "
+                    f"manifest ({entry['sha256']}); it will be sent again"
+                )
+        except PecError as exc:
+            entry["last_error"] = exc.msg
+            self.result["errors"].append({"lote": entry["id"], "msg": exc.msg})
+            if not self.check_mode:
+                self.ledger.put(entry)
+                self.ledger.save()
+            return False
+        if self.check_mode:
+            return True
+        entry["confirmed_at"] = _now()
+        entry["last_error"] = None
+        entry["destination"] = self.dest.label
+        self.ledger.put(entry)
+        self.ledger.save()
+        self.result["confirmed"] += 1
+        self.result["changed"] = True
+        return True
+
+    def _mark_db(self, entry):
+        if entry.get("confirmed_at") and not entry.get("db_marked_sent") and not self.check_mode:
+            self.db.mark_sent(entry["id"])
+            entry["db_marked_sent"] = True
+            self.ledger.put(entry)
+            self.ledger.save()
+            self.result["changed"] = True
+
+    def run(self):
+        res = self.result
+        if not self.check_mode:
+            self._clean_temporaries()
+        res["pending_records_before"] = self.db.pending_count()
+        # 1. new lotes from rows with no lote
+        if self.export and res["pending_records_before"]:
+            if self.check_mode:
+                per = self.max_records or res["pending_records_before"]
+                res["exported"] = -(-res["pending_records_before"] // per)
+                res["changed"] = True
+            else:
+                while True:
+                    lote_id = self.db.create_lote(self.max_records)
+                    if lote_id is None:
+                        break
+                    res["exported"] += 1
+                    res["changed"] = True
+                    self.log(f"lote {lote_id} created")
+                    self._materialize(lote_id)
+        # 2. every open lote (ours from an interrupted run, or made in the PEC's UI) and unconfirmed ledger entries
+        ids = set(self.db.open_lotes()) if self.export or self.transfer else set()
+        ids |= {int(k) for k, e in self.ledger.lotes.items() if not e.get("confirmed_at")}
+        entries = []
+        for lote_id in sorted(ids):
+            entry = self.ledger.get(lote_id)
+            if entry and entry.get("confirmed_at"):
+                self._mark_db(entry)
+                continue
+            entry = self._materialize(lote_id)
+            if entry is not None:
+                entries.append(entry)
+        # 3. transfer and verify
+        dest_ok = False
+        if self.transfer and (entries or self.reverify):
+            try:
+                self.dest.check()
+                dest_ok = True
+            except PecError as exc:
+                if entries:
+                    res["errors"].append({"lote": None, "msg": exc.msg})
+        if dest_ok and self.check_mode:
+            res["sent"] = len(entries)
+        elif dest_ok:
+            for entry in entries:
+                if self._deliver(entry):
+                    self._mark_db(entry)
+            if self.reverify:
+                for entry in [e for e in self.ledger.lotes.values() if e.get("confirmed_at")]:
+                    self._reverify(entry)
+        # 4. confirmed in the ledger but still open in the PEC (interrupted after the ledger write)
+        for entry in list(self.ledger.lotes.values()):
+            if entry.get("confirmed_at") and not entry.get("db_marked_sent"):
+                self._mark_db(entry)
+        res["lotes"] = [
+            {
+                "id": e["id"],
+                "file": e["file"],
+                "records": e["records"],
+                "sha256": e["sha256"],
+                "period": e.get("period"),
+                "confirmed": bool(e.get("confirmed_at")),
+                "confirmed_at": e.get("confirmed_at"),
+                "last_error": e.get("last_error"),
+            }
+            for e in sorted(self.ledger.lotes.values(), key=lambda e: e["id"])
+        ]
+        res["pending"] = sum(1 for e in self.ledger.lotes.values() if not e.get("confirmed_at"))
+        if self.check_mode:
+            res["pending"] += res["exported"]
+        return res
+
+    def _clean_temporaries(self):
+        """Temporary files left by a run killed mid-write (never a final name)."""
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self.ledger.files_dir):
+                if name.startswith(".") and name.endswith(".tmp"):
+                    os.unlink(os.path.join(self.ledger.files_dir, name))
+
+    def _reverify(self, entry):
+        """A confirmed lote whose copy at the destination no longer matches is sent again.
+
+        A file absent at the destination is not resent: NCAIS moves files away once imported.
+        """
+        try:
+            arrived = self.dest.remote_sha256(entry["file"])
+        except PecError as exc:
+            res = self.result
+            res["errors"].append({"lote": entry["id"], "msg": exc.msg})
+            return
+        if arrived is None or arrived == entry["sha256"]:
+            return
+        local = os.path.join(self.ledger.files_dir, entry["file"])
+        if not os.path.isfile(local) or sha256_file(local) != entry["sha256"]:
+            lote = self.db.lote(entry["id"])
+            data = build_lote_zip(lote["rows"])
+            if sha256_bytes(data) != entry["sha256"]:
+                self.result["errors"].append(
+                    {
+                        "lote": entry["id"],
+                        "msg": (
+                            f"lote {entry['id']} is altered at the destination and cannot be rebuilt "
+                            "identically from the database; send it by hand from a backup"
+                        ),
+                    }
+                )
+                return
+            if not self.check_mode:
+                atomic_write(local, data, 0o600)
+        self.log(f"lote {entry['id']}: altered at the destination (sha256 {arrived}); sending it again")
+        entry["altered_detected_at"] = _now()
+        entry["resent"] = entry.get("resent", 0) + 1
+        confirmed_at = entry["confirmed_at"]
+        if self._deliver(entry, resend=True):
+            self.result["resent"] += 1
+        else:
+            entry["confirmed_at"] = None if not self.check_mode else confirmed_at
+            if not self.check_mode:
+                self.ledger.put(entry)
+                self.ledger.save()
+
+
+# CDS deadline ---------------------------------------------------------------------------------------
+
+
+def previous_month(today):
+    first = today.replace(day=1)
+    last_prev = first - datetime.timedelta(days=1)
+    return last_prev.replace(day=1)
+
+
+def deadline_status(month_rows, ledger_lotes, today, month_first, deadline_day=10, sent_code=None):
+    """Per UBS (CNES): was all production of month ``month_first`` exported and confirmed by the deadline?
+
+    month_rows: LotesDb.month_production output. ledger_lotes: ledger entries by id (str). A lote counts
+    as confirmed when the ledger confirms it, or when the PEC itself marked it sent (``sent_code``).
+    """
+    year, month = month_first.year, month_first.month
+    nxt = datetime.date(year + (month == 12), month % 12 + 1, 1)
+    deadline = nxt.replace(day=min(deadline_day, calendar.monthrange(nxt.year, nxt.month)[1]))
+    per_unit = {}
+    for cnes, lote_id, situation, sent_at, count in month_rows:
+        unit = per_unit.setdefault(
+            cnes, {"cnes": cnes, "records": 0, "confirmed_records": 0, "last_confirmed_at": None}
+        )
+        unit["records"] += count
+        entry = ledger_lotes.get(str(lote_id)) if lote_id is not None else None
+        confirmed_at = entry.get("confirmed_at") if entry else None
+        if confirmed_at is None and sent_code is not None and situation == sent_code and sent_at:
+            confirmed_at = sent_at
+        if confirmed_at:
+            unit["confirmed_records"] += count
+            if unit["last_confirmed_at"] is None or confirmed_at > unit["last_confirmed_at"]:
+                unit["last_confirmed_at"] = confirmed_at
+    days_left = (deadline - today).days
+    units = []
+    for unit in per_unit.values():
+        complete = unit["confirmed_records"] == unit["records"]
+        on_time = (
+            complete
+            and unit["last_confirmed_at"] is not None
+            and unit["last_confirmed_at"][:10] <= deadline.isoformat()
+        )
+        if complete and on_time:
+            status = "em_dia"
+        elif complete:
+            status = "enviado_com_atraso"
+        elif days_left >= 0:
+            status = "pendente"
+        else:
+            status = "atrasado"
+        units.append(
+            {
+                **unit,
+                "pending_records": unit["records"] - unit["confirmed_records"],
+                "complete": complete,
+                "on_time": on_time,
+                "status": status,
+            }
+        )
+    return {
+        "month": f"{year:04d}-{month:02d}",
+        "deadline": deadline.isoformat(),
+        "today": today.isoformat(),
+        "days_left": days_left,
+        "units": sorted(units, key=lambda u: u["cnes"]),
+        "ok": all(u["status"] == "em_dia" for u in units),
+    }
+
+
+# Entry points ----------------------------------------------------------------------------------------
+
+
+def run_export(client, options, check_mode=False, log=None):
+    """Everything one run does; used by the module and the cron entry point. Returns the result dict."""
+    ledger = Ledger(options["state_dir"])
+    if not check_mode:
+        ledger.prepare_dirs()
+    elif not os.path.isdir(options["state_dir"]):
+        ledger.files_dir = os.path.join(options["state_dir"], "files")
+    db = LotesDb(
+        client,
+        options.get("situation_generated", "GERADO"),
+        options.get("situation_sent", "ENVIADO"),
+        options.get("export_situations") or ["GERADO"],
+    )
+    lock = ledger.lock() if not check_mode else contextlib.nullcontext()
+    with lock:
+        ledger.load()
+        destination = make_destination(options.get("destination")) if options.get("transfer", True) else None
+        exporter = Exporter(
+            db,
+            ledger,
+            destination,
+            cnes=options.get("cnes"),
+            file_pattern=options.get("file_pattern") or DEFAULT_FILE_PATTERN,
+            max_records=options.get("max_records_per_lote") or 0,
+            export=options.get("export", True),
+            transfer=options.get("transfer", True),
+            reverify=options.get("reverify_confirmed", True),
+            check_mode=check_mode,
+            log=log,
+        )
+        result = exporter.run()
+        today = options.get("today") or datetime.date.today()
+        if isinstance(today, str):
+            today = datetime.date.fromisoformat(today)
+        month_first = previous_month(today)
+        nxt = datetime.date(month_first.year + (month_first.month == 12), month_first.month % 12 + 1, 1)
+        result["deadline"] = deadline_status(
+            db.month_production(month_first, nxt),
+            ledger.lotes,
+            today,
+            month_first,
+            int(options.get("deadline_day") or 10),
+            db.codes()[db.names["sent"]],
+        )
+        result["ledger"] = ledger.path
+        result["destination"] = destination.label if destination else None
+    return result
+
+
+def public_result(result):
+    """The fields of the migration contract (lotes_export_result)."""
+    return {k: result[k] for k in ("exported", "sent", "confirmed", "pending")} | {
+        "lotes": [{k: lote[k] for k in ("id", "file", "records", "sha256", "confirmed")} for lote in result["lotes"]]
+    }
+
+
+def cli_main(argv=None):
+    """``sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json``: the weekly cron job, without Ansible.
+
+    Exit codes: 0 every lote confirmed at the destination; 2 some lote still pending (retried next run);
+    1 error before anything could be done (message on stderr).
+    """
+    import argparse
+
+    from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
+    from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
+    from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+
+    parser = argparse.ArgumentParser(prog="sesdf-esus-lotes", description=cli_main.__doc__)
+    parser.add_argument("--config", default="/etc/sesdf-esus/lotes-export.json")
+    parser.add_argument("--check", action="store_true", help="show what would be done, change nothing")
+    args = parser.parse_args(argv)
+    stamp = _now()
+    try:
+        with open(args.config, encoding="utf-8") as handle:
+            options = json.load(handle)
+        params = {k: v.get("default") for k, v in pec_argument_spec().items()}
+        params.update({k: v for k, v in (options.get("pec") or {}).items() if k in params})
+        install = PecInstall(params)
+        with PgClient(
+            install.pg_bin_dir(), install.connection(), timeout=int(options.get("db_timeout", 300))
+        ) as client:
+            result = run_export(
+                client, options, check_mode=args.check, log=lambda msg: print(f"{_now()} {msg}", file=sys.stderr)
+            )
+    except (OSError, ValueError) as exc:
+        print(f"{stamp} ERRO: configuração {args.config} ilegível: {exc}", file=sys.stderr)
+        return 1
+    except PecError as exc:
+        print(f"{stamp} ERRO: {exc.msg}", file=sys.stderr)
+        return 1
+    summary = public_result(result) | {"errors": result["errors"], "deadline": result["deadline"], "at": stamp}
+    print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+    status_file = options.get("status_file")
+    if status_file and not args.check:
+        with contextlib.suppress(PecError):
+            atomic_write(status_file, (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode(), 0o644)
+    return 0 if result["pending"] == 0 and not result["errors"] else 2

@@ -1,0 +1,327 @@
+"""Export of production lotes and their transfer to NCAIS, against a real PostgreSQL with the double's schema.
+
+What these prove: exported lotes hold exactly the pending transmission rows (count and bytes); a transfer
+cut half-way and rerun delivers every lote exactly once; a lote altered at the destination is detected and
+sent again; a destination that is down loses nothing; the cron entry point does the same as the module.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import itertools
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.sesdf.esus.plugins.module_utils import lotes
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
+
+REPO = Path(__file__).resolve().parents[4]
+SCHEMA = REPO / "tests" / "pec_double" / "sql" / "baseline-4.2.8.sql"
+CNES = "0010001"
+_counter = itertools.count()
+
+
+def psql(server, sql, db):
+    env = {"PGPASSWORD": server["password"], "PATH": os.environ["PATH"]}
+    subprocess.run(
+        [
+            f"{server['bin_dir']}/psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            server["host"],
+            "-p",
+            str(server["port"]),
+            "-U",
+            server["user"],
+            "-d",
+            db,
+        ],
+        input=sql,
+        text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def pec_db(pg_server):
+    """A fresh database with the PEC double's schema, one unit and sent lotes; returns a connection dict."""
+    if not SCHEMA.exists():
+        pytest.skip("PEC double schema not present")
+    name = f"esus_lotes_{os.getpid()}_{next(_counter)}"
+    psql(pg_server, f"CREATE DATABASE {name}", "postgres")
+    psql(pg_server, SCHEMA.read_text(), name)
+    psql(
+        pg_server,
+        f"INSERT INTO tb_unidade_saude (nu_cnes, no_unidade_saude) VALUES ('{CNES}', 'UBS Sintética');"  # noqa: S608
+        "INSERT INTO tb_lote_transp (dt_inicio_periodo, dt_fim_periodo, co_situacao, qt_registros, dt_envio)"
+        " VALUES ('2024-01-01', '2024-01-07', 2, 1, '2024-01-08');"
+        "INSERT INTO tb_dado_transp (nu_uuid, tp_dado, co_unidade_saude, dt_registro, co_lote_transp, ds_dado)"
+        " VALUES (gen_random_uuid(), 4, 1, '2024-01-02 09:00', 1, '\\x0b00'::bytea);",
+        name,
+    )
+    conn = {k: pg_server[k] for k in ("host", "port", "user", "password")} | {"name": name}
+    yield {"server": pg_server, "conn": conn, "name": name}
+    psql(pg_server, f"DROP DATABASE {name} WITH (FORCE)", "postgres")
+
+
+def add_pending(pec, n, start="2024-05-03 10:00", step_days=1):
+    rows = {}
+    values = []
+    base = datetime.datetime.fromisoformat(start)
+    for i in range(n):
+        u = str(uuid.uuid4())
+        data = hashlib.sha256(u.encode()).digest() * (1 + i % 5) + bytes([i % 256, 0, 10, 13])
+        rows[u] = data
+        when = base + datetime.timedelta(days=step_days * (i % 20))
+        values.append(f"('{u}', {2 if i % 3 == 0 else 4}, 1, '{when.isoformat(sep=' ')}', '\\x{data.hex()}'::bytea)")
+    psql(
+        pec["server"],
+        "INSERT INTO tb_dado_transp (nu_uuid, tp_dado, co_unidade_saude, dt_registro, ds_dado) VALUES "  # noqa: S608
+        + ",".join(values),
+        pec["name"],
+    )
+    return rows
+
+
+def run(pec, tmp_path, dest=None, **opts):
+    dest = dest or tmp_path / "ncais"
+    options = {
+        "state_dir": str(tmp_path / "state"),
+        "destination": {"type": "path", "path": str(dest)},
+        "cnes": CNES,
+        "today": "2024-06-05",
+    } | opts
+    with PgClient(pec["server"]["bin_dir"], pec["conn"]) as client:
+        return lotes.run_export(client, options)
+
+
+def query(pec, sql):
+    with PgClient(pec["server"]["bin_dir"], pec["conn"]) as client:
+        return client.query(sql)
+
+
+def dest_lotes(dest):
+    """{lote file name: {uuid: bytes}} of the zips at the destination, and the names of everything there."""
+    names = sorted(os.listdir(dest))
+    return {n: lotes.read_lote_zip((dest / n).read_bytes()) for n in names if n.endswith(".zip")}, names
+
+
+def test_exported_lotes_hold_exactly_the_pending_rows_and_arrive_verified(pec_db, tmp_path):
+    rows = add_pending(pec_db, 37)
+    (tmp_path / "ncais").mkdir()
+    result = run(pec_db, tmp_path, max_records_per_lote=15)
+    assert (result["exported"], result["sent"], result["confirmed"], result["pending"]) == (3, 3, 3, 0)
+    assert result["errors"] == []
+    zips, names = dest_lotes(tmp_path / "ncais")
+    assert len(zips) == 3 and len(names) == 6  # 3 lotes + 3 manifests, no temporary file
+    delivered = {}
+    for content in zips.values():
+        assert not set(content) & set(delivered)
+        delivered.update(content)
+    assert delivered == rows  # same uuids, same DadoTransporte bytes
+    for lote in result["lotes"][-3:]:
+        manifest = json.loads((tmp_path / "ncais" / lote["file"].replace(".zip", ".manifest.json")).read_text())
+        assert manifest["sha256"] == hashlib.sha256((tmp_path / "ncais" / lote["file"]).read_bytes()).hexdigest()
+        assert manifest["records"] == lote["records"] and manifest["period"]["start"] >= "2024-05-03"
+    # tb_lote_transp rows as the PEC makes them, now ENVIADO; no row left without a lote
+    db = query(
+        pec_db,
+        "SELECT co_situacao, qt_registros, dt_envio IS NOT NULL FROM tb_lote_transp WHERE co_seq_lote_transp > 1",
+    )
+    assert sorted(int(r[1]) for r in db) == [7, 15, 15] and all(r[0] == "2" and r[2] == "t" for r in db)
+    assert query(pec_db, "SELECT count(*) FROM tb_dado_transp WHERE co_lote_transp IS NULL") == [["0"]]
+    ledger = json.loads((tmp_path / "state" / "ledger.json").read_text())
+    assert all(e["confirmed_at"] for e in ledger["lotes"].values())
+    assert oct(os.stat(tmp_path / "state" / "ledger.json").st_mode & 0o777) == "0o600"
+
+
+def test_second_run_sends_nothing_again(pec_db, tmp_path):
+    add_pending(pec_db, 5)
+    (tmp_path / "ncais").mkdir()
+    run(pec_db, tmp_path)
+    again = run(pec_db, tmp_path)
+    assert (again["exported"], again["sent"], again["confirmed"], again["pending"], again["changed"]) == (
+        0,
+        0,
+        0,
+        0,
+        False,
+    )
+
+
+def test_transfer_killed_half_way_then_rerun_delivers_every_lote_exactly_once(pec_db, tmp_path, monkeypatch):
+    rows = add_pending(pec_db, 30)
+    dest = tmp_path / "ncais"
+    dest.mkdir()
+    puts = []
+    real_put = lotes.PathDestination.put
+
+    def counting_put(self, local, name):
+        puts.append(name)
+        return real_put(self, local, name)
+
+    monkeypatch.setattr(lotes.PathDestination, "put", counting_put)
+    real_copy = lotes._copy_stream
+    calls = itertools.count()
+
+    def cut(src, dst):
+        if next(calls) == 2:  # the second lote's zip: half of it, then the process dies
+            dst.write(src.read()[:100])
+            raise KeyboardInterrupt("killed")
+        return real_copy(src, dst)
+
+    monkeypatch.setattr(lotes, "_copy_stream", cut)
+    with pytest.raises(KeyboardInterrupt):
+        run(pec_db, tmp_path, max_records_per_lote=10)
+    # the cut file is only a hidden .part: the one complete lote is the only .zip NCAIS sees
+    zips, names = dest_lotes(dest)
+    assert len(zips) == 1 and any(n.endswith(".zip.part") and n.startswith(".") for n in names)
+    monkeypatch.setattr(lotes, "_copy_stream", real_copy)
+    result = run(pec_db, tmp_path, max_records_per_lote=10)
+    assert result["pending"] == 0 and result["errors"] == []
+    zips, names = dest_lotes(dest)
+    assert len(zips) == 3 and len(names) == 6
+    assert {u: d for c in zips.values() for u, d in c.items()} == rows
+    zip_puts = [n for n in puts if n.endswith(".zip")]
+    assert sorted(set(zip_puts)) == sorted(zips)
+    assert len(zip_puts) == 4  # 3 lotes + the one cut: the first lote was not sent twice
+    assert zip_puts.count(zip_puts[0]) == 1
+    final = run(pec_db, tmp_path, max_records_per_lote=10)
+    assert final["sent"] == 0 and final["changed"] is False
+
+
+def test_lote_altered_at_the_destination_is_detected_and_sent_again(pec_db, tmp_path):
+    add_pending(pec_db, 8)
+    dest = tmp_path / "ncais"
+    dest.mkdir()
+    first = run(pec_db, tmp_path)
+    lote = first["lotes"][-1]
+    target = dest / lote["file"]
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    again = run(pec_db, tmp_path)
+    assert again["resent"] == 1 and again["errors"] == []
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == lote["sha256"]
+    # a lote NCAIS moved away after importing it is not sent again
+    target.unlink()
+    later = run(pec_db, tmp_path)
+    assert later["sent"] == 0 and not target.exists()
+
+
+def test_destination_down_loses_nothing_and_the_next_run_completes(pec_db, tmp_path):
+    rows = add_pending(pec_db, 12)
+    dest = tmp_path / "ncais"  # not mounted yet
+    down = run(pec_db, tmp_path)
+    assert down["exported"] == 1 and down["confirmed"] == 0 and down["pending"] == 1
+    assert "not mounted" in down["errors"][0]["msg"]
+    assert query(pec_db, "SELECT co_situacao FROM tb_lote_transp ORDER BY co_seq_lote_transp DESC LIMIT 1") == [
+        ["1"]
+    ]  # GERADO
+    dest.mkdir()
+    up = run(pec_db, tmp_path)
+    assert (up["exported"], up["confirmed"], up["pending"]) == (0, 1, 0)
+    zips, _ = dest_lotes(dest)
+    assert {u: d for c in zips.values() for u, d in c.items()} == rows
+
+
+def test_lote_created_but_never_written_is_rebuilt_from_the_database(pec_db, tmp_path):
+    """A run killed between the database commit and the file write: the next run finds the GERADO lote."""
+    rows = add_pending(pec_db, 6)
+    with PgClient(pec_db["server"]["bin_dir"], pec_db["conn"]) as client:
+        lote_id = lotes.LotesDb(client).create_lote()
+    (tmp_path / "ncais").mkdir()
+    result = run(pec_db, tmp_path)
+    assert result["exported"] == 0 and result["confirmed"] == 1
+    assert result["lotes"][-1]["id"] == lote_id
+    zips, _ = dest_lotes(tmp_path / "ncais")
+    assert {u: d for c in zips.values() for u, d in c.items()} == rows
+
+
+def test_deadline_of_the_previous_month_per_unit(pec_db, tmp_path):
+    add_pending(pec_db, 10, start="2024-05-25 08:00")  # 7 rows in May, 3 in June
+    (tmp_path / "ncais").mkdir()
+    before = run(pec_db, tmp_path, transfer=False, export=False, today="2024-06-04")["deadline"]
+    assert before["month"] == "2024-05" and before["deadline"] == "2024-06-10" and before["days_left"] == 6
+    assert before["units"] == [
+        {
+            "cnes": CNES,
+            "records": 7,
+            "confirmed_records": 0,
+            "last_confirmed_at": None,
+            "pending_records": 7,
+            "complete": False,
+            "on_time": False,
+            "status": "pendente",
+        }
+    ]
+    late = run(pec_db, tmp_path, transfer=False, export=False, today="2024-06-11")["deadline"]
+    assert late["units"][0]["status"] == "atrasado" and late["days_left"] == -1
+    done = run(pec_db, tmp_path, today="2024-06-04")["deadline"]
+    assert done["units"][0]["complete"] and done["units"][0]["confirmed_records"] == 7
+
+
+def test_deadline_synthetic_month_statuses():
+    month = datetime.date(2024, 12, 1)
+    ledger = {"5": {"confirmed_at": "2025-01-09T10:00:00"}, "6": {"confirmed_at": "2025-01-12T10:00:00"}}
+    rows = [
+        ("0000001", 5, 1, None, 10),
+        ("0000002", 6, 1, None, 4),
+        ("0000003", None, None, None, 2),
+        ("0000004", 9, 2, "2025-01-03T00:00:00", 3),
+    ]
+    out = lotes.deadline_status(rows, ledger, datetime.date(2025, 1, 12), month, sent_code=2)
+    assert out["month"] == "2024-12" and out["deadline"] == "2025-01-10" and out["days_left"] == -2
+    assert [u["status"] for u in out["units"]] == ["em_dia", "enviado_com_atraso", "atrasado", "em_dia"]
+    assert lotes.previous_month(datetime.date(2025, 1, 12)) == month
+    assert not out["ok"]
+
+
+def test_cron_entry_point_runs_without_ansible_and_reuses_the_module_code(pec_db, tmp_path):
+    rows = add_pending(pec_db, 4)
+    root = tmp_path / "e-SUS"
+    (root / "webserver" / "config").mkdir(parents=True)
+    c = pec_db["conn"]
+    (root / "webserver" / "config" / "application.properties").write_text(
+        f"spring.datasource.url=jdbc:postgresql://{c['host']}:{c['port']}/{c['name']}\n"
+        f"spring.datasource.username={c['user']}\nspring.datasource.password={c['password']}\n"
+    )
+    (tmp_path / "ncais").mkdir()
+    config = {
+        "state_dir": str(tmp_path / "state"),
+        "cnes": CNES,
+        "status_file": str(tmp_path / "status.json"),
+        "destination": {"type": "path", "path": str(tmp_path / "ncais")},
+        "pec": {"pec_root": str(root), "pg_bin_dir": pec_db["server"]["bin_dir"]},
+    }
+    (tmp_path / "cfg.json").write_text(json.dumps(config))
+    env = dict(os.environ)  # PYTHONPATH holds the collection, as it does for pytest
+    code = (
+        "import sys; from ansible_collections.sesdf.esus.plugins.module_utils.lotes import cli_main; "
+        "sys.exit(cli_main())"
+    )
+    proc = subprocess.run(
+        ["python3", "-c", code, "--config", str(tmp_path / "cfg.json")], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["exported"] == 1 and summary["pending"] == 0 and summary["lotes"][-1]["confirmed"]
+    assert c["password"] not in proc.stdout + proc.stderr
+    zips, _ = dest_lotes(tmp_path / "ncais")
+    assert {u: d for z in zips.values() for u, d in z.items()} == rows
+    assert json.loads((tmp_path / "status.json").read_text())["confirmed"] == 1
+    bad = subprocess.run(
+        ["python3", "-c", code, "--config", str(tmp_path / "missing.json")], capture_output=True, text=True, env=env
+    )
+    assert bad.returncode == 1 and "ERRO" in bad.stderr
