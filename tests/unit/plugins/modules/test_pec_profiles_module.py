@@ -1,0 +1,62 @@
+# ruff: noqa: S608 (SQL built from the test's own constants)
+"""The pec_profiles module as Ansible runs it: arguments file in, JSON out, against the double's schema."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
+
+_HERE = os.path.dirname(__file__)
+_spec = importlib.util.spec_from_file_location(
+    "sesdf_test_pec_profiles", os.path.join(_HERE, "..", "module_utils", "test_pec_profiles.py")
+)
+_shared = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_shared)
+BREAK_GLASS, VIEW, pec_db = _shared.BREAK_GLASS, _shared.VIEW, _shared.pec_db  # pec_db: the shared fixture
+
+MODULE = os.path.join(_HERE, "..", "..", "..", "..", "plugins", "modules", "pec_profiles.py")
+
+
+def _module(tmp_path, pg_server, conn, check=False, diff=False, **over):
+    args = {
+        "db_host": conn["host"],
+        "db_port": conn["port"],
+        "db_name": conn["name"],
+        "db_user": conn["user"],
+        "db_password": conn["password"],
+        "pg_bin_dir": pg_server["bin_dir"],
+        "break_glass_login": BREAK_GLASS,
+        "snapshot_dir": str(tmp_path / "snap"),
+        "_ansible_check_mode": check,
+        "_ansible_diff": diff,
+    }
+    args.update(over)
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, MODULE, str(path)], capture_output=True, text=True, env=env, check=False)
+    return proc, json.loads(proc.stdout)
+
+
+def test_module_check_diff_then_apply_then_idempotent(tmp_path, pg_server, pec_db):
+    proc, out = _module(tmp_path, pg_server, pec_db, check=True, diff=True)
+    assert out["changed"] is True and "diff" in out
+    assert pec_db["password"] not in proc.stdout + proc.stderr, "the database password must never be output"
+    with PgClient(pg_server["bin_dir"], pec_db) as client:
+        assert client.scalar(f"SELECT count(*) FROM tb_perfil WHERE no_perfil = '{VIEW}'") == "0"
+    _, out = _module(tmp_path, pg_server, pec_db)
+    assert out["changed"] is True and out["snapshot"] and "diff" not in out
+    assert out["executed_queries"]
+    _, out = _module(tmp_path, pg_server, pec_db)
+    assert out["changed"] is False
+
+
+def test_module_database_down_fails_with_a_message(tmp_path, pg_server, pec_db):
+    _, out = _module(tmp_path, pg_server, pec_db, db_port=1)
+    assert out["failed"] is True
+    assert "not accepting connections" in out["msg"] and "Traceback" not in out["msg"]
