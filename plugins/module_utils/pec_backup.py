@@ -1003,6 +1003,7 @@ def push_offhost(archive, params, check_mode=False):
         "error": None,
         "destination": dest,
         "resumed_from": pushed.get("resumed_from"),
+        "changed": pushed.get("changed", True),
     }
 
 
@@ -1099,7 +1100,17 @@ def backup_run(params, check_mode=False, now=None):
                 params["dest_dir"], validate_label(params.get("label") or "manual"), previous.get("pushed_backup")
             )
             target = {"path": pending["path"]} if pending else None
-        if target:
+        if target and previous.get("state") == "ok" and previous.get("pushed_backup") == target["path"]:
+            offhost = {
+                "state": "ok",
+                "path": previous.get("path"),
+                "sha256": previous.get("sha256"),
+                "error": None,
+                "destination": params.get("offhost_dest"),
+                "changed": False,
+                "source": target["path"],
+            }
+        elif target:
             offhost = push_offhost(target["path"], params)
             offhost["source"] = target["path"]
         if result is not None:
