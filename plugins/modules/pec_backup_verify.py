@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Checks one backup archive without changing it. First the sha256 against the recorded checksum (O(sha256), else the
     C(<path>.sha256) file beside it), then a full read (zstd frame checksum and C(pg_restore -f /dev/null)
-    of every entry). C(pg_restore --list) alone is not used: it passes on truncated archives.
+    of every entry). C(pg_restore --list) alone is not used, because it passes on truncated archives.
   - Reads this collection's C(.pgdump.zst) archives and plain C(pg_dump -Fc) files (e.g. the installer's).
   - With O(level=restore), also restores it into a scratch database (dropped afterwards) and reports
     per-table row counts; with O(compare_with_source=true) they are compared with the live database.
