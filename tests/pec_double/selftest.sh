@@ -3,7 +3,7 @@
 #   podman exec dbl-test bash /usr/src/pec-double/selftest.sh
 # It installs, updates, refuses, breaks and reinstalls the PEC double: it wipes /opt/e-SUS and /etc/pec.config
 # (never run it on a real server). Exits non-zero on the first failed check.
-set -uo pipefail
+set -uo pipefail   # note: no 'cmd | grep -q' (SIGPIPE + pipefail = flaky); grep a here-string instead
 INST=${PEC_INSTALLERS:-/srv/pec-installers}
 PECBIN=/opt/e-SUS/database/postgresql-9.6.13-1-linux-x64/bin
 CRED=/opt/e-SUS/webserver/config/credenciais.txt
@@ -24,7 +24,7 @@ q()    { PGPASSFILE=$WORK/pgpass.1 "$PECBIN/psql" -X -At -h 127.0.0.1 -p 5433 -U
 q_ro() { PGPASSFILE=$WORK/pgpass.2 "$PECBIN/psql" -X -At -h 127.0.0.1 -p 5433 -U esus_leitura -d esus -c "$1"; }
 info() { curl -fsS --max-time 5 http://localhost:8080/api/public/info; }
 wait_version() { # version
-  for _ in $(seq 1 60); do info 2>/dev/null | grep -q "\"versao\": \"$1\"" && return 0; sleep 1; done; return 1
+  for _ in $(seq 1 60); do grep -q "\"versao\": \"$1\"" <<<"$(info 2>/dev/null)" && return 0; sleep 1; done; return 1
 }
 wait_failed() {
   for _ in $(seq 1 60); do [ "$(systemctl show -p ActiveState --value e-SUS-PEC.service)" = failed ] && return 0; sleep 1; done; return 1
@@ -41,7 +41,7 @@ wipe
 ( cd "$INST" && sha256sum -c --quiet SHA256SUMS ) && ok "SHA256SUMS confere" || fail "SHA256SUMS"
 
 # --- refusals before anything is installed -------------------------------------------------------------
-jar eSUS-AB-PEC-4.2.8-Linux64.jar -help | grep -q -- "-console" && ok "-help mostra o uso" || fail "-help"
+grep -q -- "-console" <<<"$(jar eSUS-AB-PEC-4.2.8-Linux64.jar -help)" && ok "-help mostra o uso" || fail "-help"
 jar eSUS-AB-PEC-4.2.8-Linux64.jar -naoexiste >/dev/null; [ $? = 2 ] && ok "opção desconhecida: código 2" || fail "opção desconhecida"
 cp "$INST/eSUS-AB-PEC-4.2.8-Linux64.jar" /tmp/pec-selftest.jar && chmod 644 /tmp/pec-selftest.jar
 out=$(cd /tmp && runuser -u nobody -- java -jar /tmp/pec-selftest.jar -console -continue 2>&1); rc=$?
@@ -58,7 +58,7 @@ ok "instalação 4.2.8"
 check "e-SUS-AB-PostgreSQL.service ativo" systemctl is-active e-SUS-AB-PostgreSQL.service
 check "e-SUS-PEC.service ativo" systemctl is-active e-SUS-PEC.service
 wait_version 4.2.8 && ok "/api/public/info: 4.2.8" || fail "/api/public/info 4.2.8: $(info 2>&1)"
-curl -fsS http://localhost:8080/esus/ | grep -q "e-SUS APS - Prontuário Eletrônico do Cidadão" && ok "GET /esus/" || fail "GET /esus/"
+grep -q "e-SUS APS - Prontuário Eletrônico do Cidadão" <<<"$(curl -fsS http://localhost:8080/esus/)" && ok "GET /esus/" || fail "GET /esus/"
 [ "$(curl -s -o /dev/null -w '%{http_code}' http://localhost:8080/naoexiste)" = 404 ] && ok "404 fora das rotas" || fail "404"
 [ "$(stat -c '%U:%G %a' $CRED)" = "root:root 600" ] && ok "credenciais.txt root:root 0600" || fail "credenciais.txt modo"
 [ "$(stat -c '%a' /opt/e-SUS/webserver/config/application.properties)" = 644 ] && ok "application.properties 0644" || fail "application.properties"
@@ -88,7 +88,7 @@ assert len(s["profileMismatches"]) == 2 and s["profissionais"] == 13, s
 PY
 ok "gerador: $(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["cidadaos"], "cidadãos,", s["atendimentos"], "atendimentos,", s["databaseSizeMb"], "MB")' "$WORK/gen.json")"
 python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); assert r.tag == "ImportarXMLCNES" and len(r.findall("IDENTIFICACAO/PROFISSIONAIS/DADOS_PROFISSIONAIS")) == 12' "$WORK/cnes.xml" \
-  && unzip -l "$WORK/XmlParaESUS31_530010.zip" | grep -q '\.xml' && ok "XML do CNES e zip" || fail "XML do CNES"
+  && grep -q '\.xml$' <<<"$(unzip -Z1 "$WORK/XmlParaESUS31_530010.zip")" && ok "XML do CNES e zip" || fail "XML do CNES"
 [ "$(q "SELECT count(*) FROM tb_auditoria_evento WHERE no_tabela = 'tb_lotacao'")" -ge 13 ] && ok "auditoria de tb_lotacao" || fail "auditoria"
 before=$(q "SELECT (SELECT count(*) FROM tb_cidadao) || '/' || (SELECT count(*) FROM tb_atend)")
 
