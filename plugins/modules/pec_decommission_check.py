@@ -1,0 +1,137 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, SES-DF NTINF
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pec_decommission_check
+short_description: Check that a PEC e-SUS server may be put in consultation mode
+version_added: 0.2.0
+description:
+  - Read-only gates before the decommission of a UBS migrated to the central server.
+  - Production not yet in a lote (C(tb_dado_transp) rows without C(co_lote_transp)) blocks.
+  - Lotes generated but not sent (C(tb_lote_transp) whose situation is not O(situation_sent)) block.
+  - Lotes of the collection's export ledger (O(lotes_ledger)) not confirmed at the destination block.
+  - No verified backup in the backup status fact (O(backup_fact)), its archive missing or different on disk,
+    older than O(backup_max_age_hours), or older than the last change (newest lote generation or sending in the
+    database, newest ledger entry, the PEC's installer config O(pec_config_path) i.e. the last upgrade) blocks.
+  - With O(fail_on_problems) the task fails listing every problem; otherwise they are returned.
+author:
+  - SES-DF NTINF
+extends_documentation_fragment:
+  - sesdf.esus.pec
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+options:
+  backup_fact:
+    description:
+      - Status fact file written by the backup role and job.
+    type: path
+    default: /etc/ansible/facts.d/sesdf_esus_backup.fact
+  backup_max_age_hours:
+    description:
+      - Maximum age of the verified backup; V(0) for no limit.
+    type: int
+    default: 24
+  lotes_ledger:
+    description:
+      - Ledger of the lotes export (sesdf.esus.lotes_export). Absent means nothing was exported by the collection.
+    type: path
+    default: /var/lib/sesdf-esus/lotes/ledger.json
+  situation_sent:
+    description:
+      - C(tb_situacao_lote_transp.no_situacao) of a sent lote (unconfirmed for 4.5.2).
+    type: str
+    default: ENVIADO
+  fail_on_problems:
+    description:
+      - Fail the task when any gate is not met.
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Refuse to decommission while lotes or the backup are missing
+  sesdf.esus.pec_decommission_check:
+    lotes_ledger: /var/lib/sesdf-esus/lotes/ledger.json
+"""
+
+RETURN = r"""
+ok:
+  description: Whether every gate is met.
+  returned: always
+  type: bool
+problems:
+  description: Each gate not met, with what to do.
+  returned: always
+  type: list
+  elements: str
+database:
+  description: C(pending_records), C(unsent_lotes) and C(last_change) (UTC) of the transmission tables.
+  returned: success
+  type: dict
+ledger:
+  description: Lotes in the ledger, confirmed count, unconfirmed ids, newest change.
+  returned: success
+  type: dict
+backup:
+  description: The verified backup (path, file, sha256, size_bytes, created_at, age_hours, on_disk, offhost).
+  returned: success
+  type: dict
+last_changes:
+  description: The change times the backup must be newer than.
+  returned: success
+  type: dict
+executed_queries:
+  description: SQL run (read-only).
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_migration import preflight
+
+
+def main():
+    argument_spec = pec_argument_spec()
+    argument_spec.update(
+        backup_fact=dict(type="path", default="/etc/ansible/facts.d/sesdf_esus_backup.fact"),
+        backup_max_age_hours=dict(type="int", default=24),
+        lotes_ledger=dict(type="path", default="/var/lib/sesdf-esus/lotes/ledger.json"),
+        situation_sent=dict(type="str", default="ENVIADO"),
+        fail_on_problems=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    executed = []
+    try:
+        install = PecInstall(module.params)
+        with PgClient(install.pg_bin_dir(), install.connection()) as client:
+            executed = client.executed_queries
+            result = preflight(client, module.params)
+    except PecError as exc:
+        module.fail_json(msg=exc.msg, ok=False, problems=[exc.msg], executed_queries=executed)
+    if result["problems"] and module.params["fail_on_problems"]:
+        module.fail_json(
+            msg="not ready for consultation mode: " + " | ".join(result["problems"]),
+            executed_queries=executed,
+            **result,
+        )
+    module.exit_json(changed=False, executed_queries=executed, **result)
+
+
+if __name__ == "__main__":
+    main()
