@@ -15,7 +15,7 @@ description:
     is brought to exactly those grants and activated.
   - Sets every lotação (C(tb_lotacao)) to that single profile, removing every other profile assignment
     (C(rl_ator_papel_perfil)).
-  - Administrators too: their administrator roles (rows of C(tb_adm_geral) and C(tb_adm_municipal)) and the
+  - Administrators too. Their administrator roles (rows of C(tb_adm_geral) and C(tb_adm_municipal)) and the
     profiles of their administrator papéis are removed, except for every papel of the break-glass account
     O(break_glass_login), which is left exactly as it is.
   - Before changing anything, writes a JSON snapshot of every assignment and administrator role it removes
@@ -61,7 +61,7 @@ options:
   profile_operations:
     description:
       - C(tb_perfil_recurso.tp_operacao) values granted on each resource (unconfirmed for 4.5.2).
-      - Keep it to viewing: the point of the profile is that nothing can be edited.
+      - Keep it to viewing; the point of the profile is that nothing can be edited.
     type: list
     elements: str
     default: [VISUALIZAR]
