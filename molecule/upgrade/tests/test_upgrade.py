@@ -1,0 +1,136 @@
+"""upgrade: what an NTINF technician sees after an upgrade run, a refusal, a rollback and a stopped region.
+
+The converge upgraded sesdf-upgrade-ok (4.2.8 -> 4.5.2). The failure cases drive their own playbook runs:
+regiao_oeste (a 4.5.5 server: refused) and regiao_sul (ok, s2 with the broken 4.5.2 build, s3).
+State is read with `podman exec` (fast); the prepare step recorded a data snapshot in /root/upgrade-snapshot.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+testinfra_hosts = ["sesdf-upgrade-ok"]  # every test below runs once and names the hosts it reads
+VERSION_SQL = "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 'VERSAOBANCODADOS'"
+PSQL = "runuser -u postgres -- psql -h /var/run/postgresql -p 5433 -d esus -XAt"
+
+
+def sh(name, cmd):
+    proc = subprocess.run(["podman", "exec", name, "sh", "-c", cmd], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{name}: {cmd}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+def versions(name):
+    config = json.loads(sh(name, "cat /etc/pec.config"))["version"]
+    database = sh(name, f'{PSQL} -c "{VERSION_SQL}"')
+    http = json.loads(sh(name, "curl -fsS --retry 5 --retry-connrefused http://127.0.0.1:8080/api/public/info"))[
+        "versao"
+    ]
+    return {"config": config, "database": database, "http": http}
+
+
+def app_active(name):
+    return sh(name, "systemctl is-active e-SUS-PEC.service || true") == "active"
+
+
+def snapshot(name):
+    before = sh(name, "cat /root/upgrade-snapshot.txt").splitlines()
+    now = []
+    for line in before:
+        table, cols = line.split("|")[0], line.split("|")[1]
+        sql = (
+            f"SELECT '{table}', '{cols}', count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), '')) "  # noqa: S608
+            f"FROM (SELECT ({cols})::text AS r FROM {table}) s"
+        )
+        now.append(sh(name, f'{PSQL} -c "{sql}"'))
+    return before, now
+
+
+def backups(name):
+    return sh(name, "ls -1 /var/backups/esus 2>/dev/null | grep -v '^upgrade$' || true").split()
+
+
+def run_upgrade(group):
+    cmd = [
+        "ansible-playbook",
+        "-i",
+        INVENTORY,
+        os.path.join(SCENARIO_DIR, "converge.yml"),
+        "-e",
+        f"upgrade_hosts={group}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_upgraded_ubs_reports_452_in_config_database_and_http():
+    assert versions("sesdf-upgrade-ok") == {"config": "4.5.2", "database": "4.5.2", "http": "4.5.2"}
+    assert app_active("sesdf-upgrade-ok")
+
+
+def test_upgrade_keeps_patients_and_encounters_unchanged():
+    before, now = snapshot("sesdf-upgrade-ok")
+    assert len(before) == 2 and int(before[0].split("|")[2]) >= 200
+    assert now == before
+
+
+def test_upgrade_left_a_root_only_backup_and_removed_the_copy_aside():
+    assert backups("sesdf-upgrade-ok"), "no pre-upgrade backup in /var/backups/esus"
+    assert sh("sesdf-upgrade-ok", "stat -c %a /var/backups/esus") == "700"
+    assert sh("sesdf-upgrade-ok", "test -e /var/backups/esus/upgrade/pec-4.2.8 && echo yes || echo no") == "no"
+
+
+def test_newer_install_is_refused_and_left_running():
+    rc, out = run_upgrade("regiao_oeste")
+    assert rc != 0
+    assert "newer than the target" in out and "downgrade is never done" in out
+    assert "RECUSADO" in out
+    assert versions("sesdf-upgrade-new")["config"] == "4.5.5"
+    assert app_active("sesdf-upgrade-new")
+    assert backups("sesdf-upgrade-new") == []
+
+
+@pytest.fixture(scope="module")
+def region_sul():
+    return run_upgrade("regiao_sul")
+
+
+def test_broken_build_is_rolled_back_to_a_working_428_with_data_intact(region_sul):
+    rc, out = region_sul
+    assert rc != 0
+    assert "FAILED and was ROLLED BACK on sesdf-upgrade-s2" in out
+    assert "FALHOU E FOI REVERTIDO" in out
+    assert versions("sesdf-upgrade-s2") == {"config": "4.2.8", "database": "4.2.8", "http": "4.2.8"}
+    assert app_active("sesdf-upgrade-s2")
+    before, now = snapshot("sesdf-upgrade-s2")
+    assert now == before
+    # the part of the 4.5.2 migration the broken build committed before failing is gone
+    count = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'ds_protocolo_envio'"
+    assert sh("sesdf-upgrade-s2", f'{PSQL} -c "{count}"') == "0"
+    # the installer's log of the failed run survives the rollback
+    assert "Erro ao atualizar o banco de dados" in sh("sesdf-upgrade-s2", "cat /opt/e-SUS/log/instalador.log")
+
+
+def test_region_stops_at_the_failure_and_the_third_ubs_is_untouched(region_sul):
+    _, out = region_sul
+    assert "sesdf-upgrade-ok): já estava na versão alvo" in out
+    assert "sesdf-upgrade-s3): NÃO TENTADO" in out
+    assert versions("sesdf-upgrade-s3") == {"config": "4.2.8", "database": "4.2.8", "http": "4.2.8"}
+    assert app_active("sesdf-upgrade-s3")
+    assert backups("sesdf-upgrade-s3") == []
+    before, now = snapshot("sesdf-upgrade-s3")
+    assert now == before
+
+
+def test_database_password_never_in_the_run_output(region_sul):
+    _, out = region_sul
+    props = sh("sesdf-upgrade-s2", "cat /opt/e-SUS/webserver/config/application.properties")
+    key = "spring.datasource.password="
+    password = next(line[len(key) :] for line in props.splitlines() if line.startswith(key))
+    assert password not in out

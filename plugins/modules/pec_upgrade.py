@@ -1,0 +1,461 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, SES-DF NTINF
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pec_upgrade
+short_description: Preflight gates and installer run of a PEC e-SUS APS upgrade
+version_added: 0.1.0
+description:
+  - With O(action=preflight) (read-only) decides what an upgrade to O(target_version) means on this host
+    (C(upgrade), C(current) or C(refuse)) and checks the gates that must pass before anything is touched
+    (free disk for the backup, the copy kept aside and the installer; the locale; the installer's SHA-256;
+    a Java runtime). Problems are returned in RV(blockers), each with a code and a message that says what to do.
+  - With O(action=install) checks the installer's SHA-256 again and runs it in update mode
+    (C(java -jar INSTALLER FLAGS), no standard input, never a password on the command line), then reads the
+    version the installer wrote to O(pec_config_path).
+  - This module neither stops services, nor takes the backup, nor rolls back; the C(sesdf.esus.upgrade) role does.
+author:
+  - SES-DF NTINF (@sesdf-ntinf)
+extends_documentation_fragment:
+  - sesdf.esus.pec
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - O(action=preflight) is read-only and runs the same in check mode.
+      - O(action=install) in check mode runs nothing and reports C(changed) when the installed version is older
+        than O(target_version).
+  diff_mode:
+    support: full
+    details: O(action=install) returns the installed version before and after.
+  platform:
+    support: full
+    platforms: posix
+options:
+  action:
+    description: C(preflight) checks (read-only); C(install) runs the installer.
+    type: str
+    choices: [preflight, install]
+    default: preflight
+  target_version:
+    description: The PEC version to upgrade to.
+    type: str
+    required: true
+  checks:
+    description:
+      - Gates to check with O(action=preflight), besides the version decision (always made).
+    type: list
+    elements: str
+    choices: [disk, locale, installer, java]
+    default: [disk, locale, installer, java]
+  installer:
+    description: Path of the installer jar on the server.
+    type: path
+  installer_sha256:
+    description: Expected SHA-256 of the installer jar (64 hex digits). Required with O(installer).
+    type: str
+  installer_size_bytes:
+    description:
+      - Size of the installer when it is not yet on the server (to check the disk before copying it).
+    type: int
+    default: 0
+  installer_flags:
+    description:
+      - Installer flags in update mode. C(-continue) is unconfirmed for 4.5.2. A password flag is refused.
+    type: list
+    elements: str
+    default: ['-console', '-continue']
+  installer_timeout:
+    description: Seconds the installer may run.
+    type: int
+    default: 3600
+  installer_log:
+    description: The installer's own log, whose last lines are returned when it fails (unconfirmed for 4.5.2).
+    type: path
+    default: /opt/e-SUS/log/instalador.log
+  java_bin:
+    description: Java executable to launch the installer; default the system C(java), then the PEC's C(jreDirectory).
+    type: path
+  backup_dir:
+    description: Where the pre-upgrade backup is written (its size is estimated from the database size).
+    type: path
+    default: /var/backups/esus
+  backup_size_factor:
+    description: Expected backup size as a fraction of the database size (1.0 is conservative; dumps are compressed).
+    type: float
+    default: 1.0
+  keep_aside_dir:
+    description: Where the previous install tree is copied before the installer runs.
+    type: path
+    default: /var/backups/esus/upgrade
+  staging_dir:
+    description: Where the installer jar is staged.
+    type: path
+    default: /var/cache/sesdf-esus/upgrade
+  margin_bytes:
+    description: Free space to leave on each file system besides what the upgrade needs.
+    type: int
+    default: 1073741824
+  locale:
+    description: Locale the PEC needs.
+    type: str
+    default: pt_BR.UTF-8
+  version_key:
+    description: Key of C(tb_config_sistema) that holds the database version (unconfirmed for 4.5.2).
+    type: str
+    default: VERSAOBANCODADOS
+"""
+
+EXAMPLES = r"""
+- name: Decide and check the gates
+  sesdf.esus.pec_upgrade:
+    target_version: 4.5.2
+    installer: /var/cache/sesdf-esus/upgrade/eSUS-AB-PEC-4.5.2-Linux64.jar
+    installer_sha256: "{{ upgrade_installer_sha256 }}"
+  register: plan
+
+- name: Run the installer
+  sesdf.esus.pec_upgrade:
+    action: install
+    target_version: 4.5.2
+    installer: /var/cache/sesdf-esus/upgrade/eSUS-AB-PEC-4.5.2-Linux64.jar
+    installer_sha256: "{{ upgrade_installer_sha256 }}"
+  when: plan.decision == 'upgrade'
+"""
+
+RETURN = r"""
+decision:
+  description: C(upgrade), C(current) (already at the target) or C(refuse).
+  returned: always
+  type: str
+  sample: upgrade
+msg:
+  description: What the decision means, or what the installer did.
+  returned: always
+  type: str
+installed:
+  description: Installed version per source and the one used for the decision.
+  returned: always
+  type: dict
+  sample: {config: 4.2.8, database: 4.2.8, version: 4.2.8}
+target_version:
+  description: The target, normalized.
+  returned: always
+  type: str
+  sample: 4.5.2
+blockers:
+  description:
+    - Gates that do not pass, each with C(code) and C(msg).
+    - Codes are missing, newer, inconsistent, database, disk, locale, installer, java.
+  returned: always
+  type: list
+  elements: dict
+disk:
+  description: Per file system, free bytes and the bytes the upgrade needs there.
+  returned: when the disk check ran
+  type: list
+  elements: dict
+locale:
+  description: The locale and whether it is installed.
+  returned: when the locale check ran
+  type: dict
+  sample: {name: pt_BR.UTF-8, present: false}
+installer:
+  description: The installer on the server, its SHA-256 and whether it matches.
+  returned: when the installer check ran
+  type: dict
+java:
+  description: Java executable that launches the installer, or null.
+  returned: when the java check ran
+  type: str
+database_size_bytes:
+  description: Size of the PEC database.
+  returned: when the disk check ran
+  type: int
+rc:
+  description: Installer exit code.
+  returned: action=install, not in check mode
+  type: int
+stdout_lines:
+  description: Last lines of the installer output.
+  returned: action=install, not in check mode
+  type: list
+  elements: str
+installer_log_lines:
+  description: Last lines of the installer's own log when it failed.
+  returned: on installer failure
+  type: list
+  elements: str
+executed_queries:
+  description: SQL run (read-only).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import glob
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient, sql_literal
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import (
+    DECISION_UPGRADE,
+    check_flags,
+    check_sha256,
+    disk_needs,
+    find_java,
+    installed_version,
+    installer_status,
+    locale_available,
+    normalize_version,
+    plan,
+    run_installer,
+    tail,
+    tree_size,
+)
+
+
+def read_versions(module, install, with_db=True):
+    """Installed version per source; (versions, db_size, problems, executed)."""
+    versions = {"config": None, "database": None, "version": None}
+    problems, executed, db_size, jre = [], [], None, None
+    if not install.present:
+        return versions, db_size, problems, executed, jre
+    try:
+        config = install.config()
+        versions["config"] = config.get("version")
+        jre = config.get("jreDirectory")
+    except PecError as exc:
+        problems.append({"code": "inconsistent", "msg": exc.msg})
+    if with_db:
+        try:
+            with PgClient(install.pg_bin_dir(), install.connection(), timeout=60) as client:
+                versions["database"] = client.scalar(
+                    "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = "
+                    + sql_literal(module.params["version_key"])
+                )
+                size = client.scalar("SELECT pg_database_size(current_database())")
+                db_size = int(size) if size is not None else None
+                executed = client.executed_queries
+        except PecError as exc:
+            problems.append(
+                {"code": "database", "msg": exc.msg + " (the upgrade needs the database up for the backup)"}
+            )
+    version, conflict = installed_version(versions["config"], versions["database"])
+    versions["version"] = version
+    if conflict:
+        problems.append({"code": "inconsistent", "msg": conflict})
+    return versions, db_size, problems, executed, jre
+
+
+def preflight(module, install):
+    p = module.params
+    target = normalize_version(p["target_version"])
+    versions, db_size, problems, executed, jre = read_versions(module, install)
+    result = {"installed": versions, "target_version": target, "executed_queries": executed}
+    if not install.present:
+        decision, msg = plan(None, target)
+        result.update(decision=decision, msg=msg, blockers=[{"code": "missing", "msg": msg}])
+        return result
+    inconsistent = [pr for pr in problems if pr["code"] == "inconsistent"]
+    if inconsistent or versions["version"] is None:
+        msg = "; ".join(pr["msg"] for pr in problems) or "installed PEC version unknown"
+        result.update(decision="refuse", msg=msg, blockers=problems or [{"code": "inconsistent", "msg": msg}])
+        return result
+    decision, msg = plan(versions["version"], target)
+    blockers = list(problems)
+    if decision == "refuse":
+        blockers.insert(0, {"code": "newer", "msg": msg})
+    result.update(decision=decision, msg=msg)
+    if decision != DECISION_UPGRADE:
+        result["blockers"] = blockers
+        return result
+
+    checks = p["checks"]
+    if "installer" in checks:
+        if not p["installer"]:
+            module.fail_json(msg="installer is required for the installer check")
+        try:
+            expected = check_sha256(p["installer_sha256"])
+        except PecError as exc:
+            blockers.append({"code": "installer", "msg": exc.msg})
+            expected = None
+        status = installer_status(p["installer"], expected)
+        result["installer"] = status
+        if not status["exists"]:
+            blockers.append(
+                {
+                    "code": "installer",
+                    "msg": f"installer {p['installer']} not found on the server: check upgrade_installer_src",
+                }
+            )
+        elif expected and not status["matches"]:
+            blockers.append(
+                {
+                    "code": "installer",
+                    "msg": (
+                        f"installer {p['installer']} has SHA-256 {status['sha256']}, expected {expected}: "
+                        "the file is corrupt, "
+                        "incomplete or another build; copy it again from the CTINF shared folder and check the checksum"
+                    ),
+                }
+            )
+    if "disk" in checks:
+        data_dirs = glob.glob(os.path.join(install.root, "database", "*", "data"))
+        tree = tree_size(install.root, exclude_dirs=data_dirs) if os.path.isdir(install.root) else 0
+        installer_bytes = (result.get("installer") or {}).get("size_bytes") or p["installer_size_bytes"] or 0
+        staged = bool((result.get("installer") or {}).get("exists"))
+        needs = [
+            ("backup", p["backup_dir"], int((db_size or 0) * p["backup_size_factor"])),
+            ("previous install kept aside", p["keep_aside_dir"], tree),
+            ("new install files", install.root, installer_bytes),
+        ]
+        if not staged:
+            needs.append(("installer", p["staging_dir"], installer_bytes))
+        result["database_size_bytes"] = db_size
+        result["disk"], disk_problems = disk_needs(needs, p["margin_bytes"])
+        blockers.extend({"code": "disk", "msg": m} for m in disk_problems)
+    if "locale" in checks:
+        present = locale_available(p["locale"])
+        result["locale"] = {"name": p["locale"], "present": present}
+        if not present:
+            blockers.append(
+                {
+                    "code": "locale",
+                    "msg": (
+                        f"locale {p['locale']} is not installed (the PEC needs it); set upgrade_generate_locale: true "
+                        f"or run: localedef -i {p['locale'].split('.')[0]} -f UTF-8 {p['locale']}"
+                    ),
+                }
+            )
+    if "java" in checks:
+        java = find_java(p["java_bin"], jre)
+        result["java"] = java
+        if not java:
+            blockers.append(
+                {
+                    "code": "java",
+                    "msg": "no Java runtime to launch the installer: set upgrade_install_jre: "
+                    "true or install one (upgrade_jre_package)",
+                }
+            )
+    result["blockers"] = blockers
+    return result
+
+
+def install_action(module, install):
+    p = module.params
+    target = normalize_version(p["target_version"])
+    versions, _, problems, _, jre = read_versions(module, install, with_db=False)
+    before = versions["config"]
+    result = {"installed": versions, "target_version": target, "blockers": problems, "executed_queries": []}
+    if not install.present or before is None:
+        module.fail_json(
+            msg=f"no PEC install with a readable {install.config_path}: the installer is not run", **result
+        )
+    decision, msg = plan(before, target)
+    result.update(decision=decision)
+    if decision != DECISION_UPGRADE:
+        result.update(msg=msg, changed=False)
+        return result
+    try:
+        flags = check_flags(p["installer_flags"])
+        expected = check_sha256(p["installer_sha256"])
+    except PecError as exc:
+        module.fail_json(msg=exc.msg, **result)
+    diff = {"before": {"version": normalize_version(before)}, "after": {"version": target}}
+    if module.check_mode:
+        result.update(changed=True, msg=f"would run the installer to upgrade {before} to {target}", diff=diff)
+        return result
+    status = installer_status(p["installer"], expected)
+    if not status["matches"]:
+        module.fail_json(
+            msg=f"installer {p['installer']} is missing or its SHA-256 is not {expected}: not run",
+            installer=status,
+            **result,
+        )
+    java = find_java(p["java_bin"], jre)
+    if not java:
+        module.fail_json(msg="no Java runtime to launch the installer; install one (upgrade_jre_package)", **result)
+    try:
+        rc, output, cmd = run_installer(
+            java, p["installer"], flags, os.path.dirname(p["installer"]), p["installer_timeout"]
+        )
+    except PecError as exc:
+        module.fail_json(msg=exc.msg, changed=True, **exc.details, **result)
+    result.update(rc=rc, cmd=cmd, stdout_lines=tail(output))
+    try:
+        after = normalize_version(install.config().get("version"))
+    except PecError:
+        after = None
+    diff["after"] = {"version": after}
+    result.update(diff=diff, changed=True)
+    if rc != 0:
+        log_lines = []
+        if os.path.isfile(p["installer_log"]):
+            with open(p["installer_log"], encoding="utf-8", errors="replace") as handle:
+                log_lines = tail(handle.read(), 20)
+        last = next((line for line in reversed(result["stdout_lines"]) if line.strip()), "no output")
+        module.fail_json(
+            msg=f"the installer {os.path.basename(p['installer'])} failed with exit code {rc}: {last}",
+            installer_log_lines=log_lines,
+            **result,
+        )
+    if after != target:
+        module.fail_json(msg=f"the installer exited 0 but {install.config_path} says {after}, not {target}", **result)
+    result["msg"] = f"installer upgraded the PEC from {normalize_version(before)} to {after}"
+    return result
+
+
+def main():
+    argument_spec = pec_argument_spec()
+    argument_spec.update(
+        action=dict(type="str", default="preflight", choices=["preflight", "install"]),
+        target_version=dict(type="str", required=True),
+        checks=dict(
+            type="list",
+            elements="str",
+            default=["disk", "locale", "installer", "java"],
+            choices=["disk", "locale", "installer", "java"],
+        ),
+        installer=dict(type="path"),
+        installer_sha256=dict(type="str"),
+        installer_size_bytes=dict(type="int", default=0),
+        installer_flags=dict(type="list", elements="str", default=["-console", "-continue"]),
+        installer_timeout=dict(type="int", default=3600),
+        installer_log=dict(type="path", default="/opt/e-SUS/log/instalador.log"),
+        java_bin=dict(type="path"),
+        backup_dir=dict(type="path", default="/var/backups/esus"),
+        backup_size_factor=dict(type="float", default=1.0),
+        keep_aside_dir=dict(type="path", default="/var/backups/esus/upgrade"),
+        staging_dir=dict(type="path", default="/var/cache/sesdf-esus/upgrade"),
+        margin_bytes=dict(type="int", default=1073741824),
+        locale=dict(type="str", default="pt_BR.UTF-8"),
+        version_key=dict(type="str", default="VERSAOBANCODADOS", no_log=False),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        required_if=[("action", "install", ("installer", "installer_sha256"))],
+    )
+    install = PecInstall(module.params)
+    try:
+        if module.params["action"] == "preflight":
+            result = preflight(module, install)
+            result["changed"] = False
+        else:
+            result = install_action(module, install)
+    except PecError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""pec_upgrade: the upgrade decision, the gates and the installer run, without a server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from types import SimpleNamespace
+
+import pytest
+
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import (
+    check_flags,
+    check_sha256,
+    disk_needs,
+    find_java,
+    installed_version,
+    installer_status,
+    locale_available,
+    plan,
+    run_installer,
+    tree_size,
+)
+
+
+def test_older_install_is_upgraded():
+    assert plan("4.2.8", "4.5.2")[0] == "upgrade"
+
+
+def test_same_version_is_current_not_an_upgrade():
+    decision, msg = plan("4.5.2", "4.5.2")
+    assert decision == "current" and "nothing to do" in msg
+
+
+def test_newer_install_is_never_downgraded():
+    decision, msg = plan("4.5.5", "4.5.2")
+    assert decision == "refuse" and "downgrade is never done" in msg
+
+
+def test_no_install_is_refused_with_what_to_do():
+    decision, msg = plan(None, "4.5.2")
+    assert decision == "refuse" and "install the PEC first" in msg
+
+
+def test_config_and_database_disagreeing_means_an_interrupted_update():
+    version, problem = installed_version("4.5.2", "4.3.2")
+    assert version is None and "interrupted" in problem
+    assert installed_version("4.2.8", "4.2.8") == ("4.2.8", None)
+    assert installed_version("4.2.8", None) == ("4.2.8", None)
+
+
+@pytest.mark.parametrize("flag", ["-password=s3cret", "--password", "-senha=x", "-url=jdbc:x?password=y"])
+def test_a_password_flag_is_refused(flag):
+    with pytest.raises(PecError, match="must not carry a password"):
+        check_flags(["-console", flag])
+
+
+def test_ordinary_flags_pass():
+    assert check_flags(["-console", "-continue"]) == ["-console", "-continue"]
+
+
+@pytest.mark.parametrize("value", [None, "", "abc", "g" * 64])
+def test_checksum_is_required(value):
+    with pytest.raises(PecError, match="SHA-256 checksum of the installer is required"):
+        check_sha256(value)
+
+
+def test_installer_checksum_mismatch_and_missing_file(tmp_path):
+    jar = tmp_path / "eSUS-AB-PEC-4.5.2-Linux64.jar"
+    jar.write_bytes(b"jar bytes")
+    good = hashlib.sha256(b"jar bytes").hexdigest()
+    assert installer_status(str(jar), good)["matches"] is True
+    bad = installer_status(str(jar), "0" * 64)
+    assert bad["exists"] and not bad["matches"] and bad["sha256"] == good
+    assert installer_status(str(tmp_path / "missing.jar"), good)["exists"] is False
+
+
+def test_tree_size_skips_the_database_data_directory(tmp_path):
+    (tmp_path / "webserver").mkdir()
+    (tmp_path / "webserver" / "pec-bundle.jar").write_bytes(b"x" * 100)
+    data = tmp_path / "database" / "pg" / "data"
+    data.mkdir(parents=True)
+    (data / "base").write_bytes(b"y" * 5000)
+    assert tree_size(str(tmp_path), exclude_dirs=[str(data)]) == 100
+
+
+def test_disk_needs_add_up_per_file_system_and_say_what_to_do(tmp_path):
+    def fake_statvfs(_path):
+        return SimpleNamespace(f_bavail=1000, f_frsize=1024)  # 1000 KiB free
+
+    def fake_stat(_path):
+        return SimpleNamespace(st_dev=1)
+
+    needs = [("backup", str(tmp_path / "b"), 600 * 1024), ("installer", str(tmp_path / "s"), 300 * 1024)]
+    fs, problems = disk_needs(needs, 0, statvfs=fake_statvfs, stat=fake_stat)
+    assert len(fs) == 1 and fs[0]["required_bytes"] == 900 * 1024 and problems == []
+    fs, problems = disk_needs(needs, 200 * 1024, statvfs=fake_statvfs, stat=fake_stat)
+    assert len(problems) == 1 and "not enough free disk" in problems[0] and "backup" in problems[0]
+
+
+def test_locale_names_are_compared_like_glibc():
+    assert locale_available("pt_BR.UTF-8", runner=lambda: "C\nC.utf8\npt_BR.utf8\n")
+    assert not locale_available("pt_BR.UTF-8", runner=lambda: "C\nC.utf8\nen_US.utf8\n")
+
+
+def _fake_java(tmp_path, body):
+    java = tmp_path / "java"
+    java.write_text("#!/bin/sh\n" + body)
+    java.chmod(java.stat().st_mode | stat.S_IXUSR)
+    return str(java)
+
+
+def test_find_java_prefers_the_configured_one_then_the_pec_jre(tmp_path):
+    java = _fake_java(tmp_path, "exit 0\n")
+    assert find_java(java, None, which=lambda _n: None) == java
+    jre = tmp_path / "jre"
+    (jre / "bin").mkdir(parents=True)
+    os.symlink(java, jre / "bin" / "java")
+    assert find_java(None, str(jre), which=lambda _n: None) == str(jre / "bin" / "java")
+    assert find_java(None, None, which=lambda _n: None) is None
+
+
+def test_installer_runs_without_stdin_and_reports_its_exit_code(tmp_path):
+    java = _fake_java(tmp_path, 'echo "args: $*"; read answer || echo "no prompt answered"; exit 3\n')
+    rc, out, cmd = run_installer(java, "/srv/x.jar", ["-console", "-continue"], str(tmp_path), 30)
+    assert rc == 3
+    assert "args: -jar /srv/x.jar -console -continue" in out and "no prompt answered" in out
+    assert cmd[-2:] == ["-console", "-continue"]
+
+
+def test_hung_installer_times_out_with_a_clear_message(tmp_path):
+    java = _fake_java(tmp_path, "echo waiting; sleep 30\n")
+    with pytest.raises(PecError, match="did not finish within 1s"):
+        run_installer(java, "/srv/x.jar", [], str(tmp_path), 1)
