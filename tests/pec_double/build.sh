@@ -14,7 +14,8 @@ migrations=4.3.2,4.5.2,4.5.5
 
 [ -f "$jdbc" ] || { echo "JDBC driver not found: $jdbc (install libpostgresql-jdbc-java)" >&2; exit 1; }
 rm -rf "$work"; mkdir -p "$work/classes" "$work/driver" "$out_dir/broken"
-javac --release 11 -encoding UTF-8 -d "$work/classes" $(find "$here/src" -name '*.java')
+find "$here/src" -name '*.java' | sort >"$work/sources.txt"
+javac --release 11 -encoding UTF-8 -d "$work/classes" "@$work/sources.txt"
 # The installer runs its migrations over JDBC: the driver's classes go inside the installer jar.
 (cd "$work/driver" && unzip -q -o "$jdbc" -x 'META-INF/MANIFEST.MF')
 

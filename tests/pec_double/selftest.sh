@@ -1,4 +1,5 @@
-#!/bin/bash
+#!/usr/bin/env bash
+# shellcheck disable=SC2015  # "check && ok || fail" is deliberate: ok only echoes, so fail runs exactly when the check fails
 # Self-test of the PEC e-SUS APS TEST DOUBLE. Runs INSIDE a lab container (root, systemd as PID 1), e.g.:
 #   podman exec dbl-test bash /usr/src/pec-double/selftest.sh
 # It installs, updates, refuses, breaks and reinstalls the PEC double: it wipes /opt/e-SUS and /etc/pec.config
@@ -99,7 +100,7 @@ wait_version 4.5.2 && ok "/api/public/info: 4.5.2" || fail "info 4.5.2"
 [ "$(q "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 'VERSAOBANCODADOS'")" = 4.5.2 ] && ok "VERSAOBANCODADOS 4.5.2" || fail "versão do banco"
 grep -q '"version": "4.5.2"' /etc/pec.config && ok "/etc/pec.config 4.5.2" || fail "pec.config 4.5.2"
 [ "$(q "SELECT (SELECT count(*) FROM tb_cidadao) || '/' || (SELECT count(*) FROM tb_atend)")" = "$before" ] && ok "tb_cidadao/tb_atend inalteradas ($before)" || fail "contagens"
-b=$(ls /opt/e-SUS/backup/*.backup 2>/dev/null | head -1)
+b=$(find /opt/e-SUS/backup -maxdepth 1 -name "*.backup" -print -quit 2>/dev/null)
 [ -n "$b" ] && "$PECBIN/pg_restore" -f /dev/null "$b" && ok "backup -backup legível ($(basename "$b"))" || fail "backup"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST http://localhost:8080/api/cnes/530010)" = 404 ] && ok "4.5.2: POST /api/cnes 404" || fail "cnes 4.5.2"
 out=$(jar eSUS-AB-PEC-4.5.2-Linux64.jar -console -continue 2>&1); rc=$?
@@ -112,7 +113,7 @@ jar eSUS-AB-PEC-4.5.5-Linux64.jar -console -continue >/dev/null 2>&1 && wait_ver
 login=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["adminLogin"])' "$WORK/gen.json")
 printf 'user = "%s:%s"\n' "$login" "$(cat "$WORK/admin.pw")" >"$WORK/curl.cfg"
 code=$(curl -s -o "$WORK/cnes.out" -w '%{http_code}' -K "$WORK/curl.cfg" -F "file=@$WORK/XmlParaESUS31_530010.zip" http://localhost:8080/api/cnes/530010)
-[ "$code" = 200 ] && [ "$(q 'SELECT count(*) FROM tb_cnes_importacao')" = 1 ] && ok "4.5.5: POST /api/cnes importou ($(cat "$WORK/cnes.out" | tr -d '\n'))" || fail "cnes 4.5.5: $code"
+[ "$code" = 200 ] && [ "$(q 'SELECT count(*) FROM tb_cnes_importacao')" = 1 ] && ok "4.5.5: POST /api/cnes importou ($(tr -d '\n' <"$WORK/cnes.out"))" || fail "cnes 4.5.5: $code"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -u 00000000191:errada -F "file=@$WORK/cnes.xml" http://localhost:8080/api/cnes/530010)" = 401 ] && ok "4.5.5: senha errada 401" || fail "cnes 401"
 
 # --- broken 4.5.2 on a fresh 4.2.8 --------------------------------------------------------------------------
