@@ -18,6 +18,8 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 export MOLECULE_NO_LOG := false
+# Lab and Molecule hosts are Debian 12: skip interpreter discovery (one round trip per host and task run).
+export ANSIBLE_PYTHON_INTERPRETER := /usr/bin/python3
 
 APT_PACKAGES := podman runc debootstrap uidmap python3-venv git rsync postgresql-15 postgresql-client-15 shellcheck
 
