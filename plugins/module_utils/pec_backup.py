@@ -634,6 +634,7 @@ def run_backup(params, check_mode=False, now=None):
                             f"restore test of the new backup failed: row counts differ {test['mismatches']}; "
                             "nothing was published"
                         )
+            check["path"] = final
             result["sha256"] = check["sha256"]
             result["size_bytes"] = check["size_bytes"]
             result["verified"] = True

@@ -126,7 +126,9 @@ pec:
       type: dict
       sample: {path: /var/backups/esus, exists: true, free_bytes: 53687091200, total_bytes: 107374182400}
     backup_status:
-      description: The backup status recorded on the server by this collection's backup jobs, or null.
+      description:
+        - The backup status recorded on the server by this collection's backup jobs (role sesdf.esus.backup and the
+          sesdf.esus.backup_schedule job), or null; C(age_hours) is added (hours since C(last_success)).
       type: dict
     migration:
       description: The migration record written by the decommission role, or null.
@@ -148,6 +150,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup import status_age_hours
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import (
     PecError,
     pec_argument_spec,
@@ -171,6 +174,14 @@ MIGRATION_FACT = "sesdf_esus_migration.fact"
 def _normalize(version):
     parts = version_tuple(version)
     return ".".join(str(p) for p in parts) if parts else None
+
+
+def _backup_status(path):
+    """The backup status fact file, with age_hours (hours since last_success) added."""
+    status = read_fact_file(path)
+    if isinstance(status, dict) and "error" not in status:
+        status["age_hours"] = status_age_hours(status)
+    return status
 
 
 def gather(module):
@@ -199,7 +210,7 @@ def gather(module):
         "database": {"reachable": False},
         "http": {"url": params["http_url"].rstrip("/") + params["info_path"], "reachable": False},
         "backup_dir": disk_space(params["backup_dir"]),
-        "backup_status": read_fact_file(os.path.join(facts_dir, BACKUP_FACT)),
+        "backup_status": _backup_status(os.path.join(facts_dir, BACKUP_FACT)),
         "migration": migration,
         "problems": problems,
     }
