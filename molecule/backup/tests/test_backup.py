@@ -1,0 +1,209 @@
+"""The backup role and modules on a UBS running the PEC double: what a technician relies on when a backup says OK.
+
+Every host.run goes through Ansible here (podman connection), so each test batches its shell work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+
+import pytest
+import testinfra.utils.ansible_runner
+
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+testinfra_hosts = RUNNER.get_hosts("all")
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+BIN = "/opt/e-SUS/database/postgresql-9.6.13-1-linux-x64/bin"
+PROPS = "/opt/e-SUS/webserver/config/application.properties"
+DEST = "/var/backups/esus"
+SHARE = "/mnt/compartilhamento-ti/ubs-0010001"
+FACT = "/etc/ansible/facts.d/sesdf_esus_backup.fact"
+TABLES = ["tb_cidadao", "tb_atend", "tb_usuario", "tb_prof", "tb_lotacao", "tb_config_sistema", "tb_dado_transp"]
+# test-only psql as the PEC's user, through a root-only pgpass file (never the command line)
+PSQL = (
+    "umask 077; mkdir -p /root/lab-only; "
+    f"printf '*:*:*:*:%s\\n' \"$(sed -n 's/^spring.datasource.password=//p' {PROPS})\" > /root/lab-only/pgpass; "
+    f"U=$(sed -n 's/^spring.datasource.username=//p' {PROPS}); "
+    f'q() {{ PGPASSFILE=/root/lab-only/pgpass {BIN}/psql -X -w -h 127.0.0.1 -p 5433 -U $U -Atc "$2" -d $1; }}; '
+)
+
+
+def sh(host, script):
+    with host.sudo():
+        return host.check_output("bash -c " + shlex.quote(script))
+
+
+def app_password(host):
+    return sh(host, f"sed -n 's/^spring.datasource.password=//p' {PROPS}")
+
+
+def run_module(host, name, check=False, **args):
+    """The module's result, failed=True when the task failed (testinfra drops that key; these modules return
+    a msg only when they fail)."""
+    try:
+        result = host.ansible(f"sesdf.esus.{name}", json.dumps(args), become=True, check=check)
+    except host.ansible.AnsibleException as exc:
+        result = exc.result
+    return dict(result, failed=bool(result.get("failed") or "msg" in result))
+
+
+def fingerprints(host, *dbs):
+    lines = []
+    for db in dbs:
+        for t in TABLES:
+            lines.append(
+                f"echo {db} {t} $(q {db} \"SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' "  # noqa: S608
+                f"ORDER BY x::text), '')) FROM {t} x\")"
+            )
+    out = sh(host, PSQL + "; ".join(lines))
+    result = {db: {} for db in dbs}
+    for line in out.splitlines():
+        db, table, value = line.split()
+        result[db][table] = value
+    return result
+
+
+@pytest.fixture(scope="module")
+def status(host):
+    return json.loads(sh(host, f"cat {FACT}"))
+
+
+def test_converge_published_a_verified_root_only_backup_and_status(host, status):
+    assert status["last_result"] == "ok" and status["verified"] is True and status["verify_level"] == "restore"
+    path = status["path"]
+    out = sh(host, f"stat -c '%a %U' {DEST} {path}; sha256sum {path}; cat {path}.manifest.json; ls -A {DEST}")
+    lines = out.splitlines()
+    assert lines[0] == "700 root" and lines[1] == "600 root"
+    assert lines[2].split()[0] == status["sha256"]
+    manifest = json.loads(out[out.index("{") : out.rindex("}") + 1])
+    assert manifest["verified"] and manifest["verification"]["restore"]["mismatches"] == {}
+    assert manifest["verification"]["restore"]["tables"] >= len(TABLES)
+    assert ".tmp-" not in out
+
+
+def test_pec_info_reports_the_backup_status_with_age(host):
+    pec = host.ansible("sesdf.esus.pec_info", None, become=True, check=False)["pec"]
+    assert pec["backup_status"]["last_result"] == "ok"
+    assert pec["backup_status"]["offhost"]["state"] == "ok"
+    assert 0 <= pec["backup_status"]["age_hours"] < 2
+
+
+def test_offhost_copy_is_encrypted_and_decrypts_to_the_backup(host, status):
+    copy = os.path.join(SHARE, os.path.basename(status["path"]) + ".age")
+    out = sh(host, f"head -c 21 {copy}; echo; age -d -i /root/lab-only/age.key {copy} | sha256sum")
+    header, plain = out.splitlines()
+    assert header == "age-encryption.org/v1"
+    assert plain.split()[0] == status["sha256"]
+    assert status["offhost"]["state"] == "ok" and status["offhost"]["destination"] == SHARE
+
+
+def test_round_trip_restore_gives_equal_rows_and_hashes(host, status):
+    out = run_module(host, "pec_restore", path=status["path"], target_db="esus_roundtrip", replace_target=True)
+    assert out.get("changed") is True, out.get("msg")
+    fp = fingerprints(host, "esus", "esus_roundtrip")
+    assert fp["esus_roundtrip"] == fp["esus"]
+    assert int(fp["esus"]["tb_cidadao"].split(":")[0]) > 0
+
+
+def test_damaged_archives_are_detected(host, status):
+    p = status["path"]
+    sh(
+        host,
+        f"cd /root/lab-only && S=$(stat -c %s {p}) && for d in truncated flipped wrong; do cp {p} $d.pgdump.zst; "
+        f"cp {p}.sha256 $d.pgdump.zst.sha256; done && truncate -s $((S / 2)) truncated.pgdump.zst && "
+        f"printf '\\x5a' | dd of=flipped.pgdump.zst bs=1 seek=$((S / 2)) conv=notrunc status=none && "
+        f"echo '{'0' * 64}  wrong.pgdump.zst' > wrong.pgdump.zst.sha256",
+    )
+    for damage in ("truncated", "flipped", "wrong"):
+        out = run_module(host, "pec_backup_verify", path=f"/root/lab-only/{damage}.pgdump.zst")
+        assert out.get("failed") and "NOT intact" in out["msg"], damage
+        assert out["verification"]["ok"] is False
+        assert out["verification"]["checksum_ok"] is False
+
+
+@pytest.mark.parametrize("failure", ["wrong_password", "database_stopped", "disk_full"])
+def test_failures_publish_nothing_and_keep_older_backups(host, failure):
+    dest = "/root/lab-only/dest-" + failure
+    mount = f"mount -t tmpfs -o size=4m tmpfs {dest}" if failure == "disk_full" else "true"
+    sh(host, f"mkdir -p -m 0700 {dest} && {mount}")
+    older = run_module(host, "pec_backup", dest_dir=dest, label="older", status_path="")
+    assert older.get("changed"), older.get("msg")
+    args = {"dest_dir": dest, "label": "new", "status_path": ""}
+    if failure == "wrong_password":
+        args["db_password"] = "wrong-password"
+    elif failure == "database_stopped":
+        sh(host, "systemctl stop e-SUS-AB-PostgreSQL.service")
+    else:
+        sh(host, f"fallocate -l $(( $(df -B1 --output=avail {dest} | tail -1) - 16384 )) {dest}/filler")
+    before = sh(host, f"ls -A {dest}")
+    try:
+        out = run_module(host, "pec_backup", **args)
+    finally:
+        if failure == "database_stopped":
+            sh(host, "systemctl start e-SUS-AB-PostgreSQL.service && systemctl restart e-SUS-PEC.service")
+    assert out.get("failed")
+    expected = {
+        "wrong_password": "wrong password",
+        "database_stopped": "not accepting connections",
+        "disk_full": "no space left on device",
+    }[failure]
+    assert expected in out["msg"], out["msg"]
+    name = os.path.basename(older["backup"]["path"])
+    after = sh(
+        host, f"ls -A {dest}; cd {dest} && sha256sum -c {name}.sha256 && cd / && umount {dest} 2>/dev/null; true"
+    )
+    assert after.startswith(before), "no new file under any name; the older backup is intact"
+    assert f"{name}: OK" in after
+
+
+def test_offhost_share_down_then_back(host):
+    sh(host, "umount /mnt/compartilhamento-ti")
+    try:
+        out = run_module(host, "pec_backup", label="share-down", offhost_enabled=True, offhost_dest=SHARE)
+        assert out.get("changed") and out["backup"]["verified"]
+        assert out["backup"]["offhost"]["state"] == "failed"
+        assert (
+            "not a mounted share" in out["backup"]["offhost"]["error"]
+            or "not available" in out["backup"]["offhost"]["error"]
+        )
+        assert json.loads(sh(host, f"cat {FACT}"))["offhost"]["state"] == "failed"
+    finally:
+        sh(host, f"mount -t tmpfs -o size=64m tmpfs /mnt/compartilhamento-ti && mkdir -p {SHARE}")
+    again = run_module(
+        host, "pec_backup", label="share-down", offhost_enabled=True, offhost_dest=SHARE, reuse_within_minutes=60
+    )
+    assert again["backup"]["reused"] and again["backup"]["offhost"]["state"] == "ok"
+    copy = f"{SHARE}/{os.path.basename(again['backup']['path'])}"
+    out = sh(host, f"sha256sum {copy}; cat {FACT}")
+    assert out.split()[0] == again["backup"]["sha256"]
+    assert json.loads(out[out.index("{") :])["offhost"]["state"] == "ok"
+
+
+def test_stop_app_restarts_it_and_canary_password_not_in_ansible_output(host):
+    password = app_password(host)
+    assert sh(host, "systemctl is-active e-SUS-PEC.service") == "active"
+    proc = subprocess.run(
+        [
+            "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+            os.path.join(REPO, "playbooks", "backup.yml"),
+            "-e", "backup_hosts=all", "-e", "backup_label=stopapp", "-e", "backup_stop_app=true",
+            "-e", "backup_offhost_enabled=false", "-e", "backup_reuse_within_minutes=0", "-vvv",
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert password not in proc.stdout + proc.stderr
+    assert "Stop the PEC application for the dump" in proc.stdout
+    out = sh(host, f"systemctl is-active e-SUS-PEC.service; journalctl --no-pager -n 5000; cat {DEST}/*.json {FACT}")
+    assert out.splitlines()[0] == "active"
+    assert password not in out
+
+
+def test_check_mode_writes_nothing(host):
+    before = sh(host, f"ls -A {DEST}")
+    out = run_module(host, "pec_backup", check=True, label="checkmode")
+    assert out["changed"] is True and "would" in out["backup"]
+    assert sh(host, f"ls -A {DEST}") == before
