@@ -808,6 +808,12 @@ def deadline_status(month_rows, ledger_lotes, today, month_first, deadline_day=1
 
 def run_export(client, options, check_mode=False, log=None):
     """Everything one run does; used by the module and the cron entry point. Returns the result dict."""
+    options = dict(options)
+    for key in ("max_records_per_lote", "deadline_day"):
+        options[key] = int(options.get(key) or 0)
+    for key in ("export", "transfer", "reverify_confirmed"):
+        value = options.get(key, True)
+        options[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
     ledger = Ledger(options["state_dir"])
     if not check_mode:
         ledger.prepare_dirs()
@@ -829,10 +835,10 @@ def run_export(client, options, check_mode=False, log=None):
             destination,
             cnes=options.get("cnes"),
             file_pattern=options.get("file_pattern") or DEFAULT_FILE_PATTERN,
-            max_records=options.get("max_records_per_lote") or 0,
-            export=options.get("export", True),
-            transfer=options.get("transfer", True),
-            reverify=options.get("reverify_confirmed", True),
+            max_records=options["max_records_per_lote"],
+            export=options["export"],
+            transfer=options["transfer"],
+            reverify=options["reverify_confirmed"],
             check_mode=check_mode,
             log=log,
         )
@@ -847,7 +853,7 @@ def run_export(client, options, check_mode=False, log=None):
             ledger.lotes,
             today,
             month_first,
-            int(options.get("deadline_day") or 10),
+            options["deadline_day"] or 10,
             db.codes()[db.names["sent"]],
         )
         result["ledger"] = ledger.path

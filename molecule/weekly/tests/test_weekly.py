@@ -1,0 +1,243 @@
+"""The weekly routine on two lab UBS: what the GSAP manager, NTINF and NCAIS would notice.
+
+ubs455 runs PEC 4.5.5 (double serves the CNES API), apt, sends lotes by rsync over SSH.
+ubs452 runs PEC 4.5.2 (no CNES API), inapt (cron job), sends lotes to a mounted path.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import zipfile
+
+import pytest
+import testinfra.utils.ansible_runner
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
+testinfra_hosts = RUNNER.get_hosts("all")
+H455 = "sesdf-weekly-ubs455"
+H452 = "sesdf-weekly-ubs452"
+ZIP = "/srv/ncais/cnes/XmlParaESUS31_530010.zip"
+FACT = "/etc/ansible/facts.d/sesdf_esus_cnes.fact"
+DEST = {H455: "/srv/ncais-ssh/lotes", H452: "/srv/ncais/lotes"}
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+
+
+def only(host, name):
+    if host.backend.get_hostname() != name:
+        pytest.skip(f"{name} only")
+
+
+def sql(host, query):
+    with host.sudo():
+        out = host.check_output(
+            "runuser -u postgres -- $(ls /opt/e-SUS/database/postgresql-*/bin/psql | head -1) -X -q -At -p 5433 "
+            f"-d esus -F '|' -c \"{query}\""
+        )
+    return [line.split("|") for line in out.splitlines() if line]
+
+
+def read_json(host, path):
+    with host.sudo():
+        return json.loads(host.file(path).content_string)
+
+
+def sha256(host, path):
+    with host.sudo():
+        return host.check_output(f"sha256sum {path}").split()[0]
+
+
+def dest_zips(host):
+    """{file name: {uuid: bytes}} of the lote zips at NCAIS's destination."""
+    dest = DEST[host.backend.get_hostname()]
+    with host.sudo():
+        names = host.check_output(f"ls -1 {dest}").split()
+        out = {}
+        for name in names:
+            if name.endswith(".zip"):
+                data = base64.b64decode(host.check_output(f"base64 -w0 {dest}/{name}"))
+                with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                    out[name] = {n[: -len(".esus")]: archive.read(n) for n in archive.namelist()}
+    return out, names
+
+
+def db_rows_of_lotes(host, lote_ids):
+    ids = ",".join(str(i) for i in lote_ids)
+    rows = sql(
+        host,
+        "SELECT nu_uuid, translate(encode(ds_dado, 'base64'), E'\\\\n', '') FROM tb_dado_transp "  # noqa: S608
+        f"WHERE co_lote_transp IN ({ids})",
+    )
+    return {u: base64.b64decode(b) for u, b in rows}
+
+
+def test_cnes_file_is_imported_through_the_api_on_4_5_5_with_hash_and_date_recorded(host):
+    only(host, H455)
+    fact = read_json(host, FACT)
+    digest = sha256(host, ZIP)
+    assert fact["last_import"]["method"] == "api" and fact["last_import"]["sha256"] == digest
+    assert fact["last_import"]["date"] and fact["pending_manual"] is None
+    # the PEC itself recorded the same file
+    assert sql(host, "SELECT ds_sha256 FROM tb_cnes_importacao") == [[digest]]
+
+
+def test_cnes_file_is_staged_for_a_manual_import_on_4_5_2(host):
+    only(host, H452)
+    fact = read_json(host, FACT)
+    assert fact["last_import"] is None and fact["pending_manual"]["sha256"] == sha256(host, ZIP)
+    staged = "/var/lib/sesdf-esus/cnes/importacao-manual-pendente"
+    assert sha256(host, f"{staged}/XmlParaESUS31_530010.zip") == sha256(host, ZIP)
+    with host.sudo():
+        notice = host.file(f"{staged}/AVISO-IMPORTACAO-CNES.txt").content_string
+    assert "IMPORTAÇÃO DO CNES PENDENTE" in notice and 'Menu "CNES"' in notice
+    assert sql(host, "SELECT count(*) FROM pg_tables WHERE tablename = 'tb_cnes_importacao'") == [["0"]]
+
+
+def test_profile_audit_finds_exactly_the_generated_mismatches(host):
+    report = read_json(host, "/var/lib/sesdf-esus/auditoria-perfis.json")
+    kinds = sorted(m["tipo"] for m in report["mismatches"])
+    # pec-double-generate --profile-mismatches 3: two profiles not allowed for the CBO, one lotação in another CNES
+    assert kinds == ["lotacao_em_outro_cnes", "perfil_nao_permitido_para_cbo", "perfil_nao_permitido_para_cbo"]
+    other = next(m for m in report["mismatches"] if m["tipo"] == "lotacao_em_outro_cnes")
+    assert other["cnes"] != report["cnes"]
+    assert report["ubs"] == host.backend.get_hostname() and report["regiao"] == "regiao_norte"
+
+
+def test_exported_lotes_equal_the_transmission_rows_in_count_and_content(host):
+    zips, names = dest_zips(host)
+    ledger = read_json(host, "/var/lib/sesdf-esus/lotes/ledger.json")
+    ids = sorted(int(k) for k in ledger["lotes"])[:1]  # the converge's lote (later tests add more)
+    first = ledger["lotes"][str(ids[0])]
+    assert first["manifest"] in names and all(n.endswith((".zip", ".manifest.json")) for n in names)
+    delivered = zips[first["file"]]
+    assert len(delivered) == 30
+    assert delivered == db_rows_of_lotes(host, ids)
+    assert sql(host, "SELECT count(*) FROM tb_dado_transp WHERE co_lote_transp IS NULL") == [["0"]]
+    states = sql(host, f"SELECT co_situacao, qt_registros FROM tb_lote_transp WHERE co_seq_lote_transp = {ids[0]}")  # noqa: S608
+    assert states == [["2", "30"]]  # ENVIADO, as the PEC would mark a sent lote
+    entry = ledger["lotes"][str(ids[0])]
+    assert entry["confirmed_at"] and entry["sha256"] == sha256(
+        host, f"{DEST[host.backend.get_hostname()]}/{entry['file']}"
+    )
+    with host.sudo():
+        assert host.file("/var/lib/sesdf-esus/lotes/ledger.json").mode == 0o600
+
+
+def test_cron_job_only_on_the_inapt_ubs_and_without_secrets(host):
+    with host.sudo():
+        cron = host.file("/etc/cron.d/sesdf-esus-lotes")
+        if host.backend.get_hostname() == H455:
+            assert not cron.exists
+            return
+        assert (
+            cron.exists
+            and "/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json" in cron.content_string
+        )
+        config = host.file("/etc/sesdf-esus/lotes-export.json")
+        assert config.mode == 0o600 and config.user == "root"
+        password = next(
+            line.split("=", 1)[1]
+            for line in host.file("/opt/e-SUS/webserver/config/application.properties").content_string.splitlines()
+            if line.startswith("spring.datasource.password")
+        )
+        assert password not in cron.content_string + config.content_string
+
+
+def test_cron_entry_point_exports_new_production_without_ansible(host):
+    only(host, H452)
+    sql(
+        host,
+        "INSERT INTO tb_dado_transp (nu_uuid, tp_dado, co_unidade_saude, dt_registro, ds_dado) "
+        "SELECT gen_random_uuid(), 4, co_seq_unidade_saude, now(), decode(md5(random()::text), 'hex') "
+        "FROM tb_unidade_saude CROSS JOIN generate_series(1, 5) WHERE nu_cnes = '0010002'",
+    )
+    with host.sudo():
+        run = host.run("/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json")
+    assert run.rc == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["exported"] == 1 and summary["confirmed"] == 1 and summary["pending"] == 0
+    zips, _ = dest_zips(host)
+    newest = summary["lotes"][-1]
+    assert len(zips[newest["file"]]) == 5 == newest["records"]
+    assert zips[newest["file"]] == db_rows_of_lotes(host, [newest["id"]])
+
+
+def test_lote_altered_at_the_destination_is_detected_and_sent_again(host):
+    only(host, H452)
+    ledger = read_json(host, "/var/lib/sesdf-esus/lotes/ledger.json")
+    entry = sorted(ledger["lotes"].values(), key=lambda e: e["id"])[0]
+    path = f"/srv/ncais/lotes/{entry['file']}"
+    with host.sudo():
+        host.check_output(f"printf 'X' | dd of={path} bs=1 seek=40 conv=notrunc status=none")
+        assert sha256(host, path) != entry["sha256"]
+        run = host.run("/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json")
+    assert run.rc == 0, run.stderr
+    assert sha256(host, path) == entry["sha256"]
+    assert "altered at the destination" in run.stderr
+
+
+def test_destination_down_keeps_the_lote_and_the_next_run_delivers_it(host):
+    only(host, H452)
+    sql(
+        host,
+        "INSERT INTO tb_dado_transp (nu_uuid, tp_dado, co_unidade_saude, dt_registro, ds_dado) "
+        "SELECT gen_random_uuid(), 2, co_seq_unidade_saude, now(), decode(md5(random()::text), 'hex') "
+        "FROM tb_unidade_saude WHERE nu_cnes = '0010002'",
+    )
+    cmd = "/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json"
+    with host.sudo():
+        host.check_output("mv /srv/ncais/lotes /srv/ncais/lotes.offline")
+        try:
+            down = host.run(cmd)
+        finally:
+            host.check_output("mv /srv/ncais/lotes.offline /srv/ncais/lotes")
+        assert down.rc == 2 and "not mounted" in down.stdout
+        assert json.loads(down.stdout)["pending"] == 1
+        up = host.run(cmd)
+    assert up.rc == 0 and json.loads(up.stdout)["pending"] == 0
+
+
+def test_consultation_server_never_imports_the_cnes(host):
+    only(host, H452)
+    with host.sudo():
+        host.check_output(
+            'mkdir -p /etc/ansible/facts.d && echo \'{"migrated": true, "date": "2026-01-01"}\' '
+            "> /etc/ansible/facts.d/sesdf_esus_migration.fact"
+        )
+        host.check_output(f"cp -p {ZIP} /root/distribuido.zip.bak")
+        host.check_output(
+            "cd /root && rm -f XmlParaESUS31_530010.xml && cp cnes.xml XmlParaESUS31_530010.xml && "
+            "echo '<!-- nova semana -->' >> XmlParaESUS31_530010.xml && "
+            "zip -q -j /srv/ncais/cnes/XmlParaESUS31_530010.zip XmlParaESUS31_530010.xml"
+        )
+        before = host.file(FACT).content_string
+    try:
+        env = dict(os.environ)
+        proc = subprocess.run(
+            [
+                "ansible-playbook",
+                "-i",
+                os.path.dirname(INVENTORY),
+                os.path.join(REPO, "playbooks", "weekly.yml"),
+                "--limit",
+                H452,
+                "--tags",
+                "cnes_import",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert "modo consulta" in proc.stdout
+        with host.sudo():
+            assert host.file(FACT).content_string == before
+    finally:
+        with host.sudo():
+            host.run("rm -f /etc/ansible/facts.d/sesdf_esus_migration.fact")
+            host.run(f"mv /root/distribuido.zip.bak {ZIP}")

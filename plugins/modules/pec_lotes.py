@@ -1,0 +1,237 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, SES-DF NTINF
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pec_lotes
+short_description: Export the PEC's unsent production as LEDI lote files and deliver them to NCAIS, verified
+version_added: 0.1.0
+description:
+  - Ties the transmission rows not yet in a lote (C(tb_dado_transp.co_lote_transp IS NULL)) to new lotes in
+    C(tb_lote_transp) (situation C(GERADO)), as the PEC's "Gerar novo lote" does, one statement per lote.
+  - Writes each lote as a file in the LEDI layout (a zip of C(<uuid>.esus) entries, each the row's serialized
+    C(DadoTransporte) bytes) plus a JSON manifest (id, period, record count, sha256), atomically, under O(state_dir).
+  - Copies both to NCAIS's destination (a mounted directory, or rsync over SSH), reads the sha256 back AT the
+    destination, and only then records the lote as confirmed in the ledger (C(state_dir/ledger.json), written
+    atomically) and marks it C(ENVIADO) in the PEC.
+  - A lote is sent again on every run until its arrival is verified, and never again once it is; a confirmed lote
+    whose copy at the destination no longer matches its sha256 is sent again (one that disappeared is not, since NCAIS
+    moves files away once imported). A destination that is down, or a transfer cut half-way, loses nothing.
+  - Lotes left C(GERADO) in the PEC (made in its UI, or by a run killed after the database commit) are exported too.
+  - Also reports the CDS deadline for the previous month per UBS (all its production confirmed by day O(deadline_day)).
+  - The same code runs without Ansible as the weekly cron job of inapt UBS (see role sesdf.esus.lotes_export).
+  - The export file name pattern of the real PEC is unknown (O(file_pattern)); the schema names are those of
+    pec-facts.md, unconfirmed for 4.5.2.
+author:
+  - SES-DF NTINF (@sesdf-ntinf)
+extends_documentation_fragment:
+  - sesdf.esus.pec
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Counts what would be exported and sent; writes nothing, creates no lote, transfers nothing.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+options:
+  state_dir:
+    description: Root-only directory for the ledger and the lote files kept on the server.
+    type: path
+    default: /var/lib/sesdf-esus/lotes
+  destination:
+    description:
+      - Where NCAIS receives the lotes. C(type=path) with C(path) (a mounted share; C(require_mount=true) refuses a
+        directory that is not a mount point), or C(type=rsync) with C(host), C(path), C(user), C(port), C(ssh_key),
+        C(known_hosts), C(strict_host_key_checking), C(timeout).
+      - Required when O(transfer=true).
+    type: dict
+  cnes:
+    description: CNES of the UBS, used in file names (default the first CNES of the lote's rows).
+    type: str
+  file_pattern:
+    description:
+      - File name of a lote; fields C({id}), C({cnes}), C({start}), C({end}).
+      - The real PEC's export file name pattern is unknown.
+    type: str
+    default: lote-{cnes}-{id}.zip
+  max_records_per_lote:
+    description: At most this many rows per new lote; C(0) puts everything pending in one lote.
+    type: int
+    default: 0
+  export:
+    description: Create new lotes from the rows not yet in a lote.
+    type: bool
+    default: true
+  transfer:
+    description: Deliver and verify unconfirmed lotes at O(destination).
+    type: bool
+    default: true
+  reverify_confirmed:
+    description: Check the sha256 of confirmed lotes still at the destination; resend those found altered.
+    type: bool
+    default: true
+  export_situations:
+    description: C(tb_situacao_lote_transp) names of lotes the PEC has not sent, exported too.
+    type: list
+    elements: str
+    default: [GERADO]
+  situation_generated:
+    description: Situation name of a new lote (unconfirmed for 4.5.2).
+    type: str
+    default: GERADO
+  situation_sent:
+    description: Situation name set once the lote is confirmed at the destination (unconfirmed for 4.5.2).
+    type: str
+    default: ENVIADO
+  deadline_day:
+    description: Day of the following month by which a month's CDS production must be in (technical note, SISAB).
+    type: int
+    default: 10
+  today:
+    description: Date (YYYY-MM-DD) the deadline is computed for; default today. For tests and reports of past months.
+    type: str
+  require_all_confirmed:
+    description: Fail the task when any lote is still not confirmed at the destination after the run (migration).
+    type: bool
+    default: false
+  db_timeout:
+    description: Seconds allowed for each database statement.
+    type: int
+    default: 300
+"""
+
+EXAMPLES = r"""
+- name: Export and send the week's production to NCAIS's share
+  sesdf.esus.pec_lotes:
+    cnes: "{{ sesdf_esus_cnes }}"
+    destination: {type: path, path: /mnt/ncais/lotes, require_mount: true}
+  register: lotes
+
+- name: Migration day - everything, and fail unless NCAIS has it all
+  sesdf.esus.pec_lotes:
+    destination:
+      {type: rsync, host: ncais.example.invalid, user: lotes, path: /srv/lotes/ubs, ssh_key: /root/.ssh/ncais}
+    require_all_confirmed: true
+"""
+
+RETURN = r"""
+exported:
+  description: Lotes created in the PEC by this run.
+  returned: always
+  type: int
+sent:
+  description: Lote files copied to the destination by this run.
+  returned: always
+  type: int
+confirmed:
+  description: Lotes whose arrival was verified by this run.
+  returned: always
+  type: int
+resent:
+  description: Confirmed lotes found altered at the destination and sent again.
+  returned: always
+  type: int
+pending:
+  description: Lotes not yet confirmed at the destination after this run (sent again next run).
+  returned: always
+  type: int
+pending_records_before:
+  description: Rows with no lote before the run.
+  returned: always
+  type: int
+lotes:
+  description: Every lote in the ledger (id, file, records, sha256, period, confirmed, confirmed_at, last_error).
+  returned: always
+  type: list
+  elements: dict
+errors:
+  description: Problems of this run (lote, msg); the lotes concerned stay pending.
+  returned: always
+  type: list
+  elements: dict
+deadline:
+  description: CDS deadline of the previous month (month, deadline, days_left, ok, units with status em_dia,
+    enviado_com_atraso, pendente or atrasado).
+  returned: always
+  type: dict
+summary:
+  description: The migration contract's view, C({exported, sent, confirmed, pending, lotes: [{id, file, records, sha256,
+    confirmed}]}); the role sesdf.esus.lotes_export publishes it as C(lotes_export_result).
+  returned: always
+  type: dict
+ledger:
+  description: Path of the ledger.
+  returned: always
+  type: str
+executed_queries:
+  description: SQL statements run (row fetches omitted).
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes import public_result, run_export
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+
+
+def main():
+    argument_spec = pec_argument_spec()
+    argument_spec.update(
+        state_dir=dict(type="path", default="/var/lib/sesdf-esus/lotes"),
+        destination=dict(type="dict"),
+        cnes=dict(type="str"),
+        file_pattern=dict(type="str", default="lote-{cnes}-{id}.zip"),
+        max_records_per_lote=dict(type="int", default=0),
+        export=dict(type="bool", default=True),
+        transfer=dict(type="bool", default=True),
+        reverify_confirmed=dict(type="bool", default=True),
+        export_situations=dict(type="list", elements="str", default=["GERADO"]),
+        situation_generated=dict(type="str", default="GERADO"),
+        situation_sent=dict(type="str", default="ENVIADO"),
+        deadline_day=dict(type="int", default=10),
+        today=dict(type="str"),
+        require_all_confirmed=dict(type="bool", default=False),
+        db_timeout=dict(type="int", default=300),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        required_if=[("transfer", True, ("destination",))],
+    )
+    params = module.params
+    options = {k: params[k] for k in argument_spec if k not in pec_argument_spec()}
+    executed = []
+    try:
+        install = PecInstall(params)
+        with PgClient(install.pg_bin_dir(), install.connection(), timeout=params["db_timeout"]) as client:
+            try:
+                result = run_export(client, options, check_mode=module.check_mode)
+            finally:
+                executed = client.executed_queries
+    except PecError as exc:
+        module.fail_json(msg=exc.msg, executed_queries=executed, **exc.details)
+    changed = result.pop("changed")
+    result["summary"] = public_result(result)
+    if params["require_all_confirmed"] and not module.check_mode and (result["pending"] or result["errors"]):
+        module.fail_json(
+            msg=f"{result['pending']} lote(s) not confirmed at the destination: "
+            + "; ".join(e["msg"] for e in result["errors"][:3])
+            + ". They stay on the server; fix the destination and run again before going on",
+            changed=changed,
+            executed_queries=executed,
+            **result,
+        )
+    module.exit_json(changed=changed, executed_queries=executed, **result)
+
+
+if __name__ == "__main__":
+    main()
