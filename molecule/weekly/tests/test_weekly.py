@@ -18,7 +18,8 @@ import testinfra.utils.ansible_runner
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
-testinfra_hosts = RUNNER.get_hosts("all")
+# podman exec directly (the ansible backend costs seconds per command)
+testinfra_hosts = [f"podman://{name}" for name in RUNNER.get_hosts("all")]
 H455 = "sesdf-weekly-ubs455"
 H452 = "sesdf-weekly-ubs452"
 ZIP = "/srv/ncais/cnes/XmlParaESUS31_530010.zip"
