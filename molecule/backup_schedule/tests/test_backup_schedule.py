@@ -1,0 +1,148 @@
+"""The daily backup job on an inapt UBS, run by the server itself: what the technician and the manager rely on.
+
+Every host.run goes through Ansible here (podman connection), so each test batches its shell work.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shlex
+
+import testinfra.utils.ansible_runner
+
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+testinfra_hosts = RUNNER.get_hosts("all")
+BIN = "/opt/e-SUS/database/postgresql-9.6.13-1-linux-x64/bin"
+PROPS = "/opt/e-SUS/webserver/config/application.properties"
+SCRIPT = "/usr/local/sbin/sesdf-esus-backup"
+CONFIG = "/etc/sesdf-esus/backup.json"
+DEST = "/var/backups/esus"
+SHARE_ROOT = "/mnt/compartilhamento-ti"
+SHARE = SHARE_ROOT + "/ubs-0020002"
+FACT = "/etc/ansible/facts.d/sesdf_esus_backup.fact"
+JOB = f"systemd-cat -t sesdf-esus-backup {SCRIPT} --config"
+
+
+def sh(host, script):
+    with host.sudo():
+        return host.check_output("bash -c " + shlex.quote(script))
+
+
+def app_password(host):
+    return sh(host, f"sed -n 's/^spring.datasource.password=//p' {PROPS}")
+
+
+def test_exactly_one_root_only_job_and_no_secret_in_it(host):
+    password = app_password(host)
+    out = sh(
+        host,
+        f"grep -rl sesdf-esus-backup /etc/cron.d/ | wc -l; grep -c '^[^#].*{SCRIPT}' /etc/cron.d/sesdf-esus-backup; "
+        f"(crontab -l -u root 2>/dev/null || true) | grep -c sesdf-esus-backup || true; "
+        f"stat -c '%a %U' {CONFIG} {SCRIPT} {DEST}; cat /etc/cron.d/sesdf-esus-backup {CONFIG}",
+    )
+    lines = out.splitlines()
+    assert lines[0:3] == ["1", "1", "0"], "exactly one job, in /etc/cron.d only"
+    assert lines[3:6] == ["600 root", "700 root", "700 root"]
+    assert password not in out
+
+
+def test_job_runs_without_ansible_logs_to_journal_and_share_down_then_back(host):
+    out = sh(
+        host,
+        f"python3 -c 'import ansible' 2>/dev/null && echo ANSIBLE-PRESENT; mountpoint -q {SHARE_ROOT} && echo MOUNTED; "
+        f"{JOB} {CONFIG}; echo rc=$?; cat {FACT}",
+    )
+    assert "ANSIBLE-PRESENT" not in out and "MOUNTED" not in out
+    st = json.loads(out[out.index("{") :])
+    assert st["last_result"] == "ok" and st["verified"] is True and st["path"].startswith(DEST + "/esus_diario_")
+    assert st["offhost"]["state"] == "failed", "the share is not mounted yet"
+    out = sh(
+        host,
+        f"stat -c %a {st['path']}; journalctl --no-pager -t sesdf-esus-backup | tail -20; "
+        f"mount -t tmpfs -o size=64m tmpfs {SHARE_ROOT} && mkdir -p {SHARE} && {JOB} {CONFIG}; cat {FACT}",
+    )
+    assert out.splitlines()[0] == "600"
+    assert "backup ok" in out and "OFF-HOST COPY FAILED" in out
+    st2 = json.loads(out[out.index("{") :])
+    assert st2["offhost"]["state"] == "ok" and st2["offhost"]["last_push"]
+    copy = f"{SHARE}/{os.path.basename(st2['path'])}"
+    assert sh(host, f"sha256sum {copy}").split()[0] == st2["sha256"]
+
+
+def test_pec_info_reports_last_success_age_size_and_offhost(host):
+    pec = host.ansible("sesdf.esus.pec_info", None, become=True, check=False)["pec"]
+    st = pec["backup_status"]
+    assert st["last_result"] == "ok" and st["verified"] is True and st["size_bytes"] > 0
+    assert st["offhost"]["state"] == "ok"
+    assert st["age_hours"] is not None and 0 <= st["age_hours"] < 1
+
+
+def test_sigkill_mid_dump_publishes_nothing_and_next_run_cleans_up(host):
+    out = sh(
+        host,
+        "umask 077; mkdir -p /root/lab-only; "  # noqa: S608 - a fixed lab query
+        f"printf '*:*:*:*:%s\\n' \"$(sed -n 's/^spring.datasource.password=//p' {PROPS})\" > /root/lab-only/pgpass; "
+        f"U=$(sed -n 's/^spring.datasource.username=//p' {PROPS}); "
+        f"ls {DEST} | grep -c 'pgdump.zst$' > /root/lab-only/before; "
+        f"PGAPPNAME=lab-locker PGPASSFILE=/root/lab-only/pgpass setsid {BIN}/psql -X -w -h 127.0.0.1 -p 5433 "
+        "-U $U -d esus "
+        "-c 'BEGIN; LOCK TABLE tb_atend IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);' >/dev/null 2>&1 & LOCKER=$!; "
+        f"sleep 1; setsid {SCRIPT} --config {CONFIG} >/dev/null 2>&1 & JOB=$!; "
+        f"for i in $(seq 100); do ls -A {DEST} | grep -q '^.tmp-' && break; sleep 0.1; done; "
+        f"ls -A {DEST} | grep -q '^.tmp-' && echo TMP-SEEN; sleep 1; "
+        f"pgrep -x pg_dump >/dev/null && echo DUMP-WAITING; "
+        "kill -9 $JOB; sleep 1; pgrep -x pg_dump >/dev/null && echo DUMP-ORPHANED; "
+        f"PGPASSFILE=/root/lab-only/pgpass {BIN}/psql -X -w -h 127.0.0.1 -p 5433 -U $U -d esus -Atc "
+        "\"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lab-locker'\" >/dev/null; "
+        "wait $LOCKER || true; "
+        f"echo before=$(cat /root/lab-only/before) after=$(ls {DEST} | grep -c 'pgdump.zst$'); "
+        f"{JOB} {CONFIG}; echo rc=$?; ls -A {DEST} | grep -c '^.tmp-' || true",
+    )
+    assert "TMP-SEEN" in out and "DUMP-WAITING" in out, out
+    assert "DUMP-ORPHANED" not in out, "pg_dump must die with the killed job"
+    counts = dict(kv.split("=") for kv in out.splitlines()[-3].split())
+    assert counts["before"] == counts["after"], "nothing may be published by a killed run"
+    assert out.splitlines()[-2] == "rc=0" and out.splitlines()[-1] == "0", "next run succeeds and removes temporaries"
+
+
+def test_retention_over_40_simulated_days(host):
+    sim = "/var/backups/esus-sim"
+    cfg = json.loads(sh(host, f"cat {CONFIG}"))
+    cfg.update(dest_dir=sim, label="sim", offhost_enabled=False, status_path="/root/lab-only/sim.fact")
+    start = datetime.datetime(2026, 1, 1, 2, 30, tzinfo=datetime.UTC)
+    days = [(start + datetime.timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ") for d in range(40)]
+    runs = " && ".join(f"{SCRIPT} --config /root/lab-only/sim.json --now {d} 2>/dev/null" for d in days)
+    out = sh(
+        host,
+        f"mkdir -p -m 0700 /root/lab-only && echo {shlex.quote(json.dumps(cfg))} > /root/lab-only/sim.json && "
+        f"{runs} && ls -A {sim}",
+    )
+    files = out.split()
+    kept = sorted(f for f in files if f.endswith(".pgdump.zst"))
+    stamps = [datetime.datetime.strptime(k.split("_")[-1].split(".")[0], "%Y%m%dT%H%M%SZ").date() for k in kept]
+    last = datetime.date(2026, 2, 9)
+    assert stamps[-1] == last, "the newest verified backup is never deleted"
+    assert stamps[-7:] == [last - datetime.timedelta(days=i) for i in range(6, -1, -1)], "7 daily copies"
+    assert len(kept) == 7 + 4, kept
+    weekly = stamps[:-7]
+    assert len({d.isocalendar()[:2] for d in weekly}) == 4, "4 weekly copies, one per ISO week"
+    assert (last - stamps[0]).days >= 21, "weekly copies reach back beyond the daily ones"
+    for k in kept:
+        assert k + ".sha256" in files and k + ".manifest.json" in files
+    assert all(f.startswith(tuple(kept)) or f.startswith(".sesdf") for f in files), "pruned with their sidecars"
+
+
+def test_canary_password_never_in_process_arguments_journal_or_cron(host):
+    password = app_password(host)
+    out = sh(
+        host,
+        "rm -f /root/lab-only/ps.log; "
+        "(for i in $(seq 400); do ps -eo args >> /root/lab-only/ps.log; sleep 0.01; done) & "
+        f"S=$!; {JOB} {CONFIG}; wait $S; grep -c pg_dump /root/lab-only/ps.log; cat /root/lab-only/ps.log; "
+        "journalctl --no-pager -n 10000; cat /etc/cron.d/* /etc/crontab; crontab -l -u root 2>/dev/null; "
+        f"cat {CONFIG} {FACT} {DEST}/*.manifest.json",
+    )
+    assert int(out.splitlines()[0]) > 0, "the sampler must have seen the dump"
+    assert password not in out
