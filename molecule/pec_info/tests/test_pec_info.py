@@ -11,7 +11,8 @@ import testinfra.utils.ansible_runner
 from ansible_module import run_module
 
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
-testinfra_hosts = RUNNER.get_hosts("all")
+# podman exec directly: the ansible backend costs seconds per command
+testinfra_hosts = [f"podman://{name}" for name in RUNNER.get_hosts("all")]
 UBS = "sesdf-pecinfo-ubs"
 BARE = "sesdf-pecinfo-bare"
 

@@ -15,7 +15,7 @@ import pytest
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-testinfra_hosts = ["sesdf-upgrade-ok"]  # every test below runs once and names the hosts it reads
+testinfra_hosts = ["podman://sesdf-upgrade-ok"]  # every test below runs once and names the hosts it reads
 VERSION_SQL = "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 'VERSAOBANCODADOS'"
 PSQL = "runuser -u postgres -- psql -h /var/run/postgresql -p 5433 -d esus -XAt"
 
