@@ -160,8 +160,10 @@ deadline:
   returned: always
   type: dict
 summary:
-  description: The migration contract's view, C({exported, sent, confirmed, pending, lotes: [{id, file, records, sha256,
-    confirmed}]}); the role sesdf.esus.lotes_export publishes it as C(lotes_export_result).
+  description:
+    - "The migration contract's view: C(exported), C(sent), C(confirmed), C(pending) and C(lotes), a list of
+      C(id), C(file), C(records), C(sha256), C(confirmed); the role sesdf.esus.lotes_export publishes it as
+      C(lotes_export_result)."
   returned: always
   type: dict
 ledger:
