@@ -216,20 +216,34 @@ def test_root_only_files(host, path, mode):
         assert f.user == "root" and f.mode == mode
 
 
-def test_cron_allow_and_backup_job_still_runs(host):
+def test_cron_allow_and_root_cron_jobs_still_run(host):
     with host.sudo():
         assert host.file("/etc/cron.allow").content_string.split() == ["root"]
-        assert host.file("/etc/cron.d/sesdf-esus-backup").exists  # backup_schedule not on main: placeholder
-        # the job must have run after hardening wrote cron.allow
+        # the heartbeat job must have run after hardening wrote cron.allow
         start = int(host.check_output("stat -c %Y /etc/cron.allow"))
         for _ in range(75):
-            last = host.run("cat /var/backups/esus/ultima-execucao-do-job").stdout.strip()
+            last = host.run("cat /var/lib/sesdf-lab-heartbeat").stdout.strip()
             if last and int(last) >= start:
                 break
             time.sleep(1)
         else:
             pytest.fail("the root cron job did not run within 75 s after hardening")
     assert host.run("su -s /bin/sh tecnico -c 'crontab -l'").rc != 0  # not in cron.allow
+
+
+def test_backup_job_still_runs_after_hardening(host):
+    """The backup_schedule job, run exactly as its cron line does, still makes a verified root-only backup."""
+    with host.sudo():
+        cron = host.file("/etc/cron.d/sesdf-esus-backup").content_string
+        job = next(line.split(" root ", 1)[1] for line in cron.splitlines() if line and not line.startswith("#"))
+        run = host.run(job)
+        assert run.rc == 0, run.stderr
+        status = json.loads(host.file("/etc/ansible/facts.d/sesdf_esus_backup.fact").content_string)
+        assert status["last_result"] == "ok" and status["verified"] is True
+        assert status["path"].startswith("/var/backups/esus/")
+        backup = host.file(status["path"])
+        assert backup.user == "root" and backup.mode == 0o600
+        assert host.file("/var/backups/esus").mode == 0o700
 
 
 # ---------------------------------------------------------------------------------------------- auditd
