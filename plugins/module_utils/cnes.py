@@ -304,7 +304,6 @@ def post_cnes_file(url, path, user, password, timeout=300):
     import base64
     import json
     import urllib.error
-    import urllib.request
     import uuid
 
     try:
@@ -324,14 +323,17 @@ def post_cnes_file(url, path, user, password, timeout=300):
         + f"\r\n--{boundary}--\r\n".encode()
     )
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    request = urllib.request.Request(  # noqa: S310 - the URL is the PEC's own, from the role's variables
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": f"Basic {token}"},
-    )
+    from ansible.module_utils.urls import open_url  # only the module uploads; the cron job never imports this
+
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with open_url(
+            url,
+            data=body,
+            method="POST",
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": f"Basic {token}"},
+            timeout=timeout,
+            validate_certs=False,
+        ) as response:
             text = response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace")[:300]

@@ -895,16 +895,16 @@ def cli_main(argv=None):
             install.pg_bin_dir(), install.connection(), timeout=int(options.get("db_timeout", 300))
         ) as client:
             result = run_export(
-                client, options, check_mode=args.check, log=lambda msg: print(f"{_now()} {msg}", file=sys.stderr)
+                client, options, check_mode=args.check, log=lambda msg: sys.stderr.write(f"{_now()} {msg}\n")
             )
     except (OSError, ValueError) as exc:
-        print(f"{stamp} ERRO: configuração {args.config} ilegível: {exc}", file=sys.stderr)
+        sys.stderr.write(f"{stamp} ERRO: configuração {args.config} ilegível: {exc}\n")
         return 1
     except PecError as exc:
-        print(f"{stamp} ERRO: {exc.msg}", file=sys.stderr)
+        sys.stderr.write(f"{stamp} ERRO: {exc.msg}\n")
         return 1
     summary = public_result(result) | {"errors": result["errors"], "deadline": result["deadline"], "at": stamp}
-    print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+    sys.stdout.write(json.dumps(summary, ensure_ascii=False, sort_keys=True) + "\n")
     status_file = options.get("status_file")
     if status_file and not args.check:
         with contextlib.suppress(PecError):

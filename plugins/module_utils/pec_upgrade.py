@@ -192,7 +192,7 @@ def locale_available(name, runner=None):
     """Whether a locale (e.g. pt_BR.UTF-8) is installed, compared the way glibc normalizes names."""
 
     def norm(value):
-        lang, _, charset = value.partition(".")
+        lang, _dot, charset = value.partition(".")
         return lang + "." + charset.lower().replace("-", "") if charset else lang
 
     runner = runner or (

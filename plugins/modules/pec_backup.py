@@ -73,7 +73,7 @@ options:
   reuse_within_minutes:
     description:
       - When a verified backup with the same O(label) younger than this exists, check it again (checksum
-        and full read) and return it instead of making a new one (RV(reused), C(changed=false)). C(0) never.
+        and full read) and return it instead of making a new one (RV(backup.reused), C(changed=false)). C(0) never.
     type: int
     default: 0
   keep_daily:
@@ -145,18 +145,18 @@ backup:
   returned: always
   type: dict
   contains:
-    path: {description: Final path of the archive., type: str}
-    sha256: {description: sha256 of the archive., type: str}
-    size_bytes: {description: Size of the archive., type: int}
-    verified: {description: Whether verification passed., type: bool}
-    verify_level: {description: full_read or restore., type: str}
-    manifest: {description: Path of the JSON manifest., type: str}
-    created_at: {description: UTC ISO 8601 time of the backup., type: str}
-    duration_s: {description: Seconds spent., type: float}
-    reused: {description: An existing recent backup was returned., type: bool}
-    verification: {description: Verification details (checksum, full read, restore test)., type: dict}
-    offhost: {description: Off-host copy state, path, sha256 (when enabled)., type: dict}
-    retention: {description: Kept and removed archives (when pruning)., type: dict}
+    path: {description: "Final path of the archive.", type: str}
+    sha256: {description: "sha256 of the archive.", type: str}
+    size_bytes: {description: "Size of the archive.", type: int}
+    verified: {description: "Whether verification passed.", type: bool}
+    verify_level: {description: "full_read or restore.", type: str}
+    manifest: {description: "Path of the JSON manifest.", type: str}
+    created_at: {description: "UTC ISO 8601 time of the backup.", type: str}
+    duration_s: {description: "Seconds spent.", type: float}
+    reused: {description: "An existing recent backup was returned.", type: bool}
+    verification: {description: "Verification details (checksum, full read, restore test).", type: dict}
+    offhost: {description: "Off-host copy state, path, sha256 (when enabled).", type: dict}
+    retention: {description: "Kept and removed archives (when pruning).", type: dict}
 """
 
 from ansible.module_utils.basic import AnsibleModule

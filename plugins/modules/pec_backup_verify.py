@@ -75,15 +75,15 @@ verification:
   returned: always
   type: dict
   contains:
-    ok: {description: Checksum matched and the full read (and restore test) passed., type: bool}
-    sha256: {description: sha256 of the file., type: str}
-    expected_sha256: {description: The recorded checksum., type: str}
-    checksum_ok: {description: Checksum matched., type: bool}
-    full_read_ok: {description: Every entry could be read., type: bool}
-    format: {description: C(zstd) or C(custom)., type: str}
-    size_bytes: {description: Size., type: int}
-    problems: {description: What is wrong, in words., type: list, elements: str}
-    restore: {description: Scratch restore result (level restore)., type: dict}
+    ok: {description: "Checksum matched and the full read (and restore test) passed.", type: bool}
+    sha256: {description: "sha256 of the file.", type: str}
+    expected_sha256: {description: "The recorded checksum.", type: str}
+    checksum_ok: {description: "Checksum matched.", type: bool}
+    full_read_ok: {description: "Every entry could be read.", type: bool}
+    format: {description: "C(zstd) or C(custom).", type: str}
+    size_bytes: {description: "Size.", type: int}
+    problems: {description: "What is wrong, in words.", type: list, elements: str}
+    restore: {description: "Scratch restore result (level restore).", type: dict}
 """
 
 import os

@@ -221,18 +221,16 @@ def main():
                 executed = client.executed_queries
     except PecError as exc:
         module.fail_json(msg=exc.msg, executed_queries=executed, **exc.details)
-    changed = result.pop("changed")
     result["summary"] = public_result(result)
+    result["executed_queries"] = executed
     if params["require_all_confirmed"] and not module.check_mode and (result["pending"] or result["errors"]):
         module.fail_json(
             msg=f"{result['pending']} lote(s) not confirmed at the destination: "
             + "; ".join(e["msg"] for e in result["errors"][:3])
             + ". They stay on the server; fix the destination and run again before going on",
-            changed=changed,
-            executed_queries=executed,
             **result,
         )
-    module.exit_json(changed=changed, executed_queries=executed, **result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -103,13 +103,13 @@ restore:
   returned: always
   type: dict
   contains:
-    path: {description: Archive restored., type: str}
-    sha256: {description: Checksum verified., type: str}
-    target_db: {description: Database that now holds the backup., type: str}
-    swapped: {description: The live database was replaced (scratch + rename)., type: bool}
-    previous_db: {description: Name of the kept previous database (O(keep_previous))., type: str}
-    row_counts: {description: Rows per table in the restored database., type: dict}
-    duration_s: {description: Seconds spent., type: float}
+    path: {description: "Archive restored.", type: str}
+    sha256: {description: "Checksum verified.", type: str}
+    target_db: {description: "Database that now holds the backup.", type: str}
+    swapped: {description: "The live database was replaced (scratch + rename).", type: bool}
+    previous_db: {description: "Name of the kept previous database (O(keep_previous)).", type: str}
+    row_counts: {description: "Rows per table in the restored database.", type: dict}
+    duration_s: {description: "Seconds spent.", type: float}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -353,7 +353,7 @@ def preflight(module, install):
 def install_action(module, install):
     p = module.params
     target = normalize_version(p["target_version"])
-    versions, _, problems, _, jre = read_versions(module, install, with_db=False)
+    versions, _db_ok, problems, _http_ok, jre = read_versions(module, install, with_db=False)
     before = versions["config"]
     result = {"installed": versions, "target_version": target, "blockers": problems, "executed_queries": []}
     if not install.present or before is None:

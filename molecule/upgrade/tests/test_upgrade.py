@@ -118,7 +118,7 @@ def test_broken_build_is_rolled_back_to_a_working_428_with_data_intact(region_su
 
 
 def test_region_stops_at_the_failure_and_the_third_ubs_is_untouched(region_sul):
-    _, out = region_sul
+    out = region_sul[1]
     assert "sesdf-upgrade-ok): já estava na versão alvo" in out
     assert "sesdf-upgrade-s3): NÃO TENTADO" in out
     assert versions("sesdf-upgrade-s3") == {"config": "4.2.8", "database": "4.2.8", "http": "4.2.8"}
@@ -129,7 +129,7 @@ def test_region_stops_at_the_failure_and_the_third_ubs_is_untouched(region_sul):
 
 
 def test_database_password_never_in_the_run_output(region_sul):
-    _, out = region_sul
+    out = region_sul[1]
     props = sh("sesdf-upgrade-s2", "cat /opt/e-SUS/webserver/config/application.properties")
     key = "spring.datasource.password="
     password = next(line[len(key) :] for line in props.splitlines() if line.startswith(key))

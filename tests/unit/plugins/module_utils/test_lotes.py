@@ -232,7 +232,7 @@ def test_destination_down_loses_nothing_and_the_next_run_completes(pec_db, tmp_p
     dest.mkdir()
     up = run(pec_db, tmp_path)
     assert (up["exported"], up["confirmed"], up["pending"]) == (0, 1, 0)
-    zips, _ = dest_lotes(dest)
+    zips = dest_lotes(dest)[0]
     assert {u: d for c in zips.values() for u, d in c.items()} == rows
 
 
@@ -245,7 +245,7 @@ def test_lote_created_but_never_written_is_rebuilt_from_the_database(pec_db, tmp
     result = run(pec_db, tmp_path)
     assert result["exported"] == 0 and result["confirmed"] == 1
     assert result["lotes"][-1]["id"] == lote_id
-    zips, _ = dest_lotes(tmp_path / "ncais")
+    zips = dest_lotes(tmp_path / "ncais")[0]
     assert {u: d for c in zips.values() for u, d in c.items()} == rows
 
 
@@ -312,16 +312,24 @@ def test_cron_entry_point_runs_without_ansible_and_reuses_the_module_code(pec_db
         "sys.exit(cli_main())"
     )
     proc = subprocess.run(
-        ["python3", "-c", code, "--config", str(tmp_path / "cfg.json")], capture_output=True, text=True, env=env
+        ["python3", "-c", code, "--config", str(tmp_path / "cfg.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["exported"] == 1 and summary["pending"] == 0 and summary["lotes"][-1]["confirmed"]
     assert c["password"] not in proc.stdout + proc.stderr
-    zips, _ = dest_lotes(tmp_path / "ncais")
+    zips = dest_lotes(tmp_path / "ncais")[0]
     assert {u: d for z in zips.values() for u, d in z.items()} == rows
     assert json.loads((tmp_path / "status.json").read_text())["confirmed"] == 1
     bad = subprocess.run(
-        ["python3", "-c", code, "--config", str(tmp_path / "missing.json")], capture_output=True, text=True, env=env
+        ["python3", "-c", code, "--config", str(tmp_path / "missing.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert bad.returncode == 1 and "ERRO" in bad.stderr

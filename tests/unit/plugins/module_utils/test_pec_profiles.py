@@ -214,7 +214,7 @@ def test_snapshot_is_root_only_lists_removals_and_its_sql_reverses_the_change(pg
     removed = {(r["ds_login"], r["no_perfil"]) for r in snap["removed"]["rl_ator_papel_perfil"]}
     assert ("22222222222", "Digitador") in removed and ("22222222222", "Enfermeiro") in removed
     assert ("00000000191", "Administrador da instalação") in removed
-    assert not any(login == BREAK_GLASS for login, _ in removed)
+    assert not any(login == BREAK_GLASS for login, _profile in removed)
     assert len(snap["removed"]["tb_adm_geral"]) == 1 and len(snap["removed"]["tb_adm_municipal"]) == 1
     assert "password" not in json.dumps(snap).lower()
     with _client(pg_server, pec_db) as client:

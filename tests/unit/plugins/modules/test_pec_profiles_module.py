@@ -49,14 +49,14 @@ def test_module_check_diff_then_apply_then_idempotent(tmp_path, pg_server, pec_d
     assert pec_db["password"] not in proc.stdout + proc.stderr, "the database password must never be output"
     with PgClient(pg_server["bin_dir"], pec_db) as client:
         assert client.scalar(f"SELECT count(*) FROM tb_perfil WHERE no_perfil = '{VIEW}'") == "0"
-    _, out = _module(tmp_path, pg_server, pec_db)
+    out = _module(tmp_path, pg_server, pec_db)[1]
     assert out["changed"] is True and out["snapshot"] and "diff" not in out
     assert out["executed_queries"]
-    _, out = _module(tmp_path, pg_server, pec_db)
+    out = _module(tmp_path, pg_server, pec_db)[1]
     assert out["changed"] is False
 
 
 def test_module_database_down_fails_with_a_message(tmp_path, pg_server, pec_db):
-    _, out = _module(tmp_path, pg_server, pec_db, db_port=1)
+    out = _module(tmp_path, pg_server, pec_db, db_port=1)[1]
     assert out["failed"] is True
     assert "not accepting connections" in out["msg"] and "Traceback" not in out["msg"]
