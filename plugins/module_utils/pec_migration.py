@@ -201,12 +201,9 @@ def set_config(client, values, check_mode=False, create_missing=False):
     if not values:
         return {"changed": False, "before": {}, "after": {}, "missing": []}
     keys = ", ".join(sql_literal(k) for k in values)
-    current = {
-        k: v
-        for k, v in client.query(
-            f"SELECT co_config_sistema, ds_texto FROM tb_config_sistema WHERE co_config_sistema IN ({keys})"
-        )
-    }
+    current = dict(
+        client.query(f"SELECT co_config_sistema, ds_texto FROM tb_config_sistema WHERE co_config_sistema IN ({keys})")
+    )
     missing = sorted(k for k in values if k not in current)
     before, after, stmts = {}, {}, []
     for key, value in values.items():

@@ -15,7 +15,7 @@ description:
     keeps a setting is unconfirmed for 4.5.2 (the keys the collection uses by default are the test double's).
   - The PEC application may cache settings; restart it for a change to take effect.
 author:
-  - SES-DF NTINF
+  - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
   - ansible.builtin.action_common_attributes

@@ -18,7 +18,7 @@ description:
     database, newest ledger entry, the PEC's installer config O(pec_config_path) i.e. the last upgrade) blocks.
   - With O(fail_on_problems) the task fails listing every problem; otherwise they are returned.
 author:
-  - SES-DF NTINF
+  - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
   - ansible.builtin.action_common_attributes

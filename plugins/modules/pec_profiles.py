@@ -26,7 +26,7 @@ description:
   - The schema names (tables, C(tp_perfil) values, C(tb_recurso) names, C(tp_operacao) values) are those seen on
     PEC 5.x and modelled by the collection's test double; unconfirmed for 4.5.2, hence the options.
 author:
-  - SES-DF NTINF
+  - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
   - ansible.builtin.action_common_attributes
