@@ -1,0 +1,188 @@
+# ruff: noqa: S608 (SQL built from the test's own constants)
+"""A UBS migrated by playbooks/migrate.yml: what GPMA, IT (CTINF), NTINF and an auditor would check.
+
+Prepare left a 4.2.8 UBS with pending production, a break-glass admin, a snapshot of the patient data and the
+state before the check run; converge ran the flow once with migrate_stop_after=lotes, then to the end.
+State is read with `podman exec` (fast); one psql query per check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+from ansible_module import run_module
+
+HOST = "sesdf-migrate-ubs"
+testinfra_hosts = [HOST]  # the tests below read the host through podman exec
+VIEW = "Visualização de prontuário"
+BREAK_GLASS = "00000000272"
+SHARE = "/mnt/ctinf/migracao"
+GPMA = "/mnt/gpma/lotes"
+RECORD = "/etc/ansible/facts.d/sesdf_esus_migration.fact"
+LEDGER = "/var/lib/sesdf-esus/lotes/ledger.json"
+PSQL = "runuser -u postgres -- psql -h /var/run/postgresql -p 5433 -XAt -F '|' -v ON_ERROR_STOP=1"
+VERSION_SQL = "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 'VERSAOBANCODADOS'"
+NOTICES = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "avisos-migracao")
+
+
+def sh(cmd):
+    proc = subprocess.run(["podman", "exec", HOST, "bash", "-c", cmd], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{cmd}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+def sql(query, db="esus"):
+    return sh(f"{PSQL} -d {db} <<'SQL'\n{query}\nSQL")
+
+
+def read_json(path):
+    return json.loads(sh(f"cat {path}"))
+
+
+def snapshot_now(db="esus"):
+    """The prepare snapshot's lines recomputed now, on the columns that existed in 4.2.8."""
+    before = sh("cat /root/migrate-snapshot.txt").splitlines()
+    queries = []
+    for line in before:
+        table, cols = line.split("|")[:2]
+        queries.append(
+            f"SELECT '{table}', '{cols}', count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), ''))"
+            f" FROM (SELECT ({cols})::text AS r FROM {table}) s;"
+        )
+    return before, sql("\n".join(queries), db).splitlines()
+
+
+def test_check_mode_before_converge_changed_nothing():
+    assert sh("cat /root/migrate-state-before-converge.txt") == sh("cat /root/migrate-state-prepare.txt")
+
+
+def test_every_lotacao_has_only_the_view_only_profile_and_only_break_glass_administers():
+    rows = sql(
+        "SELECT u.ds_login, coalesce(string_agg(pf.no_perfil, ',' ORDER BY pf.no_perfil), '-') FROM tb_lotacao l"
+        " JOIN tb_ator_papel ap ON ap.co_seq_ator_papel = l.co_ator_papel JOIN tb_prof p ON p.co_seq_prof = ap.co_prof"
+        " JOIN tb_usuario u ON u.co_seq_usuario = p.co_usuario"
+        " LEFT JOIN rl_ator_papel_perfil r ON r.co_ator_papel = l.co_ator_papel"
+        " LEFT JOIN tb_perfil pf ON pf.co_seq_perfil = r.co_perfil GROUP BY l.co_ator_papel, u.ds_login"
+        " UNION ALL SELECT 'ADMIN:' || u.ds_login, '' FROM tb_adm_geral g"
+        " JOIN tb_ator_papel ap ON ap.co_seq_ator_papel = g.co_ator_papel JOIN tb_prof p ON p.co_seq_prof = ap.co_prof"
+        " JOIN tb_usuario u ON u.co_seq_usuario = p.co_usuario"
+        " UNION ALL SELECT 'MUNICIPAL', count(*)::text FROM tb_adm_municipal",
+    ).splitlines()
+    lotacoes = [r.split("|") for r in rows if not r.startswith(("ADMIN:", "MUNICIPAL"))]
+    assert len(lotacoes) >= 8
+    assert {profiles for _, profiles in lotacoes} == {VIEW}, lotacoes
+    assert [r for r in rows if r.startswith("ADMIN:")] == [f"ADMIN:{BREAK_GLASS}|"]
+    assert "MUNICIPAL|0" in rows
+
+
+def test_patient_data_unchanged():
+    before, now = snapshot_now()
+    assert len(before) == 2 and int(before[0].split("|")[2]) >= 150
+    assert now == before
+
+
+def test_pec_runs_452_in_config_database_and_http():
+    config = read_json("/etc/pec.config")["version"]
+    database = sql(VERSION_SQL)
+    http = json.loads(sh("curl -fsS --retry 5 --retry-connrefused http://127.0.0.1:8080/api/public/info"))["versao"]
+    assert (config, database, http) == ("4.5.2", "4.5.2", "4.5.2")
+
+
+def test_every_pending_lote_exported_and_confirmed_at_gpma():
+    pending_rows, lotes_before = (int(x) for x in sh("cat /root/migrate-pending.txt").split("|"))
+    assert pending_rows > 0
+    state = sql(
+        "SELECT (SELECT count(*) FROM tb_dado_transp WHERE co_lote_transp IS NULL),"
+        " (SELECT count(*) FROM tb_lote_transp l JOIN tb_situacao_lote_transp s"
+        "  ON s.co_situacao = l.co_situacao WHERE s.no_situacao <> 'ENVIADO'),"
+        " (SELECT count(*) FROM tb_lote_transp)"
+    )
+    unbatched, not_sent, lotes_now = (int(x) for x in state.split("|"))
+    assert (unbatched, not_sent) == (0, 0)
+    ledger = read_json(LEDGER)["lotes"]
+    assert len(ledger) == lotes_now - lotes_before == 1, "one lote for the pending rows, made once"
+    at_dest = dict(line.split("  ")[::-1] for line in sh(f"cd {GPMA} && sha256sum *.zip").splitlines())
+    for entry in ledger.values():
+        assert entry.get("confirmed_at"), entry
+        assert at_dest[entry["file"]] == entry["sha256"]
+    assert sum(e["records"] for e in ledger.values()) == pending_rows
+    assert len(at_dest) == len(ledger), "nothing sent twice"
+
+
+def test_backup_in_the_share_verifies_and_restores_equal():
+    record = read_json(RECORD)["steps"]["backup"]
+    files = sh(f"ls -1 {SHARE}").split()
+    archives = [f for f in files if f.endswith(".pgdump.zst")]
+    assert archives == [record["file"]], files
+    share_path = f"{SHARE}/{record['file']}"
+    assert sh(f"sha256sum {share_path}").split()[0] == record["sha256"]
+    assert int(sh(f"stat -c %s {share_path}")) == int(record["size_bytes"])
+    result = run_module(
+        HOST,
+        "sesdf.esus.pec_restore",
+        {"path": share_path, "sha256": record["sha256"], "target_db": "esus_verifica", "replace_target": True},
+    )
+    assert not result["failed"], result.get("msg")
+    try:
+        before, restored = snapshot_now("esus_verifica")
+        assert restored == before
+        version = sql(VERSION_SQL, "esus_verifica")
+        assert version == "4.5.2"
+    finally:
+        sh(f"{PSQL} -d postgres -c 'DROP DATABASE IF EXISTS esus_verifica'")
+
+
+def test_interrupted_run_resumed_without_repeating_a_step():
+    interrupted = read_json("/root/migrate-record-interrupted.json")
+    final = read_json(RECORD)
+    assert sorted(interrupted["steps"]) == ["lotes", "upgrade"]
+    assert not interrupted.get("migrated")
+    assert sorted(final["steps"]) == ["backup", "decommission", "lotes", "upgrade"]
+    for step in ("upgrade", "lotes"):
+        assert final["steps"][step]["at"] == interrupted["steps"][step]["at"], f"step {step} ran again"
+    assert read_json(LEDGER) == read_json("/root/migrate-ledger-interrupted.json"), "a lote was made or sent again"
+    local = sh("ls -1 /var/backups/esus").split()
+    assert len([f for f in local if "_migracao_" in f and f.endswith(".pgdump.zst")]) == 1, local
+    assert len([f for f in local if "_pre-upgrade-" in f and f.endswith(".pgdump.zst")]) == 1, local
+
+
+def test_consultation_mode_record_and_firewall():
+    record = read_json(RECORD)
+    assert record["migrated"] is True and record["role"] == "consultation" and record["version"] == "4.5.2"
+    assert len(record["profile_snapshots"]) == 1, "one snapshot: the later runs changed nothing"
+    assert sql("SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 'TRANSMISSAO_AUTOMATICA'") == "false"
+    assert "tcp dport 8080 accept" in sh("nft list table inet sesdf_consultation")
+    assert sh("systemctl is-active e-SUS-PEC.service") == "active"
+
+
+def test_migration_notice_carries_the_right_figures():
+    record = read_json(RECORD)
+    backup = record["steps"]["backup"]
+    share_path = f"{SHARE}/{backup['file']}"
+    share_sha = sh(f"sha256sum {share_path}").split()[0]
+    share_size = sh(f"stat -c %s {share_path}")
+    moved = sql(
+        "SELECT count(DISTINCT ap.co_prof) FROM tb_lotacao l"
+        " JOIN tb_ator_papel ap ON ap.co_seq_ator_papel = l.co_ator_papel"
+    )
+    lotes = len(read_json(LEDGER)["lotes"])
+    date = record["date"][:10]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date)
+    for ext in ("md", "html"):
+        path = os.path.join(NOTICES, f"aviso-migracao-0030001-{date}.{ext}")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        flat = re.sub(r"<[^>]+>|\*\*|`", "", text)
+        assert "Aviso de migração" in flat and "somente para" in flat
+        assert "UBS 3 Teste Migração" in flat
+        assert re.search(r"CNES\s*\|?\s*0030001", flat)
+        assert re.search(r"Região de Saúde\s*\|?\s*norte", flat)
+        assert date in flat
+        assert re.search(r"Versão do e-SUS APS PEC no servidor local\s*\|?\s*4\.5\.2", flat)
+        assert backup["file"] in flat and share_sha in flat
+        assert f"({share_size} bytes)" in flat
+        assert re.search(rf"Lotes confirmados no destino:\s*{lotes}\b", flat)
+        assert re.search(rf"\(somente visualização\):\s*{moved}\b", flat), flat
