@@ -2,7 +2,7 @@
 # What a migration run could change on the UBS, in one text (tests: check mode must not change it).
 set -euo pipefail
 q() { runuser -u postgres -- psql -h /var/run/postgresql -p 5433 -d esus -XAt -F '|' -c "$1"; }
-echo "pec.config: $(cat /etc/pec.config | md5sum) $(stat -c %Y /etc/pec.config)"
+echo "pec.config: $(md5sum < /etc/pec.config) $(stat -c %Y /etc/pec.config)"
 q "SELECT 'config', md5(string_agg(co_config_sistema || '=' || coalesce(ds_texto, ''), ',' ORDER BY co_config_sistema)) FROM tb_config_sistema"
 q "SELECT 'perfis', count(*), md5(string_agg(no_perfil, ',' ORDER BY co_seq_perfil)) FROM tb_perfil"
 q "SELECT 'papel_perfil', count(*), md5(string_agg(co_ator_papel || ':' || co_perfil, ',' ORDER BY co_ator_papel, co_perfil)) FROM rl_ator_papel_perfil"
