@@ -63,8 +63,8 @@ ansible-lint: venv collection
 	ansible-lint --profile production
 
 ruff: venv
-	ruff check plugins tests lab
-	ruff format --check plugins tests lab
+	ruff check plugins tests lab molecule
+	ruff format --check plugins tests lab molecule
 
 lint: yamllint ruff ansible-lint
 

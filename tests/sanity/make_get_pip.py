@@ -80,19 +80,19 @@ if __name__ == '__main__':
 def main() -> None:
     """Generate the bootstrap script."""
     wheel_path, sha256, output = sys.argv[1:]
-    with open(wheel_path, 'rb') as wheel_file:
+    with open(wheel_path, "rb") as wheel_file:
         data = wheel_file.read()
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:
-        sys.exit(f'{wheel_path}: sha256 {actual} != expected {sha256}')
-    blob = base64.b85encode(data).decode('ascii')
-    encoded = '\n'.join(blob[i:i + 79] for i in range(0, len(blob), 79))
+        sys.exit(f"{wheel_path}: sha256 {actual} != expected {sha256}")
+    blob = base64.b85encode(data).decode("ascii")
+    encoded = "\n".join(blob[i : i + 79] for i in range(0, len(blob), 79))
     script = TEMPLATE.format(wheel_name=os.path.basename(wheel_path), sha256=sha256, data=encoded)
-    tmp = output + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as script_file:
+    tmp = output + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as script_file:
         script_file.write(script)
     os.replace(tmp, output)
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     main()
