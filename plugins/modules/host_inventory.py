@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: host_inventory
 short_description: Inventory packages, services and listening sockets of a UBS server and compare them with a whitelist
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - In one pass lists the installed Debian packages (C(dpkg-query)), the systemd services that are enabled or
     running (C(systemctl)) and the listening TCP/UDP sockets with their processes and owning systemd service

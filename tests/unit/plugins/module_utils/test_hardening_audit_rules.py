@@ -11,7 +11,7 @@ import os
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CHECKER = os.path.join(HERE, "..", "..", "..", "..", "roles", "hardening", "files", "sesdf-audit-rules-check")
+CHECKER = os.path.join(HERE, "..", "..", "..", "..", "roles", "hardening", "templates", "sesdf-audit-rules-check.py.j2")
 
 
 def _load():
