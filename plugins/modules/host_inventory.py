@@ -17,7 +17,7 @@ description:
     listener that belongs to no service, or C(none) when only a report is possible).
   - Never changes the host; the C(sesdf.esus.hardening) role acts on the violations.
 author:
-  - SES-DF NTINF
+  - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -181,7 +181,7 @@ def test_firewall_drops_an_unlisted_port_and_the_database(host, ws, ubs_ip):
     with host.sudo():
         host.run("setsid nohup python3 -m http.server 7070 >/dev/null 2>&1 < /dev/null &")
         try:
-            for _ in range(20):
+            for _attempt in range(20):
                 if host.socket("tcp://0.0.0.0:7070").is_listening:
                     break
                 time.sleep(0.25)
@@ -221,7 +221,7 @@ def test_cron_allow_and_root_cron_jobs_still_run(host):
         assert host.file("/etc/cron.allow").content_string.split() == ["root"]
         # the heartbeat job must have run after hardening wrote cron.allow
         start = int(host.check_output("stat -c %Y /etc/cron.allow"))
-        for _ in range(75):
+        for _attempt in range(75):
             last = host.run("cat /var/lib/sesdf-lab-heartbeat").stdout.strip()
             if last and int(last) >= start:
                 break

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # What a migration run could change on the UBS, in one text (tests: check mode must not change it).
 set -euo pipefail
 q() { runuser -u postgres -- psql -h /var/run/postgresql -p 5433 -d esus -XAt -F '|' -c "$1"; }

@@ -73,7 +73,7 @@ def test_every_lotacao_has_only_the_view_only_profile_and_only_break_glass_admin
     ).splitlines()
     lotacoes = [r.split("|") for r in rows if not r.startswith(("ADMIN:", "MUNICIPAL"))]
     assert len(lotacoes) >= 8
-    assert {profiles for _, profiles in lotacoes} == {VIEW}, lotacoes
+    assert {profiles for _lotacao, profiles in lotacoes} == {VIEW}, lotacoes
     assert [r for r in rows if r.startswith("ADMIN:")] == [f"ADMIN:{BREAK_GLASS}|"]
     assert "MUNICIPAL|0" in rows
 
