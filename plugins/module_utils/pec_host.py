@@ -65,14 +65,20 @@ def parse_public_info(body):
     return None
 
 
-def disk_space(path):
-    """Free and total bytes of the file system that holds path (or its nearest existing parent)."""
+def existing_parent(path):
+    """path itself when it exists, else its nearest existing parent directory."""
     probe = os.path.abspath(path)
     while not os.path.exists(probe):
         parent = os.path.dirname(probe)
         if parent == probe:
             break
         probe = parent
+    return probe
+
+
+def disk_space(path):
+    """Free and total bytes of the file system that holds path (or its nearest existing parent)."""
+    probe = existing_parent(path)
     st = os.statvfs(probe)
     return {
         "path": path,

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, compare_versions, version_tuple
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import existing_parent
 
 DECISION_UPGRADE = "upgrade"
 DECISION_CURRENT = "current"
@@ -136,23 +137,13 @@ def tree_size(root, exclude_dirs=()):
     return total
 
 
-def _existing_parent(path):
-    probe = os.path.abspath(path)
-    while not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    return probe
-
-
 def disk_needs(needs, margin_bytes, statvfs=os.statvfs, stat=os.stat):
     """needs: list of (purpose, path, bytes). Adds them up per file system and compares with its free space.
 
     Returns (filesystems, problems): one entry per file system with what it must hold and what it has."""
     by_dev = {}
     for purpose, path, size in needs:
-        probe = _existing_parent(path)
+        probe = existing_parent(path)
         dev = stat(probe).st_dev
         entry = by_dev.get(dev)
         if entry is None:
