@@ -1,0 +1,129 @@
+"""The report role on hand-made host facts: what a GSAP/GPMA manager reads, without any server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+
+PEC_OK = {
+    "installed": True,
+    "role": "local_server",
+    "version": {"config": "4.5.2", "database": "4.5.2", "http": "4.5.2", "agree": True, "consensus": "4.5.2"},
+    "services": {"app": {"active_state": "active"}, "database": {"active_state": "active"}},
+    "database": {"reachable": True, "size_bytes": 52428800},
+    "backup_status": {
+        "last_success": "2026-11-25T03:00:00Z",
+        "verified": True,
+        "age_hours": 5.2,
+        "offhost": {"state": "ok"},
+    },
+    "backup_dir": {"free_bytes": 123456789},
+    "problems": [],
+}
+
+
+def run_report(tmp_path, hostvars):
+    inventory = {"all": {"children": {"ubs": {"children": {"regiao_norte": {"hosts": {}}}}}}}
+    for name, variables in hostvars.items():
+        inventory["all"]["children"]["ubs"]["children"]["regiao_norte"]["hosts"][name] = variables
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    playbook = tmp_path / "report.yml"
+    playbook.write_text(
+        textwrap.dedent("""\
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - ansible.builtin.include_role:
+                name: sesdf.esus.report
+    """)
+    )
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"), ANSIBLE_NOCOLOR="1")
+    bindir = os.path.dirname(sys.executable)
+    proc = subprocess.run(
+        [
+            os.path.join(bindir, "ansible-playbook"),
+            "-i",
+            str(tmp_path / "inventory.json"),
+            str(playbook),
+            "-e",
+            f"report_dir={tmp_path / 'out'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    reports = sorted((tmp_path / "out").glob("relatorio-regiao_norte-*"))
+    md = next(p for p in reports if p.suffix == ".md").read_text()
+    rows = json.loads(next(p for p in reports if p.suffix == ".json").read_text())
+    return md, {r["host"]: r for r in rows}, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    if not os.path.exists(os.path.join(REPO, "build", "collections", "ansible_collections", "sesdf", "esus")):
+        pytest.fail("run `make collection` first (the unit target does)")
+    tmp_path = tmp_path_factory.mktemp("report")
+    hardening = {
+        "summary": {"pass": 20, "fail": 1, "fixed": 0},
+        "controls": [{"id": "ssh_root_login", "status": "pass"}, {"id": "firewall_ubs_networks", "status": "fail"}],
+    }
+    cds = {
+        "month": "2026-10",
+        "deadline": "2026-11-10",
+        "days_left": -15,
+        "units": [{"cnes": "0010002", "status": "atrasado", "pending_records": 7}],
+    }
+    return run_report(
+        tmp_path,
+        {
+            "ubs-ok": {"sesdf_esus_ubs_name": "UBS 1 Teste", "sesdf_esus_cnes": "0010001", "sesdf_esus_pec": PEC_OK},
+            "ubs-late": {
+                "sesdf_esus_ubs_name": "UBS 2 Teste",
+                "sesdf_esus_cnes": "0010002",
+                "sesdf_esus_pec": dict(PEC_OK, backup_status=None),
+                "hardening_report": hardening,
+                "lotes_export_deadline": cds,
+                "upgrade_summary": {"result": "rolled_back", "message": "installer failed"},
+            },
+            "ubs-down": {"sesdf_esus_ubs_name": "UBS 3 Teste", "sesdf_esus_cnes": "0010003"},
+        },
+    )
+
+
+def test_a_healthy_ubs_has_nothing_pending(report):
+    md, rows, _out = report
+    assert rows["ubs-ok"]["pendencias"] == []
+    assert "| UBS 1 Teste | 0010001 |" in md and "2026-11-25 (em dia, cópia externa: ok)" in md
+
+
+def test_every_pending_action_of_a_ubs_is_listed_in_portuguese(report):
+    md, rows, _out = report
+    codes = [p["code"] for p in rows["ubs-late"]["pendencias"]]
+    assert codes == ["backup", "upgrade", "hardening", "cds"]
+    assert "backup diário do banco ausente ou atrasado" in md
+    assert "atualização do PEC: rolled_back" in md
+    assert "controles de segurança falhando: firewall_ubs_networks" in md
+    assert "produção de 2026-10 (CNES 0010002): atrasado, 7 registro(s)" in md
+
+
+def test_an_unreachable_ubs_is_reported_not_dropped(report):
+    md, rows, _out = report
+    assert rows["ubs-down"]["reachable"] is False
+    assert "| UBS 3 Teste | 0010003 | nao_informada | inacessível |" in md
+    assert "o servidor não respondeu ao Ansible" in md
+
+
+def test_report_has_no_volatile_byte_counts(report):
+    _md, rows, _out = report
+    text = json.dumps(rows)
+    assert "123456789" not in text and "52428800" not in text and "age_hours" not in text
+    assert int(rows["ubs-ok"]["database_mb"]) == 50
