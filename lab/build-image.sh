@@ -66,7 +66,8 @@ SRC
   chroot "$rootfs" /bin/sh -c 'apt-get clean; rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d; : > /etc/machine-id'
   rm -f "$rootfs/etc/resolv.conf"
   log "importing base image $base_repo:$base_hash"
-  tar -C "$rootfs" --numeric-owner -c . | podman import --change 'CMD ["/sbin/init"]' \
+  # --one-file-system: a pseudo file system still mounted in the tree (proc) is never archived
+  tar -C "$rootfs" --numeric-owner --one-file-system -c . | podman import --change 'CMD ["/sbin/init"]' \
     --change 'ENV container=podman' - "$base_repo:$base_hash" >/dev/null
   rm -rf "$rootfs"
 fi

@@ -1,4 +1,5 @@
-"""Shared fixtures for the unit tests: a real, throw-away PostgreSQL server for client-tool tests."""
+"""Shared fixtures for the unit tests: a real, throw-away PostgreSQL server (``pg_server``) and, on it, a fresh
+database with the PEC test double's 4.2.8 schema and a synthetic UBS (``pec_db``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,61 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 
 import pytest
+
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
+
+SCHEMA = os.path.join(os.path.dirname(__file__), "..", "pec_double", "sql", "baseline-4.2.8.sql")
+
+# Synthetic UBS: 4 professionals (one with two lotações, one with two profiles on a lotação), the installer's
+# general administrator, a municipal administrator who also has a lotação, and a break-glass general administrator.
+SEED = """
+INSERT INTO tb_unidade_saude (nu_cnes, no_unidade_saude, co_ibge_municipio) VALUES ('0010001', 'UBS Teste', '530010'),
+  ('0010002', 'UBS Vizinha', '530010');
+CREATE FUNCTION pg_temp.prof(cpf text, nome text) RETURNS bigint LANGUAGE sql AS $f$
+  WITH u AS (INSERT INTO tb_usuario (ds_login, ds_senha) VALUES (cpf, '!x') RETURNING co_seq_usuario)
+  INSERT INTO tb_prof (co_usuario, no_profissional, nu_cpf)
+  SELECT co_seq_usuario, nome, cpf FROM u RETURNING co_seq_prof $f$;
+CREATE FUNCTION pg_temp.papel(prof bigint, tp text) RETURNS bigint LANGUAGE sql AS $f$
+  INSERT INTO tb_ator_papel (co_prof, tp_ator_papel) VALUES (prof, tp) RETURNING co_seq_ator_papel $f$;
+CREATE FUNCTION pg_temp.lot(prof bigint, cbo text, cnes text, perfis text[]) RETURNS bigint LANGUAGE plpgsql AS $f$
+DECLARE ap bigint := pg_temp.papel(prof, 'LOTACAO');
+BEGIN
+  INSERT INTO tb_lotacao (co_ator_papel, co_cbo, co_unidade_saude)
+  SELECT ap, b.co_cbo, u.co_seq_unidade_saude FROM tb_cbo b, tb_unidade_saude u
+  WHERE b.co_cbo_2002 = cbo AND u.nu_cnes = cnes;
+  INSERT INTO rl_ator_papel_perfil SELECT ap, co_seq_perfil FROM tb_perfil WHERE no_perfil = ANY (perfis);
+  RETURN ap;
+END $f$;
+SELECT pg_temp.lot(pg_temp.prof('11111111111', 'Médica Sintética'), '225142', '0010001', ARRAY['Médico']);
+SELECT pg_temp.lot(pg_temp.prof('22222222222', 'Enfermeiro Sintético'), '223565', '0010001',
+                   ARRAY['Enfermeiro', 'Digitador']);
+DO $$ DECLARE p bigint := pg_temp.prof('33333333333', 'ACS Sintética'); BEGIN
+  PERFORM pg_temp.lot(p, '515105', '0010001', ARRAY['Agente comunitário de saúde']);
+  PERFORM pg_temp.lot(p, '515105', '0010002', ARRAY['Agente comunitário de saúde']);
+END $$;
+SELECT pg_temp.lot(pg_temp.prof('44444444444', 'Recepção Sintética'), '422110', '0010001', ARRAY[]::text[]);
+DO $$ DECLARE p bigint := pg_temp.prof('00000000191', 'Administrador da Instalação'); a bigint; BEGIN
+  a := pg_temp.papel(p, 'ADMINISTRADOR_GERAL');
+  INSERT INTO tb_adm_geral VALUES (a);
+  INSERT INTO rl_ator_papel_perfil SELECT a, co_seq_perfil FROM tb_perfil WHERE tp_perfil = 'ADMINISTRADOR_GERAL';
+END $$;
+DO $$ DECLARE p bigint := pg_temp.prof('55555555555', 'Gerente Sintética'); a bigint; BEGIN
+  a := pg_temp.papel(p, 'ADMINISTRADOR_MUNICIPAL');
+  INSERT INTO tb_adm_municipal VALUES (a, '530010');
+  INSERT INTO rl_ator_papel_perfil SELECT a, co_seq_perfil FROM tb_perfil WHERE tp_perfil = 'ADMINISTRADOR_MUNICIPAL';
+  PERFORM pg_temp.lot(p, '131210', '0010001', ARRAY['Coordenador da unidade de saúde']);
+END $$;
+DO $$ DECLARE p bigint := pg_temp.prof('00000000272', 'Acesso de Emergência NTINF'); a bigint; BEGIN
+  a := pg_temp.papel(p, 'ADMINISTRADOR_GERAL');
+  INSERT INTO tb_adm_geral VALUES (a);
+  INSERT INTO rl_ator_papel_perfil SELECT a, co_seq_perfil FROM tb_perfil WHERE tp_perfil = 'ADMINISTRADOR_GERAL';
+  PERFORM pg_temp.lot(p, '225125', '0010001', ARRAY['Médico']);
+END $$;
+INSERT INTO tb_cidadao (no_cidadao) SELECT 'Paciente Sintético ' || g FROM generate_series(1, 20) g;
+"""
 
 
 def _pg_bin():
@@ -111,3 +165,31 @@ def pg_server():
             [*as_pg, f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True, check=False
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _conn(server, name):
+    return {
+        "host": server["host"],
+        "port": server["port"],
+        "user": server["user"],
+        "password": server["password"],
+        "name": name,
+    }
+
+
+@pytest.fixture
+def pec_db(pg_server):
+    """A fresh database with the double's 4.2.8 schema and the synthetic UBS above."""
+    if not os.path.exists(SCHEMA):
+        pytest.fail(f"PEC double schema missing at {SCHEMA}: the test double (tests/pec_double) is required")
+    name = "pec_" + uuid.uuid4().hex[:10]
+    with PgClient(pg_server["bin_dir"], _conn(pg_server, "postgres")) as admin:
+        admin.query(f"CREATE DATABASE {name}")
+    with open(SCHEMA, encoding="utf-8") as handle:
+        schema = handle.read()
+    with PgClient(pg_server["bin_dir"], _conn(pg_server, name)) as client:
+        client.query(schema)
+        client.query(SEED)
+    yield _conn(pg_server, name)
+    with PgClient(pg_server["bin_dir"], _conn(pg_server, "postgres")) as admin:
+        admin.query(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

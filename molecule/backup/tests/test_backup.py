@@ -1,69 +1,31 @@
 """The backup role and modules on a UBS running the PEC double: what a technician relies on when a backup says OK.
 
-Every host.run goes through Ansible here (podman connection), so each test batches its shell work.
+Shell and SQL go through podman exec (molecule/shared/labhost.py); modules through ansible, as a technician runs them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 
+import ansible_module
 import pytest
 import testinfra.utils.ansible_runner
+from labhost import fingerprint, name_of, pec_app_password, sh
 
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 testinfra_hosts = RUNNER.get_hosts("all")
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-BIN = "/opt/e-SUS/database/postgresql-9.6.13-1-linux-x64/bin"
-PROPS = "/opt/e-SUS/webserver/config/application.properties"
 DEST = "/var/backups/esus"
 SHARE = "/mnt/compartilhamento-ti/ubs-0010001"
 FACT = "/etc/ansible/facts.d/sesdf_esus_backup.fact"
 TABLES = ["tb_cidadao", "tb_atend", "tb_usuario", "tb_prof", "tb_lotacao", "tb_config_sistema", "tb_dado_transp"]
-# test-only psql as the PEC's user, through a root-only pgpass file (never the command line)
-PSQL = (
-    "umask 077; mkdir -p /root/lab-only; "
-    f"printf '*:*:*:*:%s\\n' \"$(sed -n 's/^spring.datasource.password=//p' {PROPS})\" > /root/lab-only/pgpass; "
-    f"U=$(sed -n 's/^spring.datasource.username=//p' {PROPS}); "
-    f'q() {{ PGPASSFILE=/root/lab-only/pgpass {BIN}/psql -X -w -h 127.0.0.1 -p 5433 -U $U -Atc "$2" -d $1; }}; '
-)
-
-
-def sh(host, script):
-    with host.sudo():
-        return host.check_output("bash -c " + shlex.quote(script))
-
-
-def app_password(host):
-    return sh(host, f"sed -n 's/^spring.datasource.password=//p' {PROPS}")
 
 
 def run_module(host, name, check=False, **args):
-    """The module's result, failed=True when the task failed (testinfra drops that key; these modules return
-    a msg only when they fail)."""
-    try:
-        result = host.ansible(f"sesdf.esus.{name}", json.dumps(args), become=True, check=check)
-    except host.ansible.AnsibleException as exc:
-        result = exc.result
-    return dict(result, failed=bool(result.get("failed") or "msg" in result))
-
-
-def fingerprints(host, *dbs):
-    lines = []
-    for db in dbs:
-        for t in TABLES:
-            lines.append(
-                f"echo {db} {t} $(q {db} \"SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' "  # noqa: S608
-                f"ORDER BY x::text), '')) FROM {t} x\")"
-            )
-    out = sh(host, PSQL + "; ".join(lines))
-    result = {db: {} for db in dbs}
-    for line in out.splitlines():
-        db, table, value = line.split()
-        result[db][table] = value
-    return result
+    """The module's result, with failed from ansible's exit code."""
+    return ansible_module.run_module(name_of(host), f"sesdf.esus.{name}", args, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +65,7 @@ def test_offhost_copy_is_encrypted_and_decrypts_to_the_backup(host, status):
 def test_round_trip_restore_gives_equal_rows_and_hashes(host, status):
     out = run_module(host, "pec_restore", path=status["path"], target_db="esus_roundtrip", replace_target=True)
     assert out.get("changed") is True, out.get("msg")
-    fp = fingerprints(host, "esus", "esus_roundtrip")
+    fp = {db: fingerprint(host, TABLES, db) for db in ("esus", "esus_roundtrip")}
     assert fp["esus_roundtrip"] == fp["esus"]
     assert int(fp["esus"]["tb_cidadao"].split(":")[0]) > 0
 
@@ -183,7 +145,7 @@ def test_offhost_share_down_then_back(host):
 
 
 def test_stop_app_restarts_it_and_canary_password_not_in_ansible_output(host):
-    password = app_password(host)
+    password = pec_app_password(host)
     assert sh(host, "systemctl is-active e-SUS-PEC.service") == "active"
     proc = subprocess.run(
         [

@@ -1,6 +1,6 @@
 """The daily backup job on an inapt UBS, run by the server itself: what the technician and the manager rely on.
 
-Every host.run goes through Ansible here (podman connection), so each test batches its shell work.
+Shell goes through podman exec (molecule/shared/labhost.py).
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import os
 import shlex
 
 import testinfra.utils.ansible_runner
+from labhost import PEC_PROPERTIES as PROPS
+from labhost import pec_app_password as app_password
+from labhost import sh
 
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 testinfra_hosts = RUNNER.get_hosts("all")
 BIN = "/opt/e-SUS/database/postgresql-9.6.13-1-linux-x64/bin"
-PROPS = "/opt/e-SUS/webserver/config/application.properties"
 SCRIPT = "/usr/local/sbin/sesdf-esus-backup"
 CONFIG = "/etc/sesdf-esus/backup.json"
 DEST = "/var/backups/esus"
@@ -23,15 +25,6 @@ SHARE_ROOT = "/mnt/compartilhamento-ti"
 SHARE = SHARE_ROOT + "/ubs-0020002"
 FACT = "/etc/ansible/facts.d/sesdf_esus_backup.fact"
 JOB = f"systemd-cat -t sesdf-esus-backup {SCRIPT} --config"
-
-
-def sh(host, script):
-    with host.sudo():
-        return host.check_output("bash -c " + shlex.quote(script))
-
-
-def app_password(host):
-    return sh(host, f"sed -n 's/^spring.datasource.password=//p' {PROPS}")
 
 
 def test_exactly_one_root_only_job_and_no_secret_in_it(host):

@@ -9,6 +9,7 @@ import os
 import pytest
 import testinfra.utils.ansible_runner
 from ansible_module import run_module
+from labhost import pec_app_password as app_password
 
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 # podman exec directly: the ansible backend costs seconds per command
@@ -20,12 +21,6 @@ BARE = "sesdf-pecinfo-bare"
 def pec_info(host, **args):
     """Run the module on the host as a technician would (become, not check mode)."""
     return run_module(host.backend.get_hostname(), "sesdf.esus.pec_info", args or None)
-
-
-def app_password(host):
-    with host.sudo():
-        text = host.file("/opt/e-SUS/webserver/config/application.properties").content_string
-    return next(line.split("=", 1)[1] for line in text.splitlines() if line.startswith("spring.datasource.password"))
 
 
 def test_pec_info_reports_one_version_from_config_database_and_http(host):

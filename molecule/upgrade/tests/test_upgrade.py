@@ -12,23 +12,17 @@ import os
 import subprocess
 
 import pytest
+from labhost import patient_data_now, sh, sql
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 testinfra_hosts = ["podman://sesdf-upgrade-ok"]  # every test below runs once and names the hosts it reads
 VERSION_SQL = "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 'VERSAOBANCODADOS'"
-PSQL = "runuser -u postgres -- psql -h /var/run/postgresql -p 5433 -d esus -XAt"
-
-
-def sh(name, cmd):
-    proc = subprocess.run(["podman", "exec", name, "sh", "-c", cmd], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"{name}: {cmd}: {proc.stderr}"
-    return proc.stdout.strip()
 
 
 def versions(name):
     config = json.loads(sh(name, "cat /etc/pec.config"))["version"]
-    database = sh(name, f'{PSQL} -c "{VERSION_SQL}"')
+    database = sql(name, VERSION_SQL)
     http = json.loads(sh(name, "curl -fsS --retry 5 --retry-connrefused http://127.0.0.1:8080/api/public/info"))[
         "versao"
     ]
@@ -40,16 +34,7 @@ def app_active(name):
 
 
 def snapshot(name):
-    before = sh(name, "cat /root/upgrade-snapshot.txt").splitlines()
-    now = []
-    for line in before:
-        table, cols = line.split("|")[0], line.split("|")[1]
-        sql = (
-            f"SELECT '{table}', '{cols}', count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), '')) "  # noqa: S608
-            f"FROM (SELECT ({cols})::text AS r FROM {table}) s"
-        )
-        now.append(sh(name, f'{PSQL} -c "{sql}"'))
-    return before, now
+    return patient_data_now(name, "/root/upgrade-snapshot.txt")
 
 
 def backups(name):
@@ -112,7 +97,7 @@ def test_broken_build_is_rolled_back_to_a_working_428_with_data_intact(region_su
     assert now == before
     # the part of the 4.5.2 migration the broken build committed before failing is gone
     count = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'ds_protocolo_envio'"
-    assert sh("sesdf-upgrade-s2", f'{PSQL} -c "{count}"') == "0"
+    assert sql("sesdf-upgrade-s2", count) == "0"
     # the installer's log of the failed run survives the rollback
     assert "Erro ao atualizar o banco de dados" in sh("sesdf-upgrade-s2", "cat /opt/e-SUS/log/instalador.log")
 

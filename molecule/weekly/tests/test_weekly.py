@@ -15,6 +15,8 @@ import zipfile
 
 import pytest
 import testinfra.utils.ansible_runner
+from labhost import read_json
+from labhost import sql_rows as sql
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
@@ -31,20 +33,6 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 def only(host, name):
     if host.backend.get_hostname() != name:
         pytest.skip(f"{name} only")
-
-
-def sql(host, query):
-    with host.sudo():
-        out = host.check_output(
-            "runuser -u postgres -- $(ls /opt/e-SUS/database/postgresql-*/bin/psql | head -1) -X -q -At -p 5433 "
-            f"-d esus -F '|' -c \"{query}\""
-        )
-    return [line.split("|") for line in out.splitlines() if line]
-
-
-def read_json(host, path):
-    with host.sudo():
-        return json.loads(host.file(path).content_string)
 
 
 def sha256(host, path):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,12 +11,8 @@ import sys
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
 
 _HERE = os.path.dirname(__file__)
-_spec = importlib.util.spec_from_file_location(
-    "sesdf_test_pec_profiles", os.path.join(_HERE, "..", "module_utils", "test_pec_profiles.py")
-)
-_shared = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_shared)
-BREAK_GLASS, VIEW, pec_db = _shared.BREAK_GLASS, _shared.VIEW, _shared.pec_db  # pec_db: the shared fixture
+BREAK_GLASS = "00000000272"  # the synthetic UBS of the pec_db fixture (conftest.py)
+VIEW = "Visualização de prontuário"
 
 MODULE = os.path.join(_HERE, "..", "..", "..", "..", "plugins", "modules", "pec_profiles.py")
 

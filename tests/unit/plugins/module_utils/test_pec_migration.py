@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib.util
 import json
-import os
 
 import pytest
 
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_migration import preflight, set_config
-
-_spec = importlib.util.spec_from_file_location(
-    "sesdf_test_pec_profiles_shared", os.path.join(os.path.dirname(__file__), "test_pec_profiles.py")
-)
-_shared = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_shared)
-pec_db = _shared.pec_db  # the shared fixture: the double's schema and a synthetic UBS
 
 UTC = datetime.UTC
 
