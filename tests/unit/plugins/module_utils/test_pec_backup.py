@@ -13,7 +13,12 @@ import time
 
 import pytest
 
+from ansible_collections.sesdf.esus.plugins.module_utils import _fsutil
+from ansible_collections.sesdf.esus.plugins.module_utils import pec_archive as pa
 from ansible_collections.sesdf.esus.plugins.module_utils import pec_backup as pb
+from ansible_collections.sesdf.esus.plugins.module_utils import pec_offhost as poff
+from ansible_collections.sesdf.esus.plugins.module_utils import pec_restore as pres
+from ansible_collections.sesdf.esus.plugins.module_utils import pec_retention as pret
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
 
@@ -85,11 +90,11 @@ def test_round_trip_restores_equal_rows_and_hashes(source, tmp_path):
     assert os.path.basename(path).startswith(f"{DB}_unit_") and path.endswith(".pgdump.zst")
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     assert oct(os.stat(tmp_path / "b").st_mode & 0o777) == "0o700"
-    assert pb.read_sha_sidecar(path) == result["sha256"] == pb.sha256_file(path)
+    assert pa.read_sha_sidecar(path) == result["sha256"] == _fsutil.sha256_file(path)
     manifest = json.loads(open(result["manifest"]).read())
     assert manifest["verified"] is True and manifest["verify_level"] == "restore"
     assert manifest["verification"]["restore"]["mismatches"] == {}
-    restored = pb.run_restore(params(source, tmp_path / "b", path=path, target_db="esus_roundtrip"))
+    restored = pres.run_restore(params(source, tmp_path / "b", path=path, target_db="esus_roundtrip"))
     assert restored["changed"] and restored["target_db"] == "esus_roundtrip"
     assert table_fingerprint(source, "esus_roundtrip") == table_fingerprint(source, DB)
 
@@ -97,11 +102,11 @@ def test_round_trip_restores_equal_rows_and_hashes(source, tmp_path):
 def test_restore_over_live_database_swaps_only_after_full_restore(source, tmp_path):
     result = pb.run_backup(params(source, tmp_path))
     p = params(source, tmp_path, path=result["path"], db_name="esus_swap", require_app_stopped=False)
-    pb.run_restore(dict(p, target_db="esus_swap"))  # make a live "esus_swap" to replace
+    pres.run_restore(dict(p, target_db="esus_swap"))  # make a live "esus_swap" to replace
     before = table_fingerprint(source, "esus_swap")
-    check = pb.run_restore(p, check_mode=True)
+    check = pres.run_restore(p, check_mode=True)
     assert check["changed"] and "swap" in check["would"]
-    out = pb.run_restore(dict(p, keep_previous=True))
+    out = pres.run_restore(dict(p, keep_previous=True))
     assert out["swapped"] and out["previous_db"].startswith("esus_swap_pre_restore_")
     assert table_fingerprint(source, "esus_swap") == before
     # a damaged archive is refused before anything is touched
@@ -110,7 +115,7 @@ def test_restore_over_live_database_swaps_only_after_full_restore(source, tmp_pa
     data[len(data) // 2] ^= 0xFF
     bad.write_bytes(bytes(data))
     with pytest.raises(PecError, match="checksum mismatch"):
-        pb.run_restore(dict(p, path=str(bad), sha256=result["sha256"]))
+        pres.run_restore(dict(p, path=str(bad), sha256=result["sha256"]))
     assert table_fingerprint(source, "esus_swap") == before
 
 
@@ -127,12 +132,12 @@ def test_damaged_archives_are_detected(source, tmp_path, damage):
     else:
         expected = "0" * 64
     open(path, "wb").write(bytes(data))
-    check = pb.verify_archive(path, os.path.join(source["bin_dir"], "pg_restore"), pb.find_tool("zstd"), expected)
+    check = pa.verify_archive(path, os.path.join(source["bin_dir"], "pg_restore"), pa.find_tool("zstd"), expected)
     assert check["ok"] is False
     assert not check["checksum_ok"]
     if damage != "wrong_checksum":
         # without any recorded checksum the full read alone still catches it
-        alone = pb.verify_archive(path, os.path.join(source["bin_dir"], "pg_restore"), pb.find_tool("zstd"))
+        alone = pa.verify_archive(path, os.path.join(source["bin_dir"], "pg_restore"), pa.find_tool("zstd"))
         assert alone["full_read_ok"] is False and alone["ok"] is False
 
 
@@ -161,7 +166,7 @@ def test_pg_restore_list_alone_would_pass_a_truncated_plain_dump(source, tmp_pat
     raw.write_bytes(data[: len(data) // 2])
     listing = subprocess.run([f"{source['bin_dir']}/pg_restore", "--list", str(raw)], capture_output=True, check=False)
     assert listing.returncode == 0
-    check = pb.verify_archive(str(raw), os.path.join(source["bin_dir"], "pg_restore"))
+    check = pa.verify_archive(str(raw), os.path.join(source["bin_dir"], "pg_restore"))
     assert check["format"] == "custom" and check["full_read_ok"] is False
 
 
@@ -177,8 +182,8 @@ def test_failures_publish_nothing_and_keep_older_backups(source, tmp_path, failu
     else:
         assert "not accepting connections" in err.value.msg
     assert published(tmp_path) == before
-    assert [p for p in os.listdir(tmp_path) if p.startswith(pb.TMP_PREFIX)] == []
-    assert pb.sha256_file(older["path"]) == older["sha256"]
+    assert [p for p in os.listdir(tmp_path) if p.startswith(pa.TMP_PREFIX)] == []
+    assert _fsutil.sha256_file(older["path"]) == older["sha256"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
@@ -241,9 +246,9 @@ def test_sigkill_mid_dump_publishes_nothing_and_next_run_cleans_up(source, tmp_p
         time.sleep(1)
         job = _job(config)
         deadline = time.time() + 20
-        while time.time() < deadline and not any(p.startswith(pb.TMP_PREFIX) for p in os.listdir(dest)):
+        while time.time() < deadline and not any(p.startswith(pa.TMP_PREFIX) for p in os.listdir(dest)):
             time.sleep(0.1)
-        assert any(p.startswith(pb.TMP_PREFIX) for p in os.listdir(dest)), "the dump never started"
+        assert any(p.startswith(pa.TMP_PREFIX) for p in os.listdir(dest)), "the dump never started"
         os.kill(job.pid, signal.SIGKILL)
         job.wait()
     finally:
@@ -256,7 +261,7 @@ def test_sigkill_mid_dump_publishes_nothing_and_next_run_cleans_up(source, tmp_p
     assert again.returncode == 0, err.decode()
     files = published(dest)
     assert len([f for f in files if f.endswith(".pgdump.zst")]) == 1
-    assert not any(p.startswith(pb.TMP_PREFIX) for p in os.listdir(dest))
+    assert not any(p.startswith(pa.TMP_PREFIX) for p in os.listdir(dest))
     status = json.loads(open(str(dest) + ".status.json").read())
     assert status["last_result"] == "ok" and status["verified"] is True
 
@@ -273,7 +278,7 @@ def test_retention_over_40_days_keeps_daily_weekly_and_newest():
     backups = []
     for day in range(40):
         backups.insert(0, _entry(day))
-        keep, _delete = pb.plan_retention(backups, daily=7, weekly=4)
+        keep, _delete = pret.plan_retention(backups, daily=7, weekly=4)
         assert backups[0] in keep
         assert len(keep) >= min(2, len(backups))
         backups = [b for b in backups if b in keep]
@@ -287,7 +292,7 @@ def test_retention_over_40_days_keeps_daily_weekly_and_newest():
 
 def test_retention_never_below_two_and_never_the_newest():
     backups = [_entry(3), _entry(2), _entry(1)]
-    keep, delete = pb.plan_retention(backups, daily=0, weekly=0)
+    keep, delete = pret.plan_retention(backups, daily=0, weekly=0)
     assert [b["path"] for b in keep] == ["/b/3-2", "/b/2-2"]
     assert [b["path"] for b in delete] == ["/b/1-2"]
 
@@ -298,9 +303,9 @@ def test_retention_with_real_runs_over_simulated_days(source, tmp_path):
     for day in range(12):
         _result, error = pb.backup_run(p, now=base + datetime.timedelta(days=day))
         assert error is None
-    names = [os.path.basename(b["path"]) for b in pb.list_backups(str(tmp_path), label="unit")]
+    names = [os.path.basename(b["path"]) for b in pa.list_backups(str(tmp_path), label="unit")]
     assert len(names) <= 5 and names[0].startswith(f"{DB}_unit_20260312")
-    for b in pb.list_backups(str(tmp_path)):
+    for b in pa.list_backups(str(tmp_path)):
         assert os.path.exists(b["path"] + ".sha256") and os.path.exists(b["path"] + ".manifest.json")
 
 
@@ -325,7 +330,7 @@ def test_offhost_mount_down_then_back_is_pushed_on_the_next_run(source, tmp_path
     status = json.loads(open(p["status_path"]).read())
     assert status["offhost"]["state"] == "ok" and status["last_result"] == "failed"
     copy = share / os.path.basename(result["path"])
-    assert pb.sha256_file(str(copy)) == result["sha256"]
+    assert _fsutil.sha256_file(str(copy)) == result["sha256"]
     assert status["last_success"] == result["created_at"]
 
 
@@ -334,8 +339,8 @@ def test_offhost_copy_resumes_a_cut_transfer(tmp_path):
     src.write_bytes(os.urandom(3 * 1024 * 1024))
     share = tmp_path / "share"
     share.mkdir()
-    (share / (pb.TMP_PREFIX + src.name)).write_bytes(src.read_bytes()[: 1024 * 1024])
-    out = pb.push_mount(str(src), pb.sha256_file(str(src)), str(share), require_mount=False)
+    (share / (pa.TMP_PREFIX + src.name)).write_bytes(src.read_bytes()[: 1024 * 1024])
+    out = poff.push_mount(str(src), _fsutil.sha256_file(str(src)), str(share), require_mount=False)
     assert out["resumed_from"] == 1024 * 1024
     assert (share / src.name).read_bytes() == src.read_bytes()
 
@@ -396,6 +401,6 @@ def test_reuse_of_a_recent_verified_backup_is_not_a_change(source, tmp_path):
 
 def test_bad_label_and_unknown_file():
     with pytest.raises(PecError, match="label"):
-        pb.validate_label("../etc")
+        pa.validate_label("../etc")
     with pytest.raises(PecError, match="does not exist"):
-        pb.sniff_format("/nonexistent/file")
+        pa.sniff_format("/nonexistent/file")
