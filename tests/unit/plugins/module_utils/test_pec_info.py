@@ -75,6 +75,6 @@ def test_http_failure_is_a_problem_that_names_the_url(tmp_path):
     def down(url, _timeout):
         raise OSError("connection refused")
 
-    pec, _ = gather(params(tmp_path, pg_bin_dir=str(tmp_path / "nobin")), http_get=down, unit_state=units())
+    pec, _executed = gather(params(tmp_path, pg_bin_dir=str(tmp_path / "nobin")), http_get=down, unit_state=units())
     http = [p for p in pec["problems"] if p["code"] == "http"]
     assert pec["http"]["reachable"] is False and "http://127.0.0.1:8080/api/public/info" in http[0]["msg"]
