@@ -21,72 +21,41 @@ import base64
 import calendar
 import contextlib
 import datetime
-import errno
 import fcntl
-import hashlib
 import io
 import json
 import os
-import shlex
-import shutil
-import subprocess
 import sys
-import tempfile
 import zipfile
 
+from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
+    atomic_write,
+    read_json,
+    sha256_bytes,
+    sha256_file,
+    write_json,
+)
+from ansible_collections.sesdf.esus.plugins.module_utils._job import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ConfigError,
+    JobLog,
+    read_config,
+    write_status_quiet,
+)
+from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import local_now_iso
+from ansible_collections.sesdf.esus.plugins.module_utils._transfer import PathDestination, RsyncDestination
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 LEDGER_NAME = "ledger.json"
 LEDGER_FORMAT = 1
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 DEFAULT_FILE_PATTERN = "lote-{cnes}-{id}.zip"
+JOB_TAG = "sesdf-esus-lotes"
+EXIT_PENDING = 2
 
 
 # Files ---------------------------------------------------------------------------------------------
-
-
-def sha256_bytes(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, data, mode=0o600):
-    """Write bytes to path through a temporary file in the same directory, fsync and rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        hint = "free space on that file system" if exc.errno == errno.ENOSPC else "check the directory"
-        raise PecError(f"cannot write {path}: {exc.strerror or exc}; nothing was lost, {hint} and run again") from exc
-    _fsync_dir(directory)
 
 
 def build_lote_zip(rows):
@@ -131,24 +100,22 @@ class Ledger:
                 raise PecError(f"cannot create {path}: {exc.strerror or exc}") from exc
 
     def load(self):
-        if not os.path.exists(self.path):
-            return self
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError) as exc:
+            data = read_json(self.path, "lotes ledger")
+        except PecError as exc:
             raise PecError(
-                f"the lotes ledger {self.path} is unreadable ({exc}); do NOT delete it: restore it from the "
+                f"the lotes ledger {self.path} is unreadable ({exc.__cause__}); do NOT delete it: restore it from the "
                 "server backup, or move it aside and run again (lotes already confirmed would then be sent again)"
-            ) from exc
+            ) from exc.__cause__
+        if data is None:
+            return self
         if not isinstance(data, dict) or not isinstance(data.get("lotes"), dict):
             raise PecError(f"the lotes ledger {self.path} has an unknown layout; restore it from the backup")
         self.data = data
         return self
 
     def save(self):
-        text = json.dumps(self.data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        atomic_write(self.path, text.encode("utf-8"), 0o600)
+        write_json(self.path, self.data, 0o600)
 
     @property
     def lotes(self):
@@ -285,144 +252,6 @@ SELECT lt.co_seq_lote_transp, (SELECT count(*) FROM upd) FROM lt
 # Destinations ----------------------------------------------------------------------------------------
 
 
-class PathDestination:
-    """A directory NCAIS reads (a mounted share)."""
-
-    kind = "path"
-
-    def __init__(self, path, require_mount=False):
-        self.path = path
-        self.require_mount = require_mount
-        self.label = path
-
-    def check(self):
-        if not os.path.isdir(self.path):
-            raise PecError(
-                f"destination {self.path} does not exist or is not mounted; mount NCAIS's share and run again "
-                "(the lotes stay on the server and will be sent then)"
-            )
-        if self.require_mount and not os.path.ismount(self.path):
-            raise PecError(f"destination {self.path} is not a mount point: NCAIS's share is not mounted; mount it")
-        if not os.access(self.path, os.W_OK):
-            raise PecError(f"destination {self.path} is not writable by this user")
-
-    def remote_sha256(self, name):
-        path = os.path.join(self.path, name)
-        if not os.path.isfile(path):
-            return None
-        try:
-            return sha256_file(path)
-        except OSError as exc:
-            raise PecError(f"cannot read {path} back at the destination: {exc}") from exc
-
-    def put(self, local_path, name):
-        final = os.path.join(self.path, name)
-        part = os.path.join(self.path, "." + name + ".part")
-        try:
-            with open(local_path, "rb") as src, open(part, "wb") as dst:
-                _copy_stream(src, dst)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(part, final)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(part)
-            raise PecError(f"copy of {name} to {self.path} failed: {exc.strerror or exc}") from exc
-        _fsync_dir(self.path)
-
-
-def _copy_stream(src, dst):
-    """Copy in chunks (a seam for the tests, which cut a transfer half-way)."""
-    shutil.copyfileobj(src, dst, 1024 * 1024)
-
-
-class RsyncDestination:
-    """A directory on NCAIS's server, reached with rsync over SSH (key authentication, BatchMode)."""
-
-    kind = "rsync"
-
-    def __init__(
-        self, host, path, user=None, port=22, ssh_key=None, known_hosts=None, timeout=60, strict_host_key_checking=True
-    ):
-        self.host = host
-        self.path = path.rstrip("/") or "/"
-        self.user = user
-        self.port = int(port or 22)
-        self.ssh_key = ssh_key
-        self.known_hosts = known_hosts
-        self.timeout = int(timeout)
-        self.strict = strict_host_key_checking
-        self.target = f"{user}@{host}" if user else host
-        self.label = f"{self.target}:{self.path}"
-
-    def ssh_cmd(self):
-        cmd = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={min(self.timeout, 30)}", "-p", str(self.port)]
-        cmd += ["-o", "StrictHostKeyChecking=" + ("yes" if self.strict else "accept-new")]
-        if self.ssh_key:
-            cmd += ["-i", self.ssh_key, "-o", "IdentitiesOnly=yes"]
-        if self.known_hosts:
-            cmd += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
-        return cmd
-
-    def _ssh(self, remote_cmd):
-        try:
-            return subprocess.run(
-                [*self.ssh_cmd(), self.target, remote_cmd],
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise PecError(f"NCAIS server {self.label} did not answer within {self.timeout}s; try again later") from exc
-
-    def check(self):
-        proc = self._ssh("test -d " + shlex.quote(self.path) + " && test -w " + shlex.quote(self.path))
-        if proc.returncode == 255:
-            raise PecError(
-                f"cannot reach NCAIS server {self.target} over SSH ({(proc.stderr or '').strip()[:200]}); check the "
-                "network, the SSH key and known_hosts (the lotes stay on the server and will be sent next run)"
-            )
-        if proc.returncode != 0:
-            raise PecError(f"destination directory {self.label} is missing or not writable on NCAIS's server")
-
-    def remote_sha256(self, name):
-        remote = self.path + "/" + name
-        proc = self._ssh(
-            f"if [ -f {shlex.quote(remote)} ]; then sha256sum -- {shlex.quote(remote)}; else echo ABSENT; fi"
-        )
-        if proc.returncode != 0:
-            raise PecError(f"cannot check {remote} on {self.target}: {(proc.stderr or '').strip()[:200]}")
-        out = proc.stdout.strip()
-        if out == "ABSENT" or not out:
-            return None
-        return out.split()[0]
-
-    def put(self, local_path, name):
-        ssh = " ".join(shlex.quote(a) for a in self.ssh_cmd())
-        cmd = [
-            "rsync",
-            "--times",
-            "--chmod=F0640",
-            f"--timeout={self.timeout}",
-            "-e",
-            ssh,
-            local_path,
-            f"{self.target}:{self.path}/{name}",
-        ]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout * 10, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise PecError(f"rsync of {name} to {self.label} timed out; it will be retried next run") from exc
-        except FileNotFoundError as exc:
-            raise PecError("rsync is not installed on this server; install it (apt-get install rsync)") from exc
-        if proc.returncode != 0:
-            raise PecError(
-                f"rsync of {name} to {self.label} failed (rc {proc.returncode}): "
-                f"{(proc.stderr or '').strip()[:300]}; it will be retried next run"
-            )
-
-
 def make_destination(spec):
     """Destination from a dict: {type: path, path} or {type: rsync, host, path, user, port, ssh_key, known_hosts}."""
     if not spec or not spec.get("type"):
@@ -449,10 +278,6 @@ def make_destination(spec):
 
 
 # The export run ------------------------------------------------------------------------------------
-
-
-def _now():
-    return datetime.datetime.now().replace(microsecond=0).isoformat()
 
 
 def _months(rows):
@@ -554,8 +379,7 @@ class Exporter:
         if self.check_mode:
             return new
         atomic_write(os.path.join(self.ledger.files_dir, name), data, 0o600)
-        mtext = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        atomic_write(os.path.join(self.ledger.files_dir, mname), mtext.encode("utf-8"), 0o600)
+        write_json(os.path.join(self.ledger.files_dir, mname), manifest, 0o600)
         self.ledger.put(new)
         self.ledger.save()
         self.result["changed"] = True
@@ -572,7 +396,7 @@ class Exporter:
                     self.result["sent"] += 1
                     return False
                 entry["attempts"] = entry.get("attempts", 0) + 1
-                entry["sent_at"] = _now()
+                entry["sent_at"] = local_now_iso()
                 self.dest.put(local, entry["file"])
                 self.result["sent"] += 1
                 self.result["changed"] = True
@@ -596,7 +420,7 @@ class Exporter:
             return False
         if self.check_mode:
             return True
-        entry["confirmed_at"] = _now()
+        entry["confirmed_at"] = local_now_iso()
         entry["last_error"] = None
         entry["destination"] = self.dest.label
         self.ledger.put(entry)
@@ -723,7 +547,7 @@ class Exporter:
             if not self.check_mode:
                 atomic_write(local, data, 0o600)
         self.log(f"lote {entry['id']}: altered at the destination (sha256 {arrived}); sending it again")
-        entry["altered_detected_at"] = _now()
+        entry["altered_detected_at"] = local_now_iso()
         entry["resent"] = entry.get("resent", 0) + 1
         confirmed_at = entry["confirmed_at"]
         if self._deliver(entry, resend=True):
@@ -884,29 +708,29 @@ def cli_main(argv=None):
     parser.add_argument("--config", default="/etc/sesdf-esus/lotes-export.json")
     parser.add_argument("--check", action="store_true", help="show what would be done, change nothing")
     args = parser.parse_args(argv)
-    stamp = _now()
+    log = JobLog(JOB_TAG, journal=False, timestamps=True)
+    stamp = local_now_iso()
     try:
-        with open(args.config, encoding="utf-8") as handle:
-            options = json.load(handle)
+        options = read_config(args.config)
         params = {k: v.get("default") for k, v in pec_argument_spec().items()}
         params.update({k: v for k, v in (options.get("pec") or {}).items() if k in params})
         install = PecInstall(params)
         with PgClient(
             install.pg_bin_dir(), install.connection(), timeout=int(options.get("db_timeout", 300))
         ) as client:
-            result = run_export(
-                client, options, check_mode=args.check, log=lambda msg: sys.stderr.write(f"{_now()} {msg}\n")
-            )
+            result = run_export(client, options, check_mode=args.check, log=log)
+    except ConfigError as exc:
+        log(f"ERRO: configuração {args.config} ilegível: {exc.reason}", "err")
+        return EXIT_FAILED
     except (OSError, ValueError) as exc:
-        sys.stderr.write(f"{stamp} ERRO: configuração {args.config} ilegível: {exc}\n")
-        return 1
+        log(f"ERRO: configuração {args.config} ilegível: {exc}", "err")
+        return EXIT_FAILED
     except PecError as exc:
-        sys.stderr.write(f"{stamp} ERRO: {exc.msg}\n")
-        return 1
+        log(f"ERRO: {exc.msg}", "err")
+        return EXIT_FAILED
     summary = public_result(result) | {"errors": result["errors"], "deadline": result["deadline"], "at": stamp}
     sys.stdout.write(json.dumps(summary, ensure_ascii=False, sort_keys=True) + "\n")
     status_file = options.get("status_file")
     if status_file and not args.check:
-        with contextlib.suppress(PecError):
-            atomic_write(status_file, (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode(), 0o644)
-    return 0 if result["pending"] == 0 and not result["errors"] else 2
+        write_status_quiet(status_file, summary, 0o644)
+    return EXIT_OK if result["pending"] == 0 and not result["errors"] else EXIT_PENDING

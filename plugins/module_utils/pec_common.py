@@ -46,6 +46,12 @@ def version_tuple(version):
     return tuple(int(part) for part in match.group(1).split("."))
 
 
+def normalize_version(version):
+    """'4.5.2-SNAPSHOT' -> '4.5.2', 'v4.5' -> '4.5'; None when not a version."""
+    parts = version_tuple(version)
+    return ".".join(str(p) for p in parts) if parts else None
+
+
 def compare_versions(left, right):
     """-1, 0 or 1 like cmp(); missing components count as 0 (4.5 == 4.5.0)."""
     a, b = version_tuple(left), version_tuple(right)

@@ -174,3 +174,19 @@ def sql_literal(value):
     if value is None:
         return "NULL"
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def database_version(client, key="VERSAOBANCODADOS"):
+    """The PEC version the database records (``tb_config_sistema``, key unconfirmed for 4.5.2), or None."""
+    return client.scalar("SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = " + sql_literal(key))
+
+
+def database_size(client):
+    """Bytes the current database takes on disk (``pg_database_size``), or None."""
+    size = client.scalar("SELECT pg_database_size(current_database())")
+    return int(size) if size is not None else None
+
+
+def version_and_size(client, key="VERSAOBANCODADOS"):
+    """(database version, database size in bytes): what pec_info and the upgrade preflight read."""
+    return database_version(client, key), database_size(client)

@@ -8,6 +8,9 @@ import json
 import os
 import subprocess
 
+from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
+
 ROLE_LOCAL = "local_server"
 ROLE_CONSULTATION = "consultation"
 ROLE_NONE = "none"
@@ -90,14 +93,11 @@ def disk_space(path):
 
 
 def read_fact_file(path):
-    """A local fact file (JSON) as dict; None when absent; {'error': ...} when unreadable."""
-    if not path or not os.path.exists(path):
-        return None
+    """A local fact file (JSON) as dict; None when absent; {'error': ...} when unreadable (never raises)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as exc:
-        return {"error": f"cannot read {path}: {exc}"}
+        return read_json(path, "fact file")
+    except PecError as exc:
+        return {"error": f"cannot read {path}: {exc.__cause__}"}
 
 
 def classify_role(installed, migration_fact):

@@ -11,43 +11,12 @@
 from __future__ import annotations
 
 import datetime
-import json
 import os
 
+from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json
+from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso_offset, parse_ts
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import sql_literal
-
-
-def parse_ts(text):
-    """ISO 8601 or PostgreSQL timestamp text -> aware UTC datetime (naive values are taken as UTC); None."""
-    if not text:
-        return None
-    value = str(text).strip().replace(" ", "T", 1)
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.astimezone(datetime.timezone.utc)
-
-
-def _iso(value):
-    return value.isoformat(timespec="seconds") if value else None
-
-
-def read_json(path, what):
-    if not path or not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise PecError(
-            f"{what} {path} is unreadable ({exc}); do not delete it: inspect it and fix or restore it"
-        ) from exc
 
 
 def ledger_summary(path):
@@ -71,7 +40,7 @@ def ledger_summary(path):
         "lotes": len(lotes),
         "confirmed": len(lotes) - len(unconfirmed),
         "unconfirmed": unconfirmed,
-        "last_change": _iso(max(stamps)) if stamps else None,
+        "last_change": iso_offset(max(stamps)) if stamps else None,
     }
 
 
@@ -89,7 +58,7 @@ def backup_summary(fact_path, max_age_hours=None, now=None):
         "fact": fact_path,
         "present": bool(fact),
         "verified": bool(fact.get("verified")) and fact.get("last_result", "ok") == "ok",
-        "created_at": _iso(created),
+        "created_at": iso_offset(created),
         "path": path,
         "file": os.path.basename(path) if path else None,
         "sha256": fact.get("sha256"),
@@ -168,7 +137,7 @@ def preflight(client, params, now=None):
     changes = {
         "database": db["last_change"],
         "ledger": ledger["last_change"],
-        "upgrade": _iso(_mtime(params.get("pec_config_path"))),
+        "upgrade": iso_offset(_mtime(params.get("pec_config_path"))),
     }
     if created:
         newer = {k: v for k, v in changes.items() if v and parse_ts(v) > created}

@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import tempfile
 
+from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import atomic_write
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import sql_literal
 
@@ -350,24 +350,14 @@ def write_snapshot(directory, document, now=None):
             "fix the path or its permissions (snapshot_dir)"
         ) from exc
     final = os.path.join(directory, "pec_profiles-" + now.strftime("%Y%m%dT%H%M%S%fZ") + ".json")
-    fd, tmp = tempfile.mkstemp(prefix=".pec_profiles-", suffix=".tmp", dir=directory)
+    text = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            json.dump(document, handle, ensure_ascii=False, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        atomic_write(final, text, 0o600)
+    except PecError as exc:
         raise PecError(
-            f"cannot write the profile snapshot in {directory}: {exc}. Nothing was changed; free space or fix "
-            "snapshot_dir, then rerun"
-        ) from exc
+            f"cannot write the profile snapshot in {directory}: {exc.__cause__}. Nothing was changed; free space or "
+            "fix snapshot_dir, then rerun"
+        ) from exc.__cause__
     return final
 
 

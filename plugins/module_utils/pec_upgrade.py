@@ -7,14 +7,21 @@ Pure decisions live in functions that take plain values, so pytest tests them wi
 
 from __future__ import annotations
 
-import hashlib
+import glob
 import locale as _locale
 import os
 import re
 import shutil
 import subprocess
 
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, compare_versions, version_tuple
+from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import sha256_file
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import (
+    PecError,
+    compare_versions,
+    normalize_version,
+    version_tuple,
+)
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient, version_and_size
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import existing_parent
 
 DECISION_UPGRADE = "upgrade"
@@ -23,11 +30,6 @@ DECISION_REFUSE = "refuse"
 
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _SECRET_FLAG_RE = re.compile(r"^-{1,2}(password|senha|pass)\b", re.IGNORECASE)
-
-
-def normalize_version(version):
-    parts = version_tuple(version)
-    return ".".join(str(p) for p in parts) if parts else None
 
 
 def plan(installed, target):
@@ -86,14 +88,6 @@ def check_sha256(expected):
     return str(expected).strip().lower()
 
 
-def file_sha256(path, chunk=1024 * 1024):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def installer_status(path, expected_sha256):
     """Installer jar on the server: exists, size, sha256 and whether it matches. Never raises for a bad file."""
     result = {
@@ -109,7 +103,7 @@ def installer_status(path, expected_sha256):
     result["exists"] = True
     result["size_bytes"] = os.path.getsize(path)
     try:
-        result["sha256"] = file_sha256(path)
+        result["sha256"] = sha256_file(path)
     except OSError as exc:
         result["error"] = f"cannot read {path}: {exc}"
         return result
@@ -179,18 +173,35 @@ def human(size):
     return f"{size:.1f} TiB"
 
 
+class HostRunner:
+    """The one seam between the upgrade gates and the host (like community.general's CmdRunner).
+
+    ``run(argv, timeout)`` -> (rc, stdout) or raises OSError/TimeoutExpired; ``which(name)``; ``executable(path)``.
+    Tests pass a fake with the same three methods.
+    """
+
+    def run(self, argv, timeout=30):
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        return proc.returncode, proc.stdout
+
+    def which(self, name):
+        return shutil.which(name)
+
+    def executable(self, path):
+        return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 def locale_available(name, runner=None):
-    """Whether a locale (e.g. pt_BR.UTF-8) is installed, compared the way glibc normalizes names."""
+    """Whether a locale (e.g. pt_BR.UTF-8) is installed (``locale -a``), compared the way glibc normalizes names."""
 
     def norm(value):
         lang, _dot, charset = value.partition(".")
         return lang + "." + charset.lower().replace("-", "") if charset else lang
 
-    runner = runner or (
-        lambda: subprocess.run(["locale", "-a"], capture_output=True, text=True, timeout=30, check=False).stdout
-    )
+    runner = runner or HostRunner()
     try:
-        available = runner().split()
+        _rc, out = runner.run(["locale", "-a"], timeout=30)
+        available = out.split()
     except (OSError, subprocess.TimeoutExpired):
         try:
             _locale.setlocale(_locale.LC_ALL, name)
@@ -200,18 +211,19 @@ def locale_available(name, runner=None):
     return norm(name) in {norm(a) for a in available}
 
 
-def find_java(java_bin=None, jre_directory=None, which=shutil.which):
+def find_java(java_bin=None, jre_directory=None, runner=None):
     """The java executable that will launch the installer: the configured one, the system one, the PEC's JRE."""
+    runner = runner or HostRunner()
     candidates = []
     if java_bin:
         candidates.append(java_bin)
-    found = which("java")
+    found = runner.which("java")
     if found:
         candidates.append(found)
     if jre_directory:
         candidates.append(os.path.join(jre_directory, "bin", "java"))
     for candidate in candidates:
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        if runner.executable(candidate):
             return candidate
     return None
 
@@ -250,3 +262,135 @@ def run_installer(java, installer, flags, cwd, timeout):
     except OSError as exc:
         raise PecError(f"cannot run {java}: {exc}; install a Java runtime (upgrade_jre_package)") from exc
     return proc.returncode, proc.stdout, cmd
+
+
+def _read_database(install, version_key):
+    """(database version, database size, executed queries) through the PEC's own psql."""
+    with PgClient(install.pg_bin_dir(), install.connection(), timeout=60) as client:
+        version, size = version_and_size(client, version_key)
+        return version, size, client.executed_queries
+
+
+def read_versions(params, install, with_db=True, read_database=_read_database):
+    """Installed version per source; (versions, db_size, problems, executed, jre_directory)."""
+    versions = {"config": None, "database": None, "version": None}
+    problems, executed, db_size, jre = [], [], None, None
+    if not install.present:
+        return versions, db_size, problems, executed, jre
+    try:
+        config = install.config()
+        versions["config"] = config.get("version")
+        jre = config.get("jreDirectory")
+    except PecError as exc:
+        problems.append({"code": "inconsistent", "msg": exc.msg})
+    if with_db:
+        try:
+            versions["database"], db_size, executed = read_database(install, params["version_key"])
+        except PecError as exc:
+            problems.append(
+                {"code": "database", "msg": exc.msg + " (the upgrade needs the database up for the backup)"}
+            )
+    version, conflict = installed_version(versions["config"], versions["database"])
+    versions["version"] = version
+    if conflict:
+        problems.append({"code": "inconsistent", "msg": conflict})
+    return versions, db_size, problems, executed, jre
+
+
+def preflight(p, install, runner=None, read_database=_read_database):
+    """The decision and every gate (version, installer, disk, locale, java); problems in ``blockers``.
+
+    ``runner`` (a HostRunner) is the one seam to the host's commands: the locale and java probes go through it.
+    """
+    runner = runner or HostRunner()
+    target = normalize_version(p["target_version"])
+    versions, db_size, problems, executed, jre = read_versions(p, install, read_database=read_database)
+    result = {"installed": versions, "target_version": target, "executed_queries": executed}
+    if not install.present:
+        decision, msg = plan(None, target)
+        result.update(decision=decision, msg=msg, blockers=[{"code": "missing", "msg": msg}])
+        return result
+    inconsistent = [pr for pr in problems if pr["code"] == "inconsistent"]
+    if inconsistent or versions["version"] is None:
+        msg = "; ".join(pr["msg"] for pr in problems) or "installed PEC version unknown"
+        result.update(decision="refuse", msg=msg, blockers=problems or [{"code": "inconsistent", "msg": msg}])
+        return result
+    decision, msg = plan(versions["version"], target)
+    blockers = list(problems)
+    if decision == "refuse":
+        blockers.insert(0, {"code": "newer", "msg": msg})
+    result.update(decision=decision, msg=msg)
+    if decision != DECISION_UPGRADE:
+        result["blockers"] = blockers
+        return result
+
+    checks = p["checks"]
+    if "installer" in checks:
+        if not p["installer"]:
+            raise PecError("installer is required for the installer check")
+        try:
+            expected = check_sha256(p["installer_sha256"])
+        except PecError as exc:
+            blockers.append({"code": "installer", "msg": exc.msg})
+            expected = None
+        status = installer_status(p["installer"], expected)
+        result["installer"] = status
+        if not status["exists"]:
+            blockers.append(
+                {
+                    "code": "installer",
+                    "msg": f"installer {p['installer']} not found on the server: check upgrade_installer_src",
+                }
+            )
+        elif expected and not status["matches"]:
+            blockers.append(
+                {
+                    "code": "installer",
+                    "msg": (
+                        f"installer {p['installer']} has SHA-256 {status['sha256']}, expected {expected}: "
+                        "the file is corrupt, "
+                        "incomplete or another build; copy it again from the CTINF shared folder and check the checksum"
+                    ),
+                }
+            )
+    if "disk" in checks:
+        data_dirs = glob.glob(os.path.join(install.root, "database", "*", "data"))
+        tree = tree_size(install.root, exclude_dirs=data_dirs) if os.path.isdir(install.root) else 0
+        installer_bytes = (result.get("installer") or {}).get("size_bytes") or p["installer_size_bytes"] or 0
+        staged = bool((result.get("installer") or {}).get("exists"))
+        needs = [
+            ("backup", p["backup_dir"], int((db_size or 0) * p["backup_size_factor"])),
+            ("previous install kept aside", p["keep_aside_dir"], tree),
+            ("new install files", install.root, installer_bytes),
+        ]
+        if not staged:
+            needs.append(("installer", p["staging_dir"], installer_bytes))
+        result["database_size_bytes"] = db_size
+        result["disk"], disk_problems = disk_needs(needs, p["margin_bytes"])
+        blockers.extend({"code": "disk", "msg": m} for m in disk_problems)
+    if "locale" in checks:
+        present = locale_available(p["locale"], runner=runner)
+        result["locale"] = {"name": p["locale"], "present": present}
+        if not present:
+            blockers.append(
+                {
+                    "code": "locale",
+                    "msg": (
+                        f"locale {p['locale']} is not installed (the PEC needs it); set upgrade_generate_locale: true "
+                        f"or run: localedef -i {p['locale'].split('.')[0]} -f UTF-8 {p['locale']}"
+                    ),
+                }
+            )
+    if "java" in checks:
+        java = find_java(p["java_bin"], jre, runner=runner)
+        result["java"] = java
+        if not java:
+            blockers.append(
+                {
+                    "code": "java",
+                    "msg": "no Java runtime to launch the installer: set upgrade_install_jre: "
+                    "true or install one (upgrade_jre_package)",
+                }
+            )
+    result["blockers"] = blockers
+    return result

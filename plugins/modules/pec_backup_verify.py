@@ -90,17 +90,16 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup import (
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
     find_tool,
     read_sha_sidecar,
-    restore_test,
-    row_counts,
     sniff_format,
     verify_archive,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_restore import restore_test, row_counts
 
 
 def run(module):

@@ -72,10 +72,9 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_migration import set_config
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 
 
 def main():
@@ -85,15 +84,10 @@ def main():
         create_missing=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    executed = []
     values = {str(k): (None if v is None else str(v)) for k, v in module.params["settings"].items()}
-    try:
-        install = PecInstall(module.params)
-        with PgClient(install.pg_bin_dir(), install.connection()) as client:
-            executed = client.executed_queries
-            result = set_config(client, values, module.check_mode, module.params["create_missing"])
-    except PecError as exc:
-        module.fail_json(msg=exc.msg, executed_queries=executed, **exc.details)
+    with pec_database(module) as pec:
+        result = set_config(pec.client, values, module.check_mode, module.params["create_missing"])
+    executed = pec.executed_queries
     if result["missing"]:
         module.warn(f"tb_config_sistema has no key {', '.join(result['missing'])}: nothing set for it")
     out = dict(result, executed_queries=executed)

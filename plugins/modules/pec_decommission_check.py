@@ -100,10 +100,9 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_migration import preflight
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 
 
 def main():
@@ -116,14 +115,9 @@ def main():
         fail_on_problems=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    executed = []
-    try:
-        install = PecInstall(module.params)
-        with PgClient(install.pg_bin_dir(), install.connection()) as client:
-            executed = client.executed_queries
-            result = preflight(client, module.params)
-    except PecError as exc:
-        module.fail_json(msg=exc.msg, ok=False, problems=[exc.msg], executed_queries=executed)
+    with pec_database(module, failure=lambda exc: {"ok": False, "problems": [exc.msg]}) as pec:
+        result = preflight(pec.client, module.params)
+    executed = pec.executed_queries
     if result["problems"] and module.params["fail_on_problems"]:
         module.fail_json(
             msg="not ready for consultation mode: " + " | ".join(result["problems"]),

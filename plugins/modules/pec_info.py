@@ -145,150 +145,10 @@ executed_queries:
   elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup import status_age_hours
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import (
-    PecError,
-    pec_argument_spec,
-    version_tuple,
-)
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient, sql_literal
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import (
-    classify_role,
-    disk_space,
-    parse_public_info,
-    read_fact_file,
-    service_state,
-    versions_agree,
-)
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
-
-BACKUP_FACT = "sesdf_esus_backup.fact"
-MIGRATION_FACT = "sesdf_esus_migration.fact"
-
-
-def _normalize(version):
-    parts = version_tuple(version)
-    return ".".join(str(p) for p in parts) if parts else None
-
-
-def _backup_status(path):
-    """The backup status fact file, with age_hours (hours since last_success) added."""
-    status = read_fact_file(path)
-    if isinstance(status, dict) and "error" not in status:
-        status["age_hours"] = status_age_hours(status)
-    return status
-
-
-def gather(module):
-    params = module.params
-    install = PecInstall(params)
-    problems = []
-    installed = install.present
-    facts_dir = params["facts_dir"]
-    migration = read_fact_file(os.path.join(facts_dir, MIGRATION_FACT))
-    result = {
-        "installed": installed,
-        "role": classify_role(installed, migration),
-        "paths": {
-            "root": install.root,
-            "config": install.config_path,
-            "webserver": install.webserver_dir,
-            "properties": install.properties_path,
-            "credentials": install.credentials_path,
-            "pg_bin_dir": None,
-        },
-        "version": {"config": None, "database": None, "http": None, "agree": False, "consensus": None},
-        "services": {
-            "app": service_state(params["app_service"]),
-            "database": service_state(params["db_service"]),
-        },
-        "database": {"reachable": False},
-        "http": {"url": params["http_url"].rstrip("/") + params["info_path"], "reachable": False},
-        "backup_dir": disk_space(params["backup_dir"]),
-        "backup_status": _backup_status(os.path.join(facts_dir, BACKUP_FACT)),
-        "migration": migration,
-        "problems": problems,
-    }
-    executed = []
-    if not installed:
-        problems.append(
-            {
-                "code": "missing",
-                "msg": f"no PEC e-SUS install found ({install.config_path} and {install.webserver_dir} are absent)",
-            }
-        )
-        return result, executed
-
-    try:
-        config = install.config()
-        result["version"]["config"] = config.get("version")
-        result["paths"]["jre"] = config.get("jreDirectory")
-    except PecError as exc:
-        problems.append({"code": "config", "msg": exc.msg})
-
-    try:
-        bin_dir = install.pg_bin_dir()
-        result["paths"]["pg_bin_dir"] = bin_dir
-        conn = install.connection()
-        result["database"].update({k: conn[k] for k in ("host", "port", "name", "user")})
-        with PgClient(bin_dir, conn, timeout=30) as client:
-            result["version"]["database"] = client.scalar(
-                "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = " + sql_literal(params["version_key"])
-            )
-            size = client.scalar("SELECT pg_database_size(current_database())")
-            result["database"]["size_bytes"] = int(size) if size is not None else None
-            result["database"]["reachable"] = True
-            executed = client.executed_queries
-    except PecError as exc:
-        result["database"]["error"] = exc.msg
-        problems.append({"code": "database", "msg": exc.msg})
-
-    url = result["http"]["url"]
-    try:
-        response = open_url(url, method="GET", timeout=params["http_timeout"], validate_certs=False)
-        body = response.read()
-        result["http"].update({"reachable": True, "status": response.getcode()})
-        result["version"]["http"] = parse_public_info(body)
-        if result["version"]["http"] is None:
-            problems.append({"code": "http", "msg": f"{url} answered without a 'versao' field"})
-    except Exception as exc:
-        status = getattr(exc, "code", None)
-        result["http"].update({"status": status, "error": str(exc)})
-        problems.append(
-            {
-                "code": "http",
-                "msg": f"PEC application does not answer at {url} ({exc}); check {params['app_service']} and its log",
-            }
-        )
-
-    sources = {k: _normalize(result["version"][k]) for k in ("config", "database", "http")}
-    agree, consensus = versions_agree(sources)
-    result["version"]["agree"] = agree
-    result["version"]["consensus"] = consensus
-    if not agree and any(sources.values()):
-        problems.append(
-            {
-                "code": "version_mismatch",
-                "msg": "the PEC version differs between sources: "
-                + ", ".join(f"{k}={v}" for k, v in sources.items() if v)
-                + "; an interrupted update is likely: see the installer log",
-            }
-        )
-    for key in ("app", "database"):
-        unit = result["services"][key]
-        if unit["active_state"] != "active":
-            problems.append(
-                {
-                    "code": "services",
-                    "msg": f"{unit['name']} is {unit['active_state']}; see: journalctl -u {unit['name']}",
-                }
-            )
-    return result, executed
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_info import gather
 
 
 def main():
@@ -308,7 +168,7 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:
-        pec, executed = gather(module)
+        pec, executed = gather(module.params)
     except PecError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     blocking = [p for p in pec["problems"] if p["code"] in module.params["fail_on"]]

@@ -180,9 +180,8 @@ executed_queries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sesdf.esus.plugins.module_utils.lotes import public_result, run_export
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 
 
 def main():
@@ -211,16 +210,9 @@ def main():
     )
     params = module.params
     options = {k: params[k] for k in argument_spec if k not in pec_argument_spec()}
-    executed = []
-    try:
-        install = PecInstall(params)
-        with PgClient(install.pg_bin_dir(), install.connection(), timeout=params["db_timeout"]) as client:
-            try:
-                result = run_export(client, options, check_mode=module.check_mode)
-            finally:
-                executed = client.executed_queries
-    except PecError as exc:
-        module.fail_json(msg=exc.msg, executed_queries=executed, **exc.details)
+    with pec_database(module, timeout=params["db_timeout"]) as pec:
+        result = run_export(pec.client, options, check_mode=module.check_mode)
+    executed = pec.executed_queries
     result["summary"] = public_result(result)
     result["executed_queries"] = executed
     if params["require_all_confirmed"] and not module.check_mode and (result["pending"] or result["errors"]):

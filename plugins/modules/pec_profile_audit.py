@@ -92,8 +92,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sesdf.esus.plugins.module_utils.cnes import AUDIT_SQL, audit_profiles, read_cnes_file
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 
 
 def main():
@@ -106,16 +105,14 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    executed = []
     try:
         data = read_cnes_file(params["cnes_file"], params["cnes"])
-        install = PecInstall(params)
-        with PgClient(install.pg_bin_dir(), install.connection()) as client:
-            rows = [json.loads(r[0]) for r in client.query(AUDIT_SQL)]
-            executed = client.executed_queries
-        mismatches = audit_profiles(data, rows, params["extra_allowed_profiles"], params["include_inactive"])
     except PecError as exc:
-        module.fail_json(msg=exc.msg, executed_queries=executed, **exc.details)
+        module.fail_json(msg=exc.msg, executed_queries=[], **exc.details)
+    with pec_database(module) as pec:
+        rows = [json.loads(r[0]) for r in pec.client.query(AUDIT_SQL)]
+        mismatches = audit_profiles(data, rows, params["extra_allowed_profiles"], params["include_inactive"])
+    executed = pec.executed_queries
     counts = {}
     for item in mismatches:
         counts[item["tipo"]] = counts.get(item["tipo"], 0) + 1

@@ -146,9 +146,8 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_profiles import (
     DEFAULT_OPERATIONS,
     DEFAULT_PROFILE_NAME,
@@ -169,15 +168,9 @@ def main():
         snapshot_dir=dict(type="path", default="/var/lib/sesdf-esus/profile-snapshots"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    executed = []
-    try:
-        install = PecInstall(module.params)
-        conn = install.connection()
-        with PgClient(install.pg_bin_dir(), conn, timeout=120) as client:
-            executed = client.executed_queries
-            result = run(client, conn, module.params, module.check_mode)
-    except PecError as exc:
-        module.fail_json(msg=exc.msg, executed_queries=executed, **exc.details)
+    with pec_database(module, timeout=120) as pec:
+        result = run(pec.client, pec.conn, module.params, module.check_mode)
+    executed = pec.executed_queries
     if not module.params.get("break_glass_login") and result["admin_roles_removed"]:
         module.warn("no break_glass_login: every administrator role is removed; nobody can administer this PEC")
     diff = result.pop("diff")

@@ -114,8 +114,8 @@ restore:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup import run_restore
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_restore import run_restore
 
 
 def main():

@@ -197,163 +197,35 @@ executed_queries:
   elements: str
 """
 
-import glob
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient, sql_literal
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import (
+    PecError,
+    normalize_version,
+    pec_argument_spec,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import (
     DECISION_UPGRADE,
+    HostRunner,
     check_flags,
     check_sha256,
-    disk_needs,
     find_java,
-    installed_version,
     installer_status,
-    locale_available,
-    normalize_version,
     plan,
+    preflight,
+    read_versions,
     run_installer,
     tail,
-    tree_size,
 )
-
-
-def read_versions(module, install, with_db=True):
-    """Installed version per source; (versions, db_size, problems, executed)."""
-    versions = {"config": None, "database": None, "version": None}
-    problems, executed, db_size, jre = [], [], None, None
-    if not install.present:
-        return versions, db_size, problems, executed, jre
-    try:
-        config = install.config()
-        versions["config"] = config.get("version")
-        jre = config.get("jreDirectory")
-    except PecError as exc:
-        problems.append({"code": "inconsistent", "msg": exc.msg})
-    if with_db:
-        try:
-            with PgClient(install.pg_bin_dir(), install.connection(), timeout=60) as client:
-                versions["database"] = client.scalar(
-                    "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = "
-                    + sql_literal(module.params["version_key"])
-                )
-                size = client.scalar("SELECT pg_database_size(current_database())")
-                db_size = int(size) if size is not None else None
-                executed = client.executed_queries
-        except PecError as exc:
-            problems.append(
-                {"code": "database", "msg": exc.msg + " (the upgrade needs the database up for the backup)"}
-            )
-    version, conflict = installed_version(versions["config"], versions["database"])
-    versions["version"] = version
-    if conflict:
-        problems.append({"code": "inconsistent", "msg": conflict})
-    return versions, db_size, problems, executed, jre
-
-
-def preflight(module, install):
-    p = module.params
-    target = normalize_version(p["target_version"])
-    versions, db_size, problems, executed, jre = read_versions(module, install)
-    result = {"installed": versions, "target_version": target, "executed_queries": executed}
-    if not install.present:
-        decision, msg = plan(None, target)
-        result.update(decision=decision, msg=msg, blockers=[{"code": "missing", "msg": msg}])
-        return result
-    inconsistent = [pr for pr in problems if pr["code"] == "inconsistent"]
-    if inconsistent or versions["version"] is None:
-        msg = "; ".join(pr["msg"] for pr in problems) or "installed PEC version unknown"
-        result.update(decision="refuse", msg=msg, blockers=problems or [{"code": "inconsistent", "msg": msg}])
-        return result
-    decision, msg = plan(versions["version"], target)
-    blockers = list(problems)
-    if decision == "refuse":
-        blockers.insert(0, {"code": "newer", "msg": msg})
-    result.update(decision=decision, msg=msg)
-    if decision != DECISION_UPGRADE:
-        result["blockers"] = blockers
-        return result
-
-    checks = p["checks"]
-    if "installer" in checks:
-        if not p["installer"]:
-            module.fail_json(msg="installer is required for the installer check")
-        try:
-            expected = check_sha256(p["installer_sha256"])
-        except PecError as exc:
-            blockers.append({"code": "installer", "msg": exc.msg})
-            expected = None
-        status = installer_status(p["installer"], expected)
-        result["installer"] = status
-        if not status["exists"]:
-            blockers.append(
-                {
-                    "code": "installer",
-                    "msg": f"installer {p['installer']} not found on the server: check upgrade_installer_src",
-                }
-            )
-        elif expected and not status["matches"]:
-            blockers.append(
-                {
-                    "code": "installer",
-                    "msg": (
-                        f"installer {p['installer']} has SHA-256 {status['sha256']}, expected {expected}: "
-                        "the file is corrupt, "
-                        "incomplete or another build; copy it again from the CTINF shared folder and check the checksum"
-                    ),
-                }
-            )
-    if "disk" in checks:
-        data_dirs = glob.glob(os.path.join(install.root, "database", "*", "data"))
-        tree = tree_size(install.root, exclude_dirs=data_dirs) if os.path.isdir(install.root) else 0
-        installer_bytes = (result.get("installer") or {}).get("size_bytes") or p["installer_size_bytes"] or 0
-        staged = bool((result.get("installer") or {}).get("exists"))
-        needs = [
-            ("backup", p["backup_dir"], int((db_size or 0) * p["backup_size_factor"])),
-            ("previous install kept aside", p["keep_aside_dir"], tree),
-            ("new install files", install.root, installer_bytes),
-        ]
-        if not staged:
-            needs.append(("installer", p["staging_dir"], installer_bytes))
-        result["database_size_bytes"] = db_size
-        result["disk"], disk_problems = disk_needs(needs, p["margin_bytes"])
-        blockers.extend({"code": "disk", "msg": m} for m in disk_problems)
-    if "locale" in checks:
-        present = locale_available(p["locale"])
-        result["locale"] = {"name": p["locale"], "present": present}
-        if not present:
-            blockers.append(
-                {
-                    "code": "locale",
-                    "msg": (
-                        f"locale {p['locale']} is not installed (the PEC needs it); set upgrade_generate_locale: true "
-                        f"or run: localedef -i {p['locale'].split('.')[0]} -f UTF-8 {p['locale']}"
-                    ),
-                }
-            )
-    if "java" in checks:
-        java = find_java(p["java_bin"], jre)
-        result["java"] = java
-        if not java:
-            blockers.append(
-                {
-                    "code": "java",
-                    "msg": "no Java runtime to launch the installer: set upgrade_install_jre: "
-                    "true or install one (upgrade_jre_package)",
-                }
-            )
-    result["blockers"] = blockers
-    return result
 
 
 def install_action(module, install):
     p = module.params
     target = normalize_version(p["target_version"])
-    versions, _db_ok, problems, _http_ok, jre = read_versions(module, install, with_db=False)
+    versions, _db_size, problems, _executed, jre = read_versions(p, install, with_db=False)
     before = versions["config"]
     result = {"installed": versions, "target_version": target, "blockers": problems, "executed_queries": []}
     if not install.present or before is None:
@@ -381,7 +253,7 @@ def install_action(module, install):
             installer=status,
             **result,
         )
-    java = find_java(p["java_bin"], jre)
+    java = find_java(p["java_bin"], jre, runner=HostRunner())
     if not java:
         module.fail_json(msg="no Java runtime to launch the installer; install one (upgrade_jre_package)", **result)
     try:
@@ -448,7 +320,7 @@ def main():
     install = PecInstall(module.params)
     try:
         if module.params["action"] == "preflight":
-            result = preflight(module, install)
+            result = preflight(module.params, install)
             result["changed"] = False
         else:
             result = install_action(module, install)

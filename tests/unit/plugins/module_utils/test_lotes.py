@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.sesdf.esus.plugins.module_utils import lotes
+from ansible_collections.sesdf.esus.plugins.module_utils import _transfer, lotes
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
 
 REPO = Path(__file__).resolve().parents[4]
@@ -172,7 +172,7 @@ def test_transfer_killed_half_way_then_rerun_delivers_every_lote_exactly_once(pe
         return real_put(self, local, name)
 
     monkeypatch.setattr(lotes.PathDestination, "put", counting_put)
-    real_copy = lotes._copy_stream
+    real_copy = _transfer.copy_stream
     calls = itertools.count()
 
     def cut(src, dst):
@@ -181,13 +181,13 @@ def test_transfer_killed_half_way_then_rerun_delivers_every_lote_exactly_once(pe
             raise KeyboardInterrupt("killed")
         return real_copy(src, dst)
 
-    monkeypatch.setattr(lotes, "_copy_stream", cut)
+    monkeypatch.setattr(_transfer, "copy_stream", cut)
     with pytest.raises(KeyboardInterrupt):
         run(pec_db, tmp_path, max_records_per_lote=10)
     # the cut file is only a hidden .part: the one complete lote is the only .zip NCAIS sees
     zips, names = dest_lotes(dest)
     assert len(zips) == 1 and any(n.endswith(".zip.part") and n.startswith(".") for n in names)
-    monkeypatch.setattr(lotes, "_copy_stream", real_copy)
+    monkeypatch.setattr(_transfer, "copy_stream", real_copy)
     result = run(pec_db, tmp_path, max_records_per_lote=10)
     assert result["pending"] == 0 and result["errors"] == []
     zips, names = dest_lotes(dest)

@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import (
+    HostRunner,
     check_flags,
     check_sha256,
     disk_needs,
@@ -19,6 +20,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import (
     installer_status,
     locale_available,
     plan,
+    preflight,
     run_installer,
     tree_size,
 )
@@ -99,9 +101,27 @@ def test_disk_needs_add_up_per_file_system_and_say_what_to_do(tmp_path):
     assert len(problems) == 1 and "not enough free disk" in problems[0] and "backup" in problems[0]
 
 
+class FakeRunner(HostRunner):
+    """The host as the gates see it: canned command output and a PATH without java (files stay real)."""
+
+    def __init__(self, outputs=None, path=None):
+        self.outputs = outputs or {}
+        self.path = path or {}
+        self.calls = []
+
+    def run(self, argv, timeout=30):
+        self.calls.append(list(argv))
+        if argv[0] not in self.outputs:
+            raise FileNotFoundError(argv[0])
+        return 0, self.outputs[argv[0]]
+
+    def which(self, name):
+        return self.path.get(name)
+
+
 def test_locale_names_are_compared_like_glibc():
-    assert locale_available("pt_BR.UTF-8", runner=lambda: "C\nC.utf8\npt_BR.utf8\n")
-    assert not locale_available("pt_BR.UTF-8", runner=lambda: "C\nC.utf8\nen_US.utf8\n")
+    assert locale_available("pt_BR.UTF-8", runner=FakeRunner({"locale": "C\nC.utf8\npt_BR.utf8\n"}))
+    assert not locale_available("pt_BR.UTF-8", runner=FakeRunner({"locale": "C\nC.utf8\nen_US.utf8\n"}))
 
 
 def _fake_java(tmp_path, body):
@@ -113,12 +133,12 @@ def _fake_java(tmp_path, body):
 
 def test_find_java_prefers_the_configured_one_then_the_pec_jre(tmp_path):
     java = _fake_java(tmp_path, "exit 0\n")
-    assert find_java(java, None, which=lambda _n: None) == java
+    assert find_java(java, None, runner=FakeRunner()) == java
     jre = tmp_path / "jre"
     (jre / "bin").mkdir(parents=True)
     os.symlink(java, jre / "bin" / "java")
-    assert find_java(None, str(jre), which=lambda _n: None) == str(jre / "bin" / "java")
-    assert find_java(None, None, which=lambda _n: None) is None
+    assert find_java(None, str(jre), runner=FakeRunner()) == str(jre / "bin" / "java")
+    assert find_java(None, None, runner=FakeRunner()) is None
 
 
 def test_installer_runs_without_stdin_and_reports_its_exit_code(tmp_path):
@@ -133,3 +153,78 @@ def test_hung_installer_times_out_with_a_clear_message(tmp_path):
     java = _fake_java(tmp_path, "echo waiting; sleep 30\n")
     with pytest.raises(PecError, match="did not finish within 1s"):
         run_installer(java, "/srv/x.jar", [], str(tmp_path), 1)
+
+
+def _preflight_params(tmp_path, **over):
+    p = {
+        "target_version": "4.5.2",
+        "checks": ["disk", "locale", "installer", "java"],
+        "installer": str(tmp_path / "eSUS-AB-PEC-4.5.2-Linux64.jar"),
+        "installer_sha256": None,
+        "installer_size_bytes": 0,
+        "java_bin": None,
+        "backup_dir": str(tmp_path / "backups"),
+        "backup_size_factor": 1.0,
+        "keep_aside_dir": str(tmp_path / "aside"),
+        "staging_dir": str(tmp_path / "staging"),
+        "margin_bytes": 0,
+        "locale": "pt_BR.UTF-8",
+        "version_key": "VERSAOBANCODADOS",
+    }
+    p.update(over)
+    return p
+
+
+def _install(tmp_path, version="4.2.8"):
+    return SimpleNamespace(present=True, root=str(tmp_path / "opt"), config=lambda: {"version": version})
+
+
+def test_preflight_gates_through_one_fake_runner(tmp_path):
+    jar = tmp_path / "eSUS-AB-PEC-4.5.2-Linux64.jar"
+    jar.write_bytes(b"jar")
+    runner = FakeRunner({"locale": "C\nC.utf8\n"})
+    p = _preflight_params(tmp_path, installer_sha256=hashlib.sha256(b"jar").hexdigest())
+    result = preflight(p, _install(tmp_path), runner=runner, read_database=lambda _i, _k: ("4.2.8", 1000, ["q"]))
+    assert result["decision"] == "upgrade" and result["installer"]["matches"]
+    assert result["database_size_bytes"] == 1000 and result["executed_queries"] == ["q"]
+    assert sorted(b["code"] for b in result["blockers"]) == ["java", "locale"]
+    assert runner.calls == [["locale", "-a"]]
+    java = _fake_java(tmp_path, "exit 0\n")
+    ok = preflight(
+        p,
+        _install(tmp_path),
+        runner=FakeRunner({"locale": "pt_BR.utf8\n"}, path={"java": java}),
+        read_database=lambda _i, _k: ("4.2.8", 1000, []),
+    )
+    assert ok["blockers"] == [] and ok["java"] == java and ok["locale"]["present"]
+
+
+def test_preflight_refuses_when_config_and_database_disagree(tmp_path):
+    result = preflight(
+        _preflight_params(tmp_path),
+        _install(tmp_path),
+        runner=FakeRunner(),
+        read_database=lambda _i, _k: ("4.3.2", 1, []),
+    )
+    assert result["decision"] == "refuse" and result["blockers"][0]["code"] == "inconsistent"
+
+
+def test_preflight_without_installer_path_is_an_error(tmp_path):
+    with pytest.raises(PecError, match="installer is required"):
+        preflight(
+            _preflight_params(tmp_path, installer=None),
+            _install(tmp_path),
+            runner=FakeRunner(),
+            read_database=lambda _i, _k: ("4.2.8", 1, []),
+        )
+
+
+def test_database_down_is_a_blocker_that_says_the_backup_needs_it(tmp_path):
+    def down(_install, _key):
+        raise PecError("database localhost:5433/esus is not accepting connections")
+
+    result = preflight(
+        _preflight_params(tmp_path, checks=[]), _install(tmp_path), runner=FakeRunner(), read_database=down
+    )
+    assert result["decision"] == "upgrade"
+    assert result["blockers"][0]["code"] == "database" and "needs the database up" in result["blockers"][0]["msg"]

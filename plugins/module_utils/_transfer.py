@@ -1,0 +1,285 @@
+# Copyright: (c) 2026, SES-DF NTINF
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Delivery of a file to another place: a directory (a mounted share) or a directory over rsync/SSH.
+
+The one implementation behind the lotes transfer to NCAIS and the off-host copy of the backups. A file
+arrives under a hidden partial name and is renamed to its final name only when complete (and, when an
+expected sha256 is given, only when the bytes that arrived have it). Remote paths are always quoted for
+the remote shell: a destination directory may hold spaces or shell metacharacters.
+
+Commands run through a runner (``runner(argv, timeout) -> CompletedProcess`` with text output), so tests
+fake ssh and rsync at one level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import subprocess
+
+from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
+    CHUNK,
+    atomic_write,
+    fsync_dir,
+    sha256_file,
+    unlink_quiet,
+)
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
+
+MISSING = "missing"
+NOT_MOUNTED = "not_mounted"
+NOT_WRITABLE = "not_writable"
+
+
+def run_command(argv, timeout):
+    """The default runner: argv (no shell), captured text output, never raises for a non-zero exit."""
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def copy_stream(src, dst):
+    """Copy in chunks (a seam for the tests, which cut a transfer half-way)."""
+    shutil.copyfileobj(src, dst, CHUNK)
+
+
+def copy_resumable(src, partial):
+    """Append ``src`` to ``partial`` from the partial's size (a cut transfer resumes). Returns the offset."""
+    offset = os.path.getsize(partial) if os.path.exists(partial) else 0
+    if offset > os.path.getsize(src):
+        unlink_quiet(partial)
+        offset = 0
+    with open(src, "rb") as fin, open(partial, "ab") as fout:
+        fin.seek(offset)
+        copy_stream(fin, fout)
+        fout.flush()
+        os.fsync(fout.fileno())
+    return offset
+
+
+def under_mount(path):
+    """True when path lies below a mount point other than / (a share mounted at a parent directory)."""
+    probe = os.path.abspath(path)
+    while probe != "/":
+        if os.path.ismount(probe):
+            return True
+        probe = os.path.dirname(probe)
+    return False
+
+
+def sidecar_text(digest, name):
+    """The ``<file>.sha256`` content (sha256sum format)."""
+    return f"{digest}  {name}\n"
+
+
+class PathDestination:
+    """A directory another system reads (usually a mounted share).
+
+    ``partial`` names the file while it arrives (``{name}`` is the final name); ``resume`` appends to a partial
+    left by a cut transfer; ``mount_below`` accepts a share mounted at a parent directory.
+    """
+
+    kind = "path"
+
+    def __init__(self, path, require_mount=False, mount_below=False, partial=".{name}.part", resume=False):
+        self.path = path
+        self.require_mount = require_mount
+        self.mount_below = mount_below
+        self.partial = partial
+        self.resume = resume
+        self.label = path
+
+    def problem(self):
+        """Why nothing can be delivered now: MISSING, NOT_MOUNTED, NOT_WRITABLE or None."""
+        if not os.path.isdir(self.path):
+            return MISSING
+        if self.require_mount and not os.path.ismount(self.path):
+            if not (self.mount_below and under_mount(self.path)):
+                return NOT_MOUNTED
+        if not os.access(self.path, os.W_OK):
+            return NOT_WRITABLE
+        return None
+
+    def check(self):
+        problem = self.problem()
+        if problem == MISSING:
+            raise PecError(
+                f"destination {self.path} does not exist or is not mounted; mount NCAIS's share and run again "
+                "(the lotes stay on the server and will be sent then)"
+            )
+        if problem == NOT_MOUNTED:
+            raise PecError(f"destination {self.path} is not a mount point: NCAIS's share is not mounted; mount it")
+        if problem == NOT_WRITABLE:
+            raise PecError(f"destination {self.path} is not writable by this user")
+
+    def remote_sha256(self, name):
+        path = os.path.join(self.path, name)
+        if not os.path.isfile(path):
+            return None
+        try:
+            return sha256_file(path)
+        except OSError as exc:
+            raise PecError(f"cannot read {path} back at the destination: {exc}") from exc
+
+    def put(self, local_path, name, expected_sha256=None, what=None):
+        """Deliver ``local_path`` as ``name``. Returns the offset a resumed copy started from (0: whole file).
+
+        With ``expected_sha256`` the arrived bytes are checked before the rename; a mismatch removes the partial.
+        """
+        final = os.path.join(self.path, name)
+        part = os.path.join(self.path, self.partial.format(name=name))
+        what = what or f"copy of {name} to {self.path}"
+        offset = 0
+        try:
+            if self.resume:
+                offset = copy_resumable(local_path, part)
+            else:
+                with open(local_path, "rb") as src, open(part, "wb") as dst:
+                    copy_stream(src, dst)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+            if expected_sha256:
+                arrived = sha256_file(part)
+                if arrived != expected_sha256:
+                    unlink_quiet(part)
+                    raise PecError(
+                        f"{what} arrived with sha256 {arrived}, expected {expected_sha256}; "
+                        "the partial copy was removed; it will be retried on the next run"
+                    )
+                atomic_write(final + ".sha256", sidecar_text(expected_sha256, name))
+            os.replace(part, final)
+        except OSError as exc:
+            if not self.resume:
+                with contextlib.suppress(OSError):
+                    os.unlink(part)
+            raise PecError(f"{what} failed: {exc.strerror or exc}; it will be retried on the next run") from exc
+        fsync_dir(self.path)
+        return offset
+
+
+class RsyncDestination:
+    """A directory on another server, reached with rsync over SSH (key authentication, BatchMode).
+
+    ``port``/``strict_host_key_checking`` None leave ssh's own defaults; ``ssh_options`` are extra ssh arguments;
+    ``rsync_args`` extra rsync arguments (e.g. ``--partial-dir=.rsync-partial`` to resume a cut transfer).
+    """
+
+    kind = "rsync"
+
+    def __init__(
+        self,
+        host,
+        path,
+        user=None,
+        port=22,
+        ssh_key=None,
+        known_hosts=None,
+        timeout=60,
+        strict_host_key_checking=True,
+        ssh_options=None,
+        connect_timeout=None,
+        rsync="rsync",
+        rsync_args=("--times", "--chmod=F0640"),
+        put_timeout=None,
+        runner=run_command,
+    ):
+        self.host = host
+        self.path = path.rstrip("/") or "/"
+        self.user = user
+        self.port = int(port) if port else None
+        self.ssh_key = ssh_key
+        self.known_hosts = known_hosts
+        self.timeout = int(timeout)
+        self.strict = strict_host_key_checking
+        self.ssh_options = list(ssh_options or [])
+        self.connect_timeout = connect_timeout or min(self.timeout, 30)
+        self.rsync = rsync
+        self.rsync_args = list(rsync_args)
+        self.put_timeout = put_timeout or self.timeout * 10
+        self.runner = runner
+        self.target = f"{user}@{host}" if user else host
+        self.label = f"{self.target}:{self.path}"
+
+    @classmethod
+    def from_target(cls, target, **kwargs):
+        """From ``[user@]host:/directory`` (the backup's off-host destination)."""
+        host, sep, remote_dir = str(target).partition(":")
+        if not sep or not remote_dir or not host:
+            raise PecError(f"rsync target {target!r} must look like user@host:/directory")
+        return cls(host, remote_dir, **kwargs)
+
+    def ssh_cmd(self):
+        cmd = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}"]
+        if self.port:
+            cmd += ["-p", str(self.port)]
+        if self.strict is not None:
+            cmd += ["-o", "StrictHostKeyChecking=" + ("yes" if self.strict else "accept-new")]
+        if self.ssh_key:
+            cmd += ["-i", self.ssh_key, "-o", "IdentitiesOnly=yes"]
+        if self.known_hosts:
+            cmd += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
+        return cmd + self.ssh_options
+
+    def remote(self, name):
+        return self.path.rstrip("/") + "/" + name
+
+    def _ssh(self, remote_cmd, timeout=None):
+        """Run one remote shell command (every path in it quoted by the caller with shlex.quote)."""
+        try:
+            return self.runner([*self.ssh_cmd(), self.target, remote_cmd], timeout or self.timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise PecError(f"server {self.label} did not answer within {self.timeout}s; try again later") from exc
+        except FileNotFoundError as exc:
+            raise PecError("ssh is not installed on this server; install it (apt-get install openssh-client)") from exc
+
+    def check(self):
+        quoted = shlex.quote(self.path)
+        proc = self._ssh(f"test -d {quoted} && test -w {quoted}")
+        if proc.returncode == 255:
+            raise PecError(
+                f"cannot reach NCAIS server {self.target} over SSH ({(proc.stderr or '').strip()[:200]}); check the "
+                "network, the SSH key and known_hosts (the lotes stay on the server and will be sent next run)"
+            )
+        if proc.returncode != 0:
+            raise PecError(f"destination directory {self.label} is missing or not writable on NCAIS's server")
+
+    def remote_sha256(self, name):
+        remote = shlex.quote(self.remote(name))
+        proc = self._ssh(f"if [ -f {remote} ]; then sha256sum -- {remote}; else echo ABSENT; fi")
+        if proc.returncode != 0:
+            raise PecError(f"cannot check {self.remote(name)} on {self.target}: {(proc.stderr or '').strip()[:200]}")
+        out = (proc.stdout or "").strip()
+        if out == "ABSENT" or not out:
+            return None
+        return out.split()[0]
+
+    def write_sidecar(self, name, digest):
+        """``<name>.sha256`` beside the delivered file, written by the remote shell (paths quoted)."""
+        text = shlex.quote(sidecar_text(digest, name))
+        return self._ssh(f"printf %s {text} > {shlex.quote(self.remote(name) + '.sha256')}", timeout=60)
+
+    def put(self, local_path, name, expected_sha256=None, what=None):
+        """rsync ``local_path`` to ``name`` in the directory; with ``expected_sha256`` check it on arrival."""
+        what = what or f"rsync of {name} to {self.label}"
+        ssh = " ".join(shlex.quote(a) for a in self.ssh_cmd())
+        cmd = [self.rsync, *self.rsync_args, "-e", ssh, local_path, f"{self.target}:{self.remote(name)}"]
+        try:
+            proc = self.runner(cmd, self.put_timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise PecError(f"{what} timed out; it will be retried next run") from exc
+        except FileNotFoundError as exc:
+            raise PecError("rsync is not installed on this server; install it (apt-get install rsync)") from exc
+        if proc.returncode != 0:
+            raise PecError(
+                f"{what} failed (rc {proc.returncode}): {(proc.stderr or '').strip()[:300]}; "
+                "it will be retried (and resumed) on the next run"
+            )
+        if expected_sha256:
+            arrived = self.remote_sha256(name)
+            if arrived != expected_sha256:
+                raise PecError(
+                    f"{what}: {self.target}:{self.remote(name)} has sha256 {arrived}, expected {expected_sha256}; "
+                    "it will be sent again on the next run"
+                )
+            self.write_sidecar(name, expected_sha256)
+        return 0

@@ -1,0 +1,148 @@
+# Copyright: (c) 2026, SES-DF NTINF
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the pec_info module reports about a host: install, versions per source, services, database, HTTP,
+backup status and migration record, with every problem found (a code and what to do)."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup_status import status_age_hours
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, normalize_version
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient, version_and_size
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import (
+    classify_role,
+    disk_space,
+    parse_public_info,
+    read_fact_file,
+    service_state,
+    versions_agree,
+)
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+
+BACKUP_FACT = "sesdf_esus_backup.fact"
+MIGRATION_FACT = "sesdf_esus_migration.fact"
+
+
+def _http_get(url, timeout):
+    """GET with Ansible's open_url: (status, body). Raises on any failure (the caller reports it)."""
+    from ansible.module_utils.urls import open_url
+
+    response = open_url(url, method="GET", timeout=timeout, validate_certs=False)
+    return response.getcode(), response.read()
+
+
+def _backup_status(path):
+    """The backup status fact file, with age_hours (hours since last_success) added."""
+    status = read_fact_file(path)
+    if isinstance(status, dict) and "error" not in status:
+        status["age_hours"] = status_age_hours(status)
+    return status
+
+
+def gather(params, http_get=None, unit_state=service_state):
+    """Everything pec_info reports: (pec, executed_queries). Never raises for a broken server: problems say it.
+
+    ``http_get(url, timeout) -> (status, body)`` and ``unit_state(name)`` are the probes (faked in tests).
+    """
+    http_get = http_get or _http_get
+    install = PecInstall(params)
+    problems = []
+    installed = install.present
+    facts_dir = params["facts_dir"]
+    migration = read_fact_file(os.path.join(facts_dir, MIGRATION_FACT))
+    result = {
+        "installed": installed,
+        "role": classify_role(installed, migration),
+        "paths": {
+            "root": install.root,
+            "config": install.config_path,
+            "webserver": install.webserver_dir,
+            "properties": install.properties_path,
+            "credentials": install.credentials_path,
+            "pg_bin_dir": None,
+        },
+        "version": {"config": None, "database": None, "http": None, "agree": False, "consensus": None},
+        "services": {
+            "app": unit_state(params["app_service"]),
+            "database": unit_state(params["db_service"]),
+        },
+        "database": {"reachable": False},
+        "http": {"url": params["http_url"].rstrip("/") + params["info_path"], "reachable": False},
+        "backup_dir": disk_space(params["backup_dir"]),
+        "backup_status": _backup_status(os.path.join(facts_dir, BACKUP_FACT)),
+        "migration": migration,
+        "problems": problems,
+    }
+    executed = []
+    if not installed:
+        problems.append(
+            {
+                "code": "missing",
+                "msg": f"no PEC e-SUS install found ({install.config_path} and {install.webserver_dir} are absent)",
+            }
+        )
+        return result, executed
+
+    try:
+        config = install.config()
+        result["version"]["config"] = config.get("version")
+        result["paths"]["jre"] = config.get("jreDirectory")
+    except PecError as exc:
+        problems.append({"code": "config", "msg": exc.msg})
+
+    try:
+        bin_dir = install.pg_bin_dir()
+        result["paths"]["pg_bin_dir"] = bin_dir
+        conn = install.connection()
+        result["database"].update({k: conn[k] for k in ("host", "port", "name", "user")})
+        with PgClient(bin_dir, conn, timeout=30) as client:
+            version, size = version_and_size(client, params["version_key"])
+            result["version"]["database"] = version
+            result["database"]["size_bytes"] = size
+            result["database"]["reachable"] = True
+            executed = client.executed_queries
+    except PecError as exc:
+        result["database"]["error"] = exc.msg
+        problems.append({"code": "database", "msg": exc.msg})
+
+    url = result["http"]["url"]
+    try:
+        status, body = http_get(url, params["http_timeout"])
+        result["http"].update({"reachable": True, "status": status})
+        result["version"]["http"] = parse_public_info(body)
+        if result["version"]["http"] is None:
+            problems.append({"code": "http", "msg": f"{url} answered without a 'versao' field"})
+    except Exception as exc:
+        status = getattr(exc, "code", None)
+        result["http"].update({"status": status, "error": str(exc)})
+        problems.append(
+            {
+                "code": "http",
+                "msg": f"PEC application does not answer at {url} ({exc}); check {params['app_service']} and its log",
+            }
+        )
+
+    sources = {k: normalize_version(result["version"][k]) for k in ("config", "database", "http")}
+    agree, consensus = versions_agree(sources)
+    result["version"]["agree"] = agree
+    result["version"]["consensus"] = consensus
+    if not agree and any(sources.values()):
+        problems.append(
+            {
+                "code": "version_mismatch",
+                "msg": "the PEC version differs between sources: "
+                + ", ".join(f"{k}={v}" for k, v in sources.items() if v)
+                + "; an interrupted update is likely: see the installer log",
+            }
+        )
+    for key in ("app", "database"):
+        unit = result["services"][key]
+        if unit["active_state"] != "active":
+            problems.append(
+                {
+                    "code": "services",
+                    "msg": f"{unit['name']} is {unit['active_state']}; see: journalctl -u {unit['name']}",
+                }
+            )
+    return result, executed

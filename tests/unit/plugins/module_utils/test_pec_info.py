@@ -1,0 +1,80 @@
+"""pec_info.gather: what the module reports, with the HTTP and systemd probes faked."""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_info import gather
+
+
+def params(tmp_path, **over):
+    p = {k: v.get("default") for k, v in pec_argument_spec().items()}
+    p.update(
+        pec_root=str(tmp_path / "opt"),
+        pec_config_path=str(tmp_path / "pec.config"),
+        backup_dir=str(tmp_path / "backups"),
+        version_key="VERSAOBANCODADOS",
+        info_path="/api/public/info",
+        http_timeout=1,
+        facts_dir=str(tmp_path / "facts"),
+    )
+    p.update(over)
+    return p
+
+
+def units(active="active"):
+    return lambda name: {
+        "name": name,
+        "exists": True,
+        "active_state": active,
+        "sub_state": "running",
+        "enabled": "enabled",
+    }
+
+
+def test_host_without_pec_is_reported_missing_without_touching_http(tmp_path):
+    def http(_url, _timeout):
+        raise AssertionError("no HTTP probe on a host without PEC")
+
+    pec, executed = gather(params(tmp_path), http_get=http, unit_state=units("inactive"))
+    assert pec["installed"] is False and pec["role"] == "none" and executed == []
+    assert [p["code"] for p in pec["problems"]] == ["missing"]
+
+
+def test_versions_that_disagree_and_a_stopped_service_are_problems(tmp_path):
+    (tmp_path / "pec.config").write_text(json.dumps({"version": "4.2.8", "jreDirectory": "/opt/e-SUS/jre"}))
+    facts = tmp_path / "facts"
+    facts.mkdir()
+    (facts / "sesdf_esus_backup.fact").write_text(json.dumps({"last_success": "2026-03-12T02:00:00Z"}))
+    (facts / "sesdf_esus_migration.fact").write_text(json.dumps({"migrated": True}))
+    pec, _executed = gather(
+        params(
+            tmp_path,
+            pg_bin_dir=str(tmp_path / "nobin"),
+            db_password="x",
+            db_user="u",
+            db_host="127.0.0.1",
+            db_port=1,
+            db_name="esus",
+        ),
+        http_get=lambda _url, _timeout: (200, b'{"versao": "4.5.2"}'),
+        unit_state=units("failed"),
+    )
+    assert pec["installed"] and pec["role"] == "consultation"
+    assert pec["version"]["config"] == "4.2.8" and pec["version"]["http"] == "4.5.2"
+    assert pec["version"]["agree"] is False and pec["paths"]["jre"] == "/opt/e-SUS/jre"
+    assert isinstance(pec["backup_status"]["age_hours"], float)
+    codes = [p["code"] for p in pec["problems"]]
+    assert "version_mismatch" in codes and codes.count("services") == 2 and "database" in codes
+
+
+def test_http_failure_is_a_problem_that_names_the_url(tmp_path):
+    (tmp_path / "pec.config").write_text(json.dumps({"version": "4.2.8"}))
+
+    def down(url, _timeout):
+        raise OSError("connection refused")
+
+    pec, _executed = gather(params(tmp_path, pg_bin_dir=str(tmp_path / "nobin")), http_get=down, unit_state=units())
+    http = [p for p in pec["problems"] if p["code"] == "http"]
+    assert pec["http"]["reachable"] is False and "http://127.0.0.1:8080/api/public/info" in http[0]["msg"]
