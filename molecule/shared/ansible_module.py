@@ -4,7 +4,7 @@ testinfra's ``host.ansible()`` detects failure from the ``failed`` key of ``ansi
 ansible-core 2.19 no longer writes there, so a failing module would look like a success. This helper reads
 the ``ansible`` exit code instead (0 ok, 2 failed, 4 unreachable) and puts ``failed`` back in the result.
 
-Use from a scenario's tests/conftest.py:  sys.path.insert(0, <molecule/shared>); from ansible_module import run_module
+Importable from every scenario's tests (the base Molecule config puts molecule/shared on PYTHONPATH).
 """
 
 from __future__ import annotations

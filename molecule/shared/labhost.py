@@ -5,7 +5,7 @@ are podman containers named as in the inventory; the Ansible backend costs secon
 the database superuser over the PEC database's local socket: the verifiers read what the PEC holds, they never
 need the PEC's own password.
 
-Use from a scenario's tests/conftest.py, which puts molecule/shared on sys.path:
+Importable from every scenario's tests (the base Molecule config puts molecule/shared on PYTHONPATH):
     from labhost import sh, sql, read_json, fingerprint, not_view_only
 """
 
@@ -60,6 +60,9 @@ def sh(target, script, stdin=None):
 
 def sql(target, query, db="esus"):
     """One or more SQL statements (stdin, never argv quoting), the output as '|'-separated text lines."""
+    query = query.strip()
+    if not query.endswith(";"):
+        query += ";"
     return sh(target, f"{PSQL} -d {db}", stdin=query + "\n").strip()
 
 

@@ -4,33 +4,16 @@
 from __future__ import annotations
 
 import json
-import shlex
+
+from labhost import lotacao_profiles, not_view_only, sql
 
 VIEW = "Visualização de prontuário"
 BREAK_GLASS = "00000000272"
-PSQL = (
-    "runuser -u postgres -- /opt/e-SUS/database/postgresql-9.6.13-1-linux-x64/bin/psql "
-    "-h /var/run/postgresql -p 5433 -d esus -X -q -A -t -F '|' -v ON_ERROR_STOP=1 -c "
-)
-
-
-def sql(host, query):
-    return host.check_output(PSQL + shlex.quote(query)).strip()
 
 
 def test_every_lotacao_has_only_the_view_only_profile(host):
-    rows = sql(
-        host,
-        "SELECT u.ds_login, string_agg(pf.no_perfil, ',' ORDER BY pf.no_perfil) FROM tb_lotacao l"
-        " JOIN tb_ator_papel ap ON ap.co_seq_ator_papel = l.co_ator_papel JOIN tb_prof p ON p.co_seq_prof = ap.co_prof"
-        " JOIN tb_usuario u ON u.co_seq_usuario = p.co_usuario"
-        " LEFT JOIN rl_ator_papel_perfil r ON r.co_ator_papel = l.co_ator_papel"
-        " LEFT JOIN tb_perfil pf ON pf.co_seq_perfil = r.co_perfil GROUP BY l.co_ator_papel, u.ds_login",
-    ).splitlines()
-    assert len(rows) >= 8
-    for row in rows:
-        login, profiles = row.split("|")
-        assert profiles == VIEW, f"{login}: {profiles}"
+    assert len(lotacao_profiles(host)) >= 8
+    assert not_view_only(host, VIEW) == []
 
 
 def test_only_the_break_glass_account_still_administers(host):

@@ -1,4 +1,3 @@
-# ruff: noqa: S608 (SQL built from the test's own constants)
 """A UBS migrated by playbooks/migrate.yml: what GPMA, IT (CTINF), NTINF and an auditor would check.
 
 Prepare left a 4.2.8 UBS with pending production, a break-glass admin, a snapshot of the patient data and the
@@ -8,11 +7,12 @@ State is read with `podman exec` (fast); one psql query per check.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
-import subprocess
 
+import labhost
 from ansible_module import run_module
 
 HOST = "sesdf-migrate-ubs"
@@ -23,36 +23,24 @@ SHARE = "/mnt/ctinf/migracao"
 GPMA = "/mnt/gpma/lotes"
 RECORD = "/etc/ansible/facts.d/sesdf_esus_migration.fact"
 LEDGER = "/var/lib/sesdf-esus/lotes/ledger.json"
-PSQL = "runuser -u postgres -- psql -h /var/run/postgresql -p 5433 -XAt -F '|' -v ON_ERROR_STOP=1"
 VERSION_SQL = "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 'VERSAOBANCODADOS'"
 NOTICES = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "avisos-migracao")
 
 
-def sh(cmd):
-    proc = subprocess.run(["podman", "exec", HOST, "bash", "-c", cmd], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"{cmd}: {proc.stderr}"
-    return proc.stdout.strip()
+sh = functools.partial(labhost.sh, HOST)
 
 
 def sql(query, db="esus"):
-    return sh(f"{PSQL} -d {db} <<'SQL'\n{query}\nSQL")
+    return labhost.sql(HOST, query, db)
 
 
 def read_json(path):
-    return json.loads(sh(f"cat {path}"))
+    return labhost.read_json(HOST, path)
 
 
 def snapshot_now(db="esus"):
-    """The prepare snapshot's lines recomputed now, on the columns that existed in 4.2.8."""
-    before = sh("cat /root/migrate-snapshot.txt").splitlines()
-    queries = []
-    for line in before:
-        table, cols = line.split("|")[:2]
-        queries.append(
-            f"SELECT '{table}', '{cols}', count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), ''))"
-            f" FROM (SELECT ({cols})::text AS r FROM {table}) s;"
-        )
-    return before, sql("\n".join(queries), db).splitlines()
+    """The prepare snapshot's lines and the same recomputed now, on the columns that existed in 4.2.8."""
+    return labhost.patient_data_now(HOST, "/root/migrate-snapshot.txt", db)
 
 
 def test_check_mode_before_converge_changed_nothing():
@@ -132,7 +120,7 @@ def test_backup_in_the_share_verifies_and_restores_equal():
         version = sql(VERSION_SQL, "esus_verifica")
         assert version == "4.5.2"
     finally:
-        sh(f"{PSQL} -d postgres -c 'DROP DATABASE IF EXISTS esus_verifica'")
+        sql("DROP DATABASE IF EXISTS esus_verifica", "postgres")
 
 
 def test_interrupted_run_resumed_without_repeating_a_step():
