@@ -105,4 +105,6 @@ def read_json(path, what="file", missing=None):
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
     except (OSError, ValueError) as exc:
-        raise PecError(f"{what} {path} is unreadable ({exc}); do not delete it: inspect it and fix or restore it") from exc
+        raise PecError(
+            f"{what} {path} is unreadable ({exc}); do not delete it: inspect it and fix or restore it"
+        ) from exc
