@@ -7,6 +7,12 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     DOCUMENTATION = r"""
+attributes:
+  action_group:
+    description: Use C(group/sesdf.esus.pec) in C(module_defaults) to set the PEC options of every such module at once.
+    support: full
+    membership:
+      - sesdf.esus.pec
 options:
   pec_root:
     description:

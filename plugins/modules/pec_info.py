@@ -83,6 +83,23 @@ EXAMPLES = r"""
 - name: Fail when the PEC is not healthy before an upgrade
   sesdf.esus.pec_info:
     fail_on: [missing, database, version_mismatch]
+
+# The PEC options once for every module of the action group sesdf.esus.pec (meta/runtime.yml), e.g. from the
+# collection's inventory variables (docs/pec-facts.md).
+- name: Modules of the PEC installed with non-default unit names
+  module_defaults:
+    group/sesdf.esus.pec:
+      pec_root: "{{ sesdf_esus_pec_root | default('/opt/e-SUS') }}"
+      app_service: e-SUS-PEC-custom.service
+      db_service: e-SUS-PEC-db-custom.service
+  block:
+    - name: Inventory the PEC
+      sesdf.esus.pec_info:
+      register: pec
+
+    - name: Verify the newest backup
+      sesdf.esus.pec_backup_verify:
+        path: "{{ pec.pec.backup_status.path }}"
 """
 
 RETURN = r"""

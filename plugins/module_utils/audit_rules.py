@@ -1,12 +1,14 @@
-#!/usr/bin/python3
 # Copyright: (c) 2026, SES-DF NTINF
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Syntax check of an auditd rules file without the kernel (installed by sesdf.esus.hardening).
+"""Syntax check of an auditd rules file without the kernel: the ``sesdf-audit-rules-check`` program.
 
-auditctl -R needs the audit netlink socket, which containers and some hosts refuse; this checker parses the
-subset of auditctl syntax the collection writes (control options, -w watches, -a/-A syscall rules) and
-exits 1 with one message per bad line. Usage: sesdf-audit-rules-check FILE
+Installed on the server by the sesdf.esus.hardening role (through sesdf.esus.runtime), which uses it to validate
+the rules file it writes. auditctl -R needs the audit netlink socket, which containers and some hosts refuse;
+this checker parses the subset of auditctl syntax the collection writes (control options, -w watches, -a/-A
+syscall rules) and exits 1 with one message per bad line. Usage: sesdf-audit-rules-check FILE
 """
+
+from __future__ import annotations
 
 import os
 import re
@@ -87,24 +89,25 @@ def check_text(text):
     return problems
 
 
-def main(argv):
-    if len(argv) != 2:
-        print("usage: sesdf-audit-rules-check FILE", file=sys.stderr)
+def count_rules(text):
+    return sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def cli_main(argv=None):
+    """``sesdf-audit-rules-check FILE``: exit 0 good, 1 bad lines (on stderr), 2 usage or unreadable file."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if len(args) != 1:
+        sys.stderr.write("usage: sesdf-audit-rules-check FILE\n")
         return 2
     try:
-        with open(argv[1], encoding="utf-8") as handle:
+        with open(args[0], encoding="utf-8") as handle:
             text = handle.read()
     except OSError as exc:
-        print(f"cannot read {argv[1]}: {exc}", file=sys.stderr)
+        sys.stderr.write(f"cannot read {args[0]}: {exc}\n")
         return 2
     problems = check_text(text)
     for problem in problems:
-        print(problem, file=sys.stderr)
+        sys.stderr.write(problem + "\n")
     if not problems:
-        count = sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))
-        print(f"{os.path.basename(argv[1])}: {count} rules OK")
+        sys.stdout.write(f"{os.path.basename(args[0])}: {count_rules(text)} rules OK\n")
     return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
