@@ -1,6 +1,6 @@
 -- PEC e-SUS APS TEST DOUBLE: baseline schema of version 4.2.8.
 -- Table and column names follow the PEC's naming style (co_, nu_, no_, ds_, dt_, st_, tp_, qt_) and the
--- names listed in /work/shared/pec-facts.md. Columns beyond those names are the double's own inventions.
+-- names listed in docs/pec-facts.md. Columns beyond those names are the double's own inventions.
 
 CREATE TABLE tb_config_sistema (
     co_config_sistema varchar(100) PRIMARY KEY,
