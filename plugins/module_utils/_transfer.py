@@ -80,7 +80,7 @@ def under_mount(path):
 def stale_pattern(partial, ours):
     """The regex of this collection's temporaries for final names matching ``ours``: the partial (``partial``
     with ``{name}``) and the ``atomic_write`` temporary of the ``<name>.sha256`` sidecar."""
-    head, _, tail = partial.partition("{name}")
+    head, _sep, tail = partial.partition("{name}")
     sidecar_tmp = re.escape(temp_prefix("X.sha256")[:-1]).replace("X", f"(?:{ours})", 1)
     return re.compile(rf"^(?:{re.escape(head)}(?:{ours}){re.escape(tail)}|{sidecar_tmp}\.[A-Za-z0-9_]+\.tmp)$")
 
