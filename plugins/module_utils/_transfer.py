@@ -7,6 +7,11 @@ arrives under a hidden partial name and is renamed to its final name only when c
 expected sha256 is given, only when the bytes that arrived have it). Remote paths are always quoted for
 the remote shell: a destination directory may hold spaces or shell metacharacters.
 
+A copy killed half-way leaves its partial behind; a later run of another file never resumes it. A
+PathDestination told which final names are this collection's (``ours``, a regular expression) removes, before
+and after each copy, the partials of those names (and the temporaries of their ``.sha256`` sidecars) that
+nothing wrote for ``stale_after_s`` seconds: a foreign file, or a fresh partial of a concurrent copy, is kept.
+
 Commands run through a runner (``runner(argv, timeout) -> CompletedProcess`` with text output), so tests
 fake ssh and rsync at one level.
 """
@@ -15,15 +20,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import shutil
 import subprocess
+import time
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     CHUNK,
     atomic_write,
     fsync_dir,
     sha256_file,
+    temp_prefix,
     unlink_quiet,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
@@ -31,6 +39,8 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecEr
 MISSING = "missing"
 NOT_MOUNTED = "not_mounted"
 NOT_WRITABLE = "not_writable"
+# a partial untouched this long belongs to a dead copy (a live one writes every few seconds)
+STALE_AFTER_S = 6 * 3600
 
 
 def run_command(argv, timeout):
@@ -67,6 +77,37 @@ def under_mount(path):
     return False
 
 
+def stale_pattern(partial, ours):
+    """The regex of this collection's temporaries for final names matching ``ours``: the partial (``partial``
+    with ``{name}``) and the ``atomic_write`` temporary of the ``<name>.sha256`` sidecar."""
+    head, _sep, tail = partial.partition("{name}")
+    sidecar_tmp = re.escape(temp_prefix("X.sha256")[:-1]).replace("X", f"(?:{ours})", 1)
+    return re.compile(rf"^(?:{re.escape(head)}(?:{ours}){re.escape(tail)}|{sidecar_tmp}\.[A-Za-z0-9_]+\.tmp)$")
+
+
+def clean_stale(directory, pattern, stale_after_s=STALE_AFTER_S, keep=(), now=None):
+    """Remove the files of ``directory`` whose name matches ``pattern`` and that nothing wrote for
+    ``stale_after_s`` seconds, except ``keep`` (names). Returns the removed paths; never raises."""
+    removed = []
+    now = now if now is not None else time.time()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in sorted(names):
+        path = os.path.join(directory, name)
+        if name in keep or not pattern.match(name):
+            continue
+        try:
+            if not os.path.isfile(path) or os.path.islink(path) or now - os.lstat(path).st_mtime < stale_after_s:
+                continue
+            os.unlink(path)
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
 def sidecar_text(digest, name):
     """The ``<file>.sha256`` content (sha256sum format)."""
     return f"{digest}  {name}\n"
@@ -76,18 +117,39 @@ class PathDestination:
     """A directory another system reads (usually a mounted share).
 
     ``partial`` names the file while it arrives (``{name}`` is the final name); ``resume`` appends to a partial
-    left by a cut transfer; ``mount_below`` accepts a share mounted at a parent directory.
+    left by a cut transfer; ``mount_below`` accepts a share mounted at a parent directory; ``ours`` (a regex of
+    the final names this collection writes there) turns on the removal of stale temporaries (see above).
     """
 
     kind = "path"
 
-    def __init__(self, path, require_mount=False, mount_below=False, partial=".{name}.part", resume=False):
+    def __init__(
+        self,
+        path,
+        require_mount=False,
+        mount_below=False,
+        partial=".{name}.part",
+        resume=False,
+        ours=None,
+        stale_after_s=STALE_AFTER_S,
+    ):
         self.path = path
         self.require_mount = require_mount
         self.mount_below = mount_below
         self.partial = partial
         self.resume = resume
         self.label = path
+        self.stale = stale_pattern(partial, ours) if ours else None
+        self.stale_after_s = stale_after_s
+        self.removed_stale = []
+
+    def clean_stale(self, keep=()):
+        """Remove stale temporaries of this collection here (none without ``ours``); the removed paths."""
+        if self.stale is None:
+            return []
+        removed = clean_stale(self.path, self.stale, self.stale_after_s, keep)
+        self.removed_stale.extend(removed)
+        return removed
 
     def problem(self):
         """Why nothing can be delivered now: MISSING, NOT_MOUNTED, NOT_WRITABLE or None."""
@@ -130,6 +192,7 @@ class PathDestination:
         part = os.path.join(self.path, self.partial.format(name=name))
         what = what or f"copy of {name} to {self.path}"
         offset = 0
+        self.clean_stale(keep={os.path.basename(part)})
         try:
             if self.resume:
                 offset = copy_resumable(local_path, part)
@@ -154,6 +217,7 @@ class PathDestination:
                     os.unlink(part)
             raise PecError(f"{what} failed: {exc.strerror or exc}; it will be retried on the next run") from exc
         fsync_dir(self.path)
+        self.clean_stale()
         return offset
 
 

@@ -25,6 +25,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import sys
 import zipfile
 
@@ -252,15 +253,27 @@ SELECT lt.co_seq_lote_transp, (SELECT count(*) FROM upd) FROM lt
 # Destinations ----------------------------------------------------------------------------------------
 
 
-def make_destination(spec):
-    """Destination from a dict: {type: path, path} or {type: rsync, host, path, user, port, ssh_key, known_hosts}."""
+def lote_names(file_pattern=DEFAULT_FILE_PATTERN):
+    """The regex of the names a lote and its manifest get at the destination (from ``file_pattern``)."""
+
+    def body(pattern):
+        return "[A-Za-z0-9._-]+".join(re.escape(part) for part in re.split(r"\{[a-z_]+\}", pattern))
+
+    base = file_pattern[:-4] if file_pattern.endswith(".zip") else file_pattern
+    return f"{body(file_pattern)}|{body(base)}\\.manifest\\.json"
+
+
+def make_destination(spec, file_pattern=DEFAULT_FILE_PATTERN):
+    """Destination from a dict: {type: path, path} or {type: rsync, host, path, user, port, ssh_key, known_hosts}.
+
+    A path destination removes the stale partials of this collection's lotes left there by a killed copy."""
     if not spec or not spec.get("type"):
         raise PecError("no destination for the lotes: set lotes_export_destination (type path or rsync)")
     kind = spec["type"]
     if kind == "path":
         if not spec.get("path"):
             raise PecError("destination type path needs 'path'")
-        return PathDestination(spec["path"], bool(spec.get("require_mount")))
+        return PathDestination(spec["path"], bool(spec.get("require_mount")), ours=lote_names(file_pattern))
     if kind == "rsync":
         if not spec.get("host") or not spec.get("path"):
             raise PecError("destination type rsync needs 'host' and 'path'")
@@ -652,13 +665,14 @@ def run_export(client, options, check_mode=False, log=None):
     lock = ledger.lock() if not check_mode else contextlib.nullcontext()
     with lock:
         ledger.load()
-        destination = make_destination(options.get("destination")) if options.get("transfer", True) else None
+        pattern = options.get("file_pattern") or DEFAULT_FILE_PATTERN
+        destination = make_destination(options.get("destination"), pattern) if options.get("transfer", True) else None
         exporter = Exporter(
             db,
             ledger,
             destination,
             cnes=options.get("cnes"),
-            file_pattern=options.get("file_pattern") or DEFAULT_FILE_PATTERN,
+            file_pattern=pattern,
             max_records=options["max_records_per_lote"],
             export=options["export"],
             transfer=options["transfer"],

@@ -273,6 +273,8 @@ def publish(plan, result, tmp):
         "verification": result["verification"],
         "duration_s": result["duration_s"],
         "tools": {"pg_bin_dir": plan["bin_dir"], "zstd": plan["zstd"], "compress_level": plan["level"]},
+        # what pec_info's re-check compares without reading the archive (the rename keeps the mtime)
+        "mtime_ns": os.stat(tmp).st_mtime_ns,
     }
     atomic_write(final + SHA_SUFFIX, sidecar_text(result["sha256"], plan["name"]))
     write_json(final + MANIFEST_SUFFIX, manifest)

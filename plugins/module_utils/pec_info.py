@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup_status import status_age_hours
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_app_stop import DEFAULT_MARKER, read_marker
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup_status import (
+    DEFAULT_CHECK_CACHE,
+    DEFAULT_FULL_CHECK_HOURS,
+    recheck_status,
+    status_age_hours,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, normalize_version
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient, version_and_size
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import (
@@ -32,10 +38,16 @@ def _http_get(url, timeout):
     return response.getcode(), response.read()
 
 
-def _backup_status(path):
-    """The backup status fact file, with age_hours (hours since last_success) added."""
+def _backup_status(path, params):
+    """The backup status fact file, with what it claims re-checked on disk and age_hours added."""
     status = read_fact_file(path)
     if isinstance(status, dict) and "error" not in status:
+        full_every = params.get("backup_full_check_hours")
+        status = recheck_status(
+            status,
+            cache_path=params.get("backup_check_cache", DEFAULT_CHECK_CACHE),
+            full_every_hours=DEFAULT_FULL_CHECK_HOURS if full_every is None else full_every,
+        )
         status["age_hours"] = status_age_hours(status)
     return status
 
@@ -70,7 +82,7 @@ def gather(params, http_get=None, unit_state=service_state):
         "database": {"reachable": False},
         "http": {"url": params["http_url"].rstrip("/") + params["info_path"], "reachable": False},
         "backup_dir": disk_space(params["backup_dir"]),
-        "backup_status": _backup_status(os.path.join(facts_dir, BACKUP_FACT)),
+        "backup_status": _backup_status(os.path.join(facts_dir, BACKUP_FACT), params),
         "migration": migration,
         "problems": problems,
     }
@@ -136,13 +148,17 @@ def gather(params, http_get=None, unit_state=service_state):
                 + "; an interrupted update is likely: see the installer log",
             }
         )
+    marker = read_marker(params.get("app_stop_marker") or DEFAULT_MARKER)
+    result["services"]["app"]["stopped_by_collection"] = marker
     for key in ("app", "database"):
         unit = result["services"][key]
         if unit["active_state"] != "active":
-            problems.append(
-                {
-                    "code": "services",
-                    "msg": f"{unit['name']} is {unit['active_state']}; see: journalctl -u {unit['name']}",
-                }
-            )
+            why = f"see: journalctl -u {unit['name']}"
+            if key == "app" and marker:
+                why = (
+                    f"it was stopped by {marker.get('stopped_by', 'sesdf.esus')} ({marker.get('reason', '?')}, "
+                    f"{marker.get('stopped_at', '?')}) and that run did not finish; the next backup run starts it, "
+                    f"or: systemctl start {unit['name']}"
+                )
+            problems.append({"code": "services", "msg": f"{unit['name']} is {unit['active_state']}; {why}"})
     return result, executed

@@ -19,6 +19,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils._transfer import (
     sidecar_text,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
+    OFFHOST_NAMES,
     SHA_SUFFIX,
     TMP_PREFIX,
     find_tool,
@@ -59,9 +60,18 @@ def stage_for_offhost(archive, dest_dir, recipient, age_path=None):
 
 
 def push_mount(src, digest, dest_dir, require_mount=True):
-    """Copy to a mounted share: resumable (``.tmp-<name>`` partial), checked against ``digest`` before the rename."""
+    """Copy to a mounted share: resumable (``.tmp-<name>`` partial), checked against ``digest`` before the rename.
+
+    Partials of other backups left there by a killed copy (stale for ``_transfer.STALE_AFTER_S``) are removed
+    before and after the copy (RV ``removed_temporaries``); nothing but this collection's temporaries is touched.
+    """
     dest = PathDestination(
-        dest_dir, require_mount=require_mount, mount_below=True, partial=TMP_PREFIX + "{name}", resume=True
+        dest_dir,
+        require_mount=require_mount,
+        mount_below=True,
+        partial=TMP_PREFIX + "{name}",
+        resume=True,
+        ours=OFFHOST_NAMES,
     )
     problem = dest.problem()
     if problem == MISSING:
@@ -77,9 +87,22 @@ def push_mount(src, digest, dest_dir, require_mount=True):
     name = os.path.basename(src)
     final = os.path.join(dest_dir, name)
     if dest.remote_sha256(name) == digest:
-        return {"path": final, "sha256": digest, "changed": False, "resumed_from": None}
+        removed = dest.clean_stale()
+        return {
+            "path": final,
+            "sha256": digest,
+            "changed": bool(removed),
+            "resumed_from": None,
+            "removed_temporaries": removed,
+        }
     offset = dest.put(src, name, expected_sha256=digest, what=f"off-host copy at {dest_dir}")
-    return {"path": final, "sha256": digest, "changed": True, "resumed_from": offset or None}
+    return {
+        "path": final,
+        "sha256": digest,
+        "changed": True,
+        "resumed_from": offset or None,
+        "removed_temporaries": dest.removed_stale,
+    }
 
 
 def push_rsync(src, digest, target, ssh_options=None, rsync_path=None, timeout=3600, runner=run_command):
@@ -139,6 +162,7 @@ def push_offhost(archive, params, check_mode=False):
         "destination": dest,
         "resumed_from": pushed.get("resumed_from"),
         "changed": pushed.get("changed", True),
+        "removed_temporaries": pushed.get("removed_temporaries", []),
     }
 
 

@@ -21,6 +21,10 @@ description:
     backups intact; temporaries of a killed run are removed by the next run (one run per directory at a time).
   - Optionally pushes an off-host copy (O(offhost_method)), prunes old copies (O(keep_daily), O(keep_weekly))
     and records the outcome in a status fact file (O(status_path)) that M(sesdf.esus.pec_info) reports.
+  - With O(stop_app) the PEC application is stopped for the dump and started again at the end, whatever the
+    outcome; a marker (O(app_stop_marker)) records meanwhile that this collection stopped it, so a run killed
+    in between is followed by one (with or without O(stop_app)) that starts it again and removes the marker.
+    An application stopped by somebody else (no marker) is left stopped and reported (RV(app.stopped_by_other)).
   - The password reaches the client tools only through a private C(PGPASSFILE).
 author:
   - SES-DF NTINF (@sesdf-ntinf)
@@ -30,7 +34,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Connects to the database (read-only) and reports what it would write; writes nothing.
+    details: >-
+      Connects to the database (read-only) and reports what it would write (and whether it would stop or start the
+      application); writes nothing.
   diff_mode:
     support: none
   platform:
@@ -122,6 +128,26 @@ options:
     description: Fail the task when no verified backup was made.
     type: bool
     default: true
+  stop_app:
+    description: Stop the PEC application (O(app_service)) for the dump when it runs, and start it again after.
+    type: bool
+    default: false
+  app_service:
+    description: systemd unit of the PEC application.
+    type: str
+    default: e-SUS-PEC.service
+  app_stop_marker:
+    description:
+      - File recording that this collection stopped the application (who, why, when), written before the stop and
+        removed once the application is started again. Read on every run, with or without O(stop_app).
+    type: path
+    default: /var/lib/sesdf-esus/app-stopped.json
+  app_keep_stopped:
+    description:
+      - The caller needs the application stopped after the backup (e.g. the upgrade role, which stopped it itself);
+        the module then never starts it and does not report it as stopped by somebody else.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -157,10 +183,23 @@ backup:
     verification: {description: "Verification details (checksum, full read, restore test).", type: dict}
     offhost: {description: "Off-host copy state, path, sha256 (when enabled).", type: dict}
     retention: {description: "Kept and removed archives (when pruning).", type: dict}
+app:
+  description: What was done to the PEC application.
+  returned: always
+  type: dict
+  contains:
+    service: {description: "The application's unit.", type: str}
+    marker: {description: "Path of the stop marker.", type: str}
+    marker_found: {description: "The marker a killed run left (who, why, when), or null.", type: dict}
+    stopped: {description: "This run stopped the application.", type: bool}
+    started: {description: "This run started it again (stopped by this run or by a killed one).", type: bool}
+    marker_removed: {description: "The marker was removed.", type: bool}
+    stopped_by_other: {description: "The application was stopped without a marker: left stopped.", type: bool}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_app_stop import AppControl
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup import backup_run
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 
@@ -188,23 +227,42 @@ def main():
         offhost_ssh_options=dict(type="list", elements="str", default=[]),
         status_path=dict(type="path", default="/etc/ansible/facts.d/sesdf_esus_backup.fact"),
         fail_on_unverified=dict(type="bool", default=True),
+        stop_app=dict(type="bool", default=False),
+        app_service=dict(type="str", default="e-SUS-PEC.service"),
+        app_stop_marker=dict(type="path", default="/var/lib/sesdf-esus/app-stopped.json"),
+        app_keep_stopped=dict(type="bool", default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
         required_if=[("offhost_enabled", True, ["offhost_dest"])],
     )
+    params = module.params
+    app = AppControl(
+        params["app_service"],
+        params["app_stop_marker"],
+        check_mode=module.check_mode,
+        keep_stopped=params["app_keep_stopped"],
+    )
+    result, error = None, None
     try:
-        result, error = backup_run(dict(module.params), check_mode=module.check_mode)
+        app.take(params["stop_app"], "sesdf.esus.pec_backup", f"backup {params['label']} with the application stopped")
+        result, error = backup_run(dict(params), check_mode=module.check_mode)
     except PecError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    if error:
-        module.fail_json(msg=error, backup=result)
+        error, details = exc.msg, exc.details
+    else:
+        details = {"backup": result}
+    finally:
+        start_error = app.give_back()
+    report = dict(app.report)
+    app_changed = report.pop("changed")
+    if error or start_error:
+        module.fail_json(msg="; ".join(e for e in (error, start_error) if e), app=report, **details)
     changed = bool(result.get("changed")) or bool((result.get("offhost") or {}).get("changed"))
-    changed = changed or bool((result.get("retention") or {}).get("removed"))
-    if module.params["fail_on_unverified"] and not module.check_mode and not result.get("verified"):
-        module.fail_json(msg="the backup was not verified; see backup.verification", backup=result)
-    module.exit_json(changed=changed, backup=result)
+    changed = changed or bool((result.get("retention") or {}).get("removed")) or app_changed
+    if params["fail_on_unverified"] and not module.check_mode and not result.get("verified"):
+        module.fail_json(msg="the backup was not verified; see backup.verification", backup=result, app=report)
+    module.exit_json(changed=changed, backup=result, app=report)
 
 
 if __name__ == "__main__":

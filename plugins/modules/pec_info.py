@@ -27,7 +27,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Read-only; runs the same in check mode.
+    details: >-
+      Read-only, but for the cache of the backup archive's last full checksum check (O(backup_check_cache));
+      runs the same in check mode.
   diff_mode:
     support: none
   platform:
@@ -59,6 +61,25 @@ options:
       - Directory of Ansible local facts where this collection records backup and migration status.
     type: path
     default: /etc/ansible/facts.d
+  backup_full_check_hours:
+    description:
+      - The archive the backup status names is checked on every run (it exists, its manifest exists, its size and
+        mtime are the recorded ones); its full sha256 is computed again when the last full check is older than this
+        many hours, or at once when its size or mtime changed. C(0) hashes it on every run.
+    type: int
+    default: 24
+  backup_check_cache:
+    description:
+      - File keeping the time and outcome of the last full sha256 check of the backup archive (so a multi-GB archive
+        is not hashed on every run); empty to keep none (then every run past the cadence hashes it).
+    type: path
+    default: /var/lib/sesdf-esus/backup-check.json
+  app_stop_marker:
+    description:
+      - The marker this collection writes while it keeps the application stopped (see M(sesdf.esus.pec_backup));
+        reported in RV(pec.services) (C(app.stopped_by_collection)) and in the problem of a stopped application.
+    type: path
+    default: /var/lib/sesdf-esus/app-stopped.json
   fail_on:
     description:
       - Problems that fail the task instead of only being reported.
@@ -129,7 +150,8 @@ pec:
     services:
       description: State of the application and database units.
       type: dict
-      sample: {app: {name: e-SUS-PEC.service, exists: true, active_state: active, sub_state: running, enabled: enabled}}
+      sample: {app: {name: e-SUS-PEC.service, exists: true, active_state: active, sub_state: running, enabled: enabled,
+                     stopped_by_collection: null}}
     database:
       description: Connection parameters (no password), reachability and size.
       type: dict
@@ -146,7 +168,16 @@ pec:
       description:
         - The backup status recorded on the server by this collection's backup jobs (role sesdf.esus.backup and the
           sesdf.esus.backup_schedule job), or null; C(age_hours) is added (hours since C(last_success)).
+        - What it claims is checked again on every run against the archive on disk (see O(backup_full_check_hours));
+          C(check) is C(ok), C(mismatch) (size, mtime-triggered or periodic sha256 differ from the manifest),
+          C(missing_manifest) (the archive is then unverified) or C(missing_archive) (null when no backup is
+          recorded); C(verified) is true only when C(check) is C(ok); C(verified_at) is the last full sha256 check
+          that passed (the backup itself or a later check), C(checked_at) this run, C(full_check_at) the last full
+          check, C(check_detail) what differs.
       type: dict
+      sample:
+        {last_result: ok, verified: true, check: ok, verified_at: "2026-03-01T02:00:05Z",
+         checked_at: "2026-03-01T09:00:00Z", age_hours: 7.0}
     migration:
       description: The migration record written by the decommission role, or null.
       type: dict
@@ -176,6 +207,9 @@ def main():
         info_path=dict(type="str", default="/api/public/info"),
         http_timeout=dict(type="int", default=10),
         facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
+        backup_full_check_hours=dict(type="int", default=24),
+        backup_check_cache=dict(type="path", default="/var/lib/sesdf-esus/backup-check.json"),
+        app_stop_marker=dict(type="path", default="/var/lib/sesdf-esus/app-stopped.json"),
         fail_on=dict(
             type="list",
             elements="str",

@@ -144,24 +144,61 @@ def test_offhost_share_down_then_back(host):
     assert json.loads(out[out.index("{") :])["offhost"]["state"] == "ok"
 
 
+MARKER = "/var/lib/sesdf-esus/app-stopped.json"
+APP_STARTED = "systemctl show -p ActiveEnterTimestampMonotonic --value e-SUS-PEC.service"
+
+
+def backup_playbook(*extra, verbose=False):
+    """playbooks/backup.yml on the lab host, as a technician runs it (-e key=value each)."""
+    args = [a for kv in extra for a in ("-e", kv)] + (["-vvv"] if verbose else [])
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         os.path.join(REPO, "playbooks", "backup.yml"), "-e", "backup_hosts=all", *args],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
 def test_stop_app_restarts_it_and_canary_password_not_in_ansible_output(host):
     password = pec_app_password(host)
     assert sh(host, "systemctl is-active e-SUS-PEC.service") == "active"
-    proc = subprocess.run(
-        [
-            "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-            os.path.join(REPO, "playbooks", "backup.yml"),
-            "-e", "backup_hosts=all", "-e", "backup_label=stopapp", "-e", "backup_stop_app=true",
-            "-e", "backup_offhost_enabled=false", "-e", "backup_reuse_within_minutes=0", "-vvv",
-        ],
-        capture_output=True, text=True, check=False,
+    started_before = sh(host, APP_STARTED)
+    proc = backup_playbook(
+        "backup_label=stopapp", "backup_stop_app=true", "backup_offhost_enabled=false",
+        "backup_reuse_within_minutes=0", verbose=True,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert password not in proc.stdout + proc.stderr
-    assert "Stop the PEC application for the dump" in proc.stdout
     out = sh(host, f"systemctl is-active e-SUS-PEC.service; journalctl --no-pager -n 5000; cat {DEST}/*.json {FACT}")
     assert out.splitlines()[0] == "active"
+    assert sh(host, APP_STARTED) != started_before, "the application was stopped for the dump and started again"
+    assert sh(host, f"test -e {MARKER} && echo marker || echo none") == "none"
     assert password not in out
+
+
+def test_the_run_after_one_killed_with_the_pec_stopped_starts_it_and_removes_the_marker(host):
+    marker = {"service": "e-SUS-PEC.service", "stopped_by": "sesdf.esus.pec_backup", "reason": "backup killed"}
+    sh(
+        host,
+        f"systemctl stop e-SUS-PEC.service && mkdir -p {os.path.dirname(MARKER)} && cat > {MARKER}",
+        stdin=json.dumps(marker),
+    )
+    pec = host.ansible("sesdf.esus.pec_info", None, become=True, check=False)["pec"]
+    assert any("backup killed" in p["msg"] for p in pec["problems"] if p["code"] == "services")
+    proc = backup_playbook("backup_offhost_enabled=false")  # a plain rerun of the role (no backup_stop_app)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert sh(host, "systemctl is-active e-SUS-PEC.service") == "active"
+    assert sh(host, f"test -e {MARKER} && echo marker || echo none") == "none"
+
+
+def test_a_pec_stopped_by_somebody_else_is_left_stopped_and_reported(host):
+    sh(host, "systemctl stop e-SUS-PEC.service")
+    try:
+        out = run_module(host, "pec_backup", label="stopped-by-other", stop_app=True, reuse_within_minutes=240)
+        assert not out["failed"], out.get("msg")
+        assert out["app"]["stopped_by_other"] is True and out["app"]["started"] is False
+        assert sh(host, "systemctl is-active e-SUS-PEC.service || true") != "active"
+    finally:
+        sh(host, "systemctl start e-SUS-PEC.service")
 
 
 def test_check_mode_writes_nothing(host):
@@ -169,3 +206,44 @@ def test_check_mode_writes_nothing(host):
     out = run_module(host, "pec_backup", check=True, label="checkmode")
     assert out["changed"] is True and "would" in out["backup"]
     assert sh(host, f"ls -A {DEST}") == before
+
+
+def test_a_partial_copy_a_killed_run_left_in_the_share_is_removed_and_others_kept(host):
+    stale = f"{SHARE}/.tmp-esus_killed_20260101T000000Z.pgdump.zst.age"
+    fresh = f"{SHARE}/.tmp-esus_concurrent_20260101T000000Z.pgdump.zst"
+    foreign = f"{SHARE}/.tmp-relatorio-ti.pdf"
+    sh(
+        host,
+        f"for f in {stale} {fresh} {foreign}; do head -c 50000 /dev/urandom > $f; done; "
+        f"touch -d '2 days ago' {stale} {foreign}",
+    )
+    out = run_module(host, "pec_backup", label="after-kill", offhost_enabled=True, offhost_dest=SHARE)
+    assert not out["failed"] and out["backup"]["offhost"]["state"] == "ok", out.get("msg")
+    assert out["backup"]["offhost"]["removed_temporaries"] == [stale]
+    hidden = sh(host, f"ls -A {SHARE} | grep '^\\.' || true").split()
+    assert sorted(hidden) == sorted([os.path.basename(fresh), os.path.basename(foreign)])
+    sh(host, f"rm -f {fresh} {foreign}")
+    complete = sh(host, f"cd {SHARE} && ls -A && sha256sum -c *.sha256")
+    assert ".tmp-" not in complete and "FAILED" not in complete
+
+
+def test_pec_info_rechecks_the_backup_a_damage_is_a_mismatch_until_a_new_backup(host):
+    made = run_module(host, "pec_backup", label="to-damage")
+    assert made["changed"], made.get("msg")
+    path = made["backup"]["path"]
+
+    def backup_status():
+        return host.ansible("sesdf.esus.pec_info", None, become=True, check=False)["pec"]["backup_status"]
+
+    fine = backup_status()
+    assert fine["verified"] is True and fine["check"] == "ok" and fine["path"] == path
+    assert fine["verified_at"] and fine["checked_at"]
+    sh(host, f"cp -p {path} /root/lab-only/kept.pgdump.zst && printf 'damage' >> {path}")
+    damaged = backup_status()
+    assert damaged["verified"] is False and damaged["check"] == "mismatch"
+    sh(host, f"cp -p /root/lab-only/kept.pgdump.zst {path} && rm {path}.manifest.json")
+    assert backup_status()["check"] == "missing_manifest"
+    again = run_module(host, "pec_backup", label="after-damage")
+    assert again["changed"], again.get("msg")
+    repaired = backup_status()
+    assert repaired["verified"] is True and repaired["check"] == "ok" and repaired["path"] == again["backup"]["path"]

@@ -1,7 +1,9 @@
 """A UBS migrated by playbooks/migrate.yml: what GPMA, IT (CTINF), NTINF and an auditor would check.
 
 Prepare left a 4.2.8 UBS with pending production, a break-glass admin, a snapshot of the patient data and the
-state before the check run; converge ran the flow once with migrate_stop_after=lotes, then to the end.
+state before the check run; converge ran the flow once with migrate_stop_after=lotes, then (after leaving what a run
+killed in the backup step leaves: the PEC stopped with the collection's marker, a partial copy in the share) with
+migrate_stop_after=backup, then to the end.
 State is read with `podman exec` (fast); one psql query per check.
 """
 
@@ -102,9 +104,10 @@ def test_every_pending_lote_exported_and_confirmed_at_gpma():
 
 def test_backup_in_the_share_verifies_and_restores_equal():
     record = read_json(RECORD)["steps"]["backup"]
-    files = sh(f"ls -1 {SHARE}").split()
+    files = sh(f"ls -1A {SHARE}").split()
     archives = [f for f in files if f.endswith(".pgdump.zst")]
     assert archives == [record["file"]], files
+    assert sorted(files) == sorted([record["file"], record["file"] + ".sha256"]), "only complete files in the share"
     share_path = f"{SHARE}/{record['file']}"
     assert sh(f"sha256sum {share_path}").split()[0] == record["sha256"]
     assert int(sh(f"stat -c %s {share_path}")) == int(record["size_bytes"])
@@ -174,3 +177,8 @@ def test_migration_notice_carries_the_right_figures():
         assert f"({share_size} bytes)" in flat
         assert re.search(rf"Lotes confirmados no destino:\s*{lotes}\b", flat)
         assert re.search(rf"\(somente visualização\):\s*{moved}\b", flat), flat
+
+
+def test_a_killed_backup_step_left_no_pec_down_after_the_run_that_stopped_after_the_backup():
+    assert sh("cat /root/migrate-app-after-backup-stop.txt").split() == ["active", "no-marker"]
+    assert sh("systemctl is-active e-SUS-PEC.service") == "active"

@@ -333,3 +333,24 @@ def test_cron_entry_point_runs_without_ansible_and_reuses_the_module_code(pec_db
         check=False,
     )
     assert bad.returncode == 1 and "ERRO" in bad.stderr
+
+
+def test_a_path_destination_removes_only_stale_partials_of_lotes(tmp_path):
+    share = tmp_path / "gpma"
+    share.mkdir()
+    names = {
+        ".lote-0010001-7.zip.part": True,  # a copy killed half-way, hours ago
+        ".lote-0010001-7.manifest.json.part": True,
+        ".relatorio-7.zip.part": False,  # not a lote of ours
+        ".lote-0010001-8.zip.part.bak": False,
+    }
+    for name in names:
+        (share / name).write_bytes(b"half")
+        then = os.path.getmtime(share / name) - 7 * 3600
+        os.utime(share / name, (then, then))
+    src = tmp_path / "lote-0010001-9.zip"
+    src.write_bytes(b"zip")
+    dest = lotes.make_destination({"type": "path", "path": str(share)}, "lote-{cnes}-{id}.zip")
+    dest.put(str(src), src.name)
+    kept = {name for name, stale in names.items() if not stale}
+    assert set(os.listdir(share)) == kept | {src.name}

@@ -18,6 +18,8 @@ def params(tmp_path, **over):
         info_path="/api/public/info",
         http_timeout=1,
         facts_dir=str(tmp_path / "facts"),
+        backup_check_cache=str(tmp_path / "check.json"),
+        app_stop_marker=str(tmp_path / "app-stopped.json"),
     )
     p.update(over)
     return p
@@ -78,3 +80,27 @@ def test_http_failure_is_a_problem_that_names_the_url(tmp_path):
     pec, _executed = gather(params(tmp_path, pg_bin_dir=str(tmp_path / "nobin")), http_get=down, unit_state=units())
     http = [p for p in pec["problems"] if p["code"] == "http"]
     assert pec["http"]["reachable"] is False and "http://127.0.0.1:8080/api/public/info" in http[0]["msg"]
+
+
+def test_a_damaged_backup_is_reported_unverified_and_a_stop_by_a_killed_run_is_explained(tmp_path):
+    (tmp_path / "pec.config").write_text(json.dumps({"version": "4.2.8"}))
+    archive = tmp_path / "esus_diario_20260301T020000Z.pgdump.zst"
+    archive.write_bytes(b"archive as published")
+    manifest = {"sha256": "0" * 64, "size_bytes": 20}
+    (tmp_path / (archive.name + ".manifest.json")).write_text(json.dumps(manifest))
+    facts = tmp_path / "facts"
+    facts.mkdir()
+    status = {"last_success": "2026-03-01T02:00:00Z", "verified": True, "path": str(archive), "sha256": "0" * 64}
+    (facts / "sesdf_esus_backup.fact").write_text(json.dumps(status))
+    (tmp_path / "app-stopped.json").write_text(json.dumps({"stopped_by": "sesdf.esus.pec_backup", "reason": "backup"}))
+    archive.write_bytes(b"archive as published, then appended to")
+    pec, _executed = gather(
+        params(tmp_path, pg_bin_dir=str(tmp_path / "nobin")),
+        http_get=lambda _url, _timeout: (200, b'{"versao": "4.2.8"}'),
+        unit_state=units("inactive"),
+    )
+    backup = pec["backup_status"]
+    assert backup["verified"] is False and backup["check"] == "mismatch" and backup["checked_at"]
+    app_problem = next(p["msg"] for p in pec["problems"] if p["code"] == "services")
+    assert "stopped by sesdf.esus.pec_backup (backup" in app_problem
+    assert pec["services"]["app"]["stopped_by_collection"]["reason"] == "backup"

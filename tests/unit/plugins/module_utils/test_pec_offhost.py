@@ -70,3 +70,22 @@ def test_offhost_copy_encrypted_to_a_public_key(source, tmp_path):
     assert error is None and result["offhost"]["state"] == "ok"
     copy = share / (os.path.basename(result["path"]) + ".age")
     assert copy.read_bytes()[:21] == b"age-encryption.org/v1"
+
+
+def test_offhost_copy_cleans_the_partial_a_killed_copy_left_in_the_share(tmp_path):
+    share = tmp_path / "share"
+    share.mkdir()
+    killed = share / ".tmp-esus_migracao_20260301T020000Z.pgdump.zst"
+    killed_age = share / ".tmp-esus_migracao_20260301T020000Z.pgdump.zst.age"
+    concurrent = share / ".tmp-esus_migracao_20260302T010000Z.pgdump.zst"
+    foreign = share / ".tmp-relatorio.pdf"
+    for path in (killed, killed_age, concurrent, foreign):
+        path.write_bytes(b"half")
+    for path in (killed, killed_age, foreign):
+        then = os.path.getmtime(path) - 7 * 3600
+        os.utime(path, (then, then))
+    src = tmp_path / "esus_migracao_20260302T020000Z.pgdump.zst"
+    src.write_bytes(b"complete archive")
+    out = poff.push_mount(str(src), _fsutil.sha256_file(str(src)), str(share), require_mount=False)
+    assert sorted(out["removed_temporaries"]) == sorted([str(killed), str(killed_age)])
+    assert sorted(os.listdir(share)) == sorted([concurrent.name, foreign.name, src.name, src.name + ".sha256"])

@@ -114,3 +114,53 @@ def test_resumable_copy_appends_from_the_partial_and_checks_the_sum(tmp_path):
     offset = dest.put(str(src), "big.bin", expected_sha256=hashlib.sha256(data).hexdigest())
     assert offset == 1024 * 1024 and (share / "big.bin").read_bytes() == data
     assert (share / "big.bin.sha256").exists() and not (share / ".tmp-big.bin").exists()
+
+
+def _old(path, hours=7):
+    then = os.path.getmtime(path) - hours * 3600
+    os.utime(path, (then, then))
+
+
+def test_a_copy_removes_stale_partials_of_ours_and_keeps_foreign_and_fresh_files(tmp_path):
+    share = tmp_path / "share"
+    share.mkdir()
+    stale = share / ".f-1.bin.part"  # a copy of f-1.bin killed half-way, hours ago
+    stale_sidecar = share / ".f-1.bin.sha256.k3j2_x9a.tmp"
+    fresh = share / ".f-2.bin.part"  # a concurrent copy still writing
+    foreign = [share / ".f-1.bin.part.keep", share / ".notes.part", share / "f-1.bin.part"]
+    for path in [stale, stale_sidecar, fresh, *foreign]:
+        path.write_bytes(b"partial")
+    for path in [stale, stale_sidecar, *foreign]:
+        _old(path)
+    src = tmp_path / "f-3.bin"
+    src.write_bytes(b"x" * 100)
+    dest = _transfer.PathDestination(str(share), ours=r"f-[0-9]+\.bin")
+    dest.put(str(src), "f-3.bin", expected_sha256=hashlib.sha256(b"x" * 100).hexdigest())
+    left = sorted(os.listdir(share))
+    assert stale.name not in left and stale_sidecar.name not in left
+    assert {fresh.name, "f-3.bin", "f-3.bin.sha256", *(p.name for p in foreign)} == set(left)
+    assert sorted(dest.removed_stale) == sorted([str(stale), str(stale_sidecar)])
+
+
+def test_the_partial_of_the_file_being_resumed_is_kept_however_old(tmp_path):
+    share = tmp_path / "share"
+    share.mkdir()
+    src = tmp_path / "f-1.bin"
+    src.write_bytes(b"abcdef" * 1000)
+    partial = share / ".f-1.bin.part"
+    partial.write_bytes(b"abcdef" * 10)
+    _old(partial, hours=48)
+    dest = _transfer.PathDestination(str(share), resume=True, ours=r"f-[0-9]+\.bin")
+    assert dest.put(str(src), "f-1.bin") == 60
+    assert os.listdir(share) == ["f-1.bin"]
+
+
+def test_without_ours_nothing_is_cleaned(tmp_path):
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / ".f-1.bin.part").write_bytes(b"p")
+    _old(share / ".f-1.bin.part")
+    src = tmp_path / "f-2.bin"
+    src.write_bytes(b"x")
+    _transfer.PathDestination(str(share)).put(str(src), "f-2.bin")
+    assert sorted(os.listdir(share)) == [".f-1.bin.part", "f-2.bin"]
