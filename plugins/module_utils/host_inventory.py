@@ -201,8 +201,46 @@ def normalize_socket_rules(rules):
         addresses = rule.get("addresses", ["any"])
         if isinstance(addresses, str):
             addresses = [addresses]
-        result.append({"port": port, "proto": proto, "addresses": list(addresses), "name": rule.get("name", "")})
+        units = rule.get("units") or []
+        if isinstance(units, str):
+            units = [units]
+        result.append(
+            {
+                "port": port,
+                "proto": proto,
+                "addresses": list(addresses),
+                "units": [str(u) for u in units if str(u).strip()],
+                "name": rule.get("name", ""),
+            }
+        )
     return result
+
+
+def _owner_allowed(owners, rule):
+    """A rule with units accepts a socket only when every process holding it belongs to one of them."""
+    if not rule["units"]:
+        return True
+    return bool(owners) and all(owner in rule["units"] for owner in owners)
+
+
+def _owner_label(proc):
+    """'unit: process[pid]' as the report names the owner of a listener."""
+    unit = proc.get("unit") or ("systemd (PID 1)" if proc.get("pid") == 1 else "sem serviço")
+    return f"{unit}: {proc['name']}[{proc['pid']}]"
+
+
+def _socket_action(sock, units, never_stop):
+    """What an enforcing run does with a listener that is not allowed, whatever the name of its unit.
+
+    A unit in never_stop (the PEC's units, SSH) and systemd PID 1 are only reported; any other owning unit is
+    stopped and masked, even one whose name is whitelisted or protected; a process with no unit is killed.
+    """
+    pids = [p["pid"] for p in sock.get("processes", [])]
+    if 1 in pids or any(u in never_stop for u in units):
+        return "none"
+    if units:
+        return "mask"
+    return "kill" if pids else "none"
 
 
 def compare(inventory, whitelist):
@@ -210,7 +248,12 @@ def compare(inventory, whitelist):
 
     whitelist keys: packages_allowed (patterns), packages_denied (patterns), packages_protected (patterns),
     priorities_allowed (dpkg priorities treated as the OS), services_allowed (patterns),
-    services_protected (patterns), sockets_allowed (list of {port, proto, addresses}).
+    services_protected (patterns), services_never_stop (exact unit names), sockets_allowed (list of
+    {port, proto, addresses, units}).
+
+    A name only exempts a service from the service check: a listener is allowed by port, address AND owning
+    unit (a rule's ``units``; a rule without units accepts any owner). A listener that is not allowed is
+    masked with its unit whatever the unit is called, except the units in services_never_stop and PID 1.
     """
     violations = []
     protected_pkgs = whitelist.get("packages_protected", [])
@@ -262,21 +305,33 @@ def compare(inventory, whitelist):
             }
         )
     rules = normalize_socket_rules(whitelist.get("sockets_allowed", []))
+    never_stop = set(whitelist.get("services_never_stop", []) or [])
     for sock in inventory.get("sockets", []):
+        procs_list = sock.get("processes", [])
+        owners = [p.get("unit") or ("(pid 1)" if p.get("pid") == 1 else "") for p in procs_list]
         same_port = [r for r in rules if r["port"] == sock["port"] and r["proto"] == sock["proto"]]
-        where = f"{sock['proto']}/{sock['port']} em {sock['address']}"
-        if same_port and any(_address_allowed(sock["address"], r["addresses"]) for r in same_port):
+        right_address = [r for r in same_port if _address_allowed(sock["address"], r["addresses"])]
+        if any(_owner_allowed(owners, r) for r in right_address):
             continue
-        reason = "wrong_address" if same_port else "unlisted"
-        units = sorted({p.get("unit") for p in sock.get("processes", []) if p.get("unit")})
-        owner_allowed = any(_match(u, allowed_services) or _match(u, protected_services) for u in units)
-        if reason == "wrong_address" or owner_allowed:
-            action = "none"
-        elif units:
-            action = "mask"
+        if right_address:
+            reason = "wrong_unit"
+        elif same_port:
+            reason = "wrong_address"
         else:
-            action = "kill"
-        procs = ", ".join(f"{p['name']}[{p['pid']}]" for p in sock.get("processes", [])) or "processo desconhecido"
+            reason = "unlisted"
+        units = sorted({p.get("unit") for p in procs_list if p.get("unit")})
+        where = f"{sock['proto']}/{sock['port']} em {sock['address']}"
+        procs = ", ".join(_owner_label(p) for p in procs_list) or "processo desconhecido"
+        if reason == "wrong_unit":
+            expected = ", ".join(sorted({u for r in right_address for u in r["units"]}))
+            detail = f"{where} é permitido só a {expected}, mas pertence a outro dono ({procs})"
+        elif reason == "wrong_address":
+            detail = f"{where} escuta num endereço não permitido ({procs})"
+        else:
+            detail = f"{where} não está na lista de portas permitidas ({procs})"
+        action = _socket_action(sock, units, never_stop)
+        if action == "none" and (units or procs_list):
+            detail += ": dono protegido (PEC, SSH ou systemd), só relatado; corrija a configuração dele"
         violations.append(
             {
                 "kind": "socket",
@@ -284,15 +339,12 @@ def compare(inventory, whitelist):
                 "address": sock["address"],
                 "port": sock["port"],
                 "proto": sock["proto"],
-                "pids": [p["pid"] for p in sock.get("processes", [])],
+                "pids": [p["pid"] for p in procs_list],
                 "units": units,
+                "owners": [_owner_label(p) for p in procs_list],
                 "reason": reason,
                 "action": action,
-                "detail": (
-                    f"{where} escuta num endereço não permitido ({procs})"
-                    if reason == "wrong_address"
-                    else f"{where} não está na lista de portas permitidas ({procs})"
-                ),
+                "detail": detail,
             }
         )
     return violations

@@ -13,8 +13,13 @@ description:
     running (C(systemctl)) and the listening TCP/UDP sockets with their processes and owning systemd service
     (C(ss) and C(/proc/PID/cgroup)).
   - Compares them with the allowed-application whitelist and returns every violation with the action an
-    enforcing run would take (C(remove) a denied package, C(mask) an unlisted service, C(kill) a stray
-    listener that belongs to no service, or C(none) when only a report is possible).
+    enforcing run would take (C(remove) a denied package, C(mask) an unlisted service or the unit of a listener
+    that is not allowed, C(kill) a stray listener that belongs to no service, or C(none) when only a report is
+    possible).
+  - A name never makes a listener legitimate. A listening socket is allowed only by port, address B(and)
+    owning unit (the C(units) of its rule): a unit called C(sesdf-esus-x.service) or C(systemd-x.service), or
+    a rogue unit on the database port, is reported with action C(mask) like any other. The units in
+    O(services_never_stop) and systemd PID 1 are only reported (action C(none)), never stopped.
   - Never changes the host; the C(sesdf.esus.hardening) role acts on the violations.
 author:
   - SES-DF NTINF (@sesdf-ntinf)
@@ -59,7 +64,17 @@ options:
     elements: str
     default: []
   services_protected:
-    description: Service unit patterns never reported nor masked (systemd's own, D-Bus, the PEC).
+    description:
+      - Service unit patterns never reported as unlisted services (systemd's own, D-Bus, the PEC).
+      - This only exempts the service check; a listener of such a unit that is not allowed is still reported
+        with action C(mask), unless the unit is in O(services_never_stop).
+    type: list
+    elements: str
+    default: []
+  services_never_stop:
+    description:
+      - Exact unit names never stopped nor masked (the PEC's application and database, SSH). A listener of
+        theirs that is not allowed is reported with action C(none): fix the unit's configuration by hand.
     type: list
     elements: str
     default: []
@@ -67,6 +82,8 @@ options:
     description:
       - Listening sockets allowed. Each item has C(port), C(proto) (C(tcp) or C(udp), default C(tcp)) and
         C(addresses), a list of C(any), C(loopback), an address or a network in CIDR notation (default C(any)).
+      - C(units), a list of exact unit names that may own the socket (every process holding it must belong to
+        one of them). Without C(units), any owner is accepted (weaker: give the units).
     type: list
     elements: dict
     default: []
@@ -84,7 +101,8 @@ EXAMPLES = r"""
     services_allowed: [ssh.service, cron.service, "e-SUS-*.service"]
     sockets_allowed:
       - {port: 22, proto: tcp, addresses: [any]}
-      - {port: 5433, proto: tcp, addresses: [loopback]}
+      - {port: 5433, proto: tcp, addresses: [loopback], units: [e-SUS-AB-PostgreSQL.service]}
+    services_never_stop: [e-SUS-PEC.service, e-SUS-AB-PostgreSQL.service, ssh.service]
   register: inv
 
 - name: Denied packages still installed
@@ -115,8 +133,9 @@ inventory:
 violations:
   description:
     - What is outside the whitelist. C(kind) package/service/socket, C(name), C(reason)
-      (C(denied), C(unlisted), C(wrong_address)), C(action) (C(remove), C(mask), C(kill), C(none)) and
-      C(detail) in Portuguese; sockets add C(proto), C(port), C(address), C(pids), C(units).
+      (C(denied), C(unlisted), C(wrong_address), C(wrong_unit)), C(action) (C(remove), C(mask), C(kill),
+      C(none)) and C(detail) in Portuguese naming the owner (unit, process and pid); sockets add C(proto),
+      C(port), C(address), C(pids), C(units), C(owners).
   returned: success
   type: list
   elements: dict
@@ -147,6 +166,7 @@ def main():
             packages_protected=dict(type="list", elements="str", default=[]),
             services_allowed=dict(type="list", elements="str", default=[]),
             services_protected=dict(type="list", elements="str", default=[]),
+            services_never_stop=dict(type="list", elements="str", default=[]),
             sockets_allowed=dict(type="list", elements="dict", default=[]),
             include_inventory=dict(type="bool", default=True),
         ),

@@ -214,10 +214,96 @@ def test_site_override_allows_one_more_service_and_its_socket():
     violations = hi.compare(_inventory(), whitelist)
     socks = {v["port"]: v for v in violations if v["kind"] == "socket"}
     assert "ubs-painel.service" not in _by(violations, "service")
-    # the port is still unlisted, but its owner is allowed: reported, never killed or masked
-    assert socks[8081]["action"] == "none"
-    whitelist["sockets_allowed"] = WHITELIST["sockets_allowed"] + [{"port": 8081, "addresses": ["loopback"]}]
+    # an allowed name does not allow an unlisted port: the listener's unit is masked all the same
+    assert socks[8081]["action"] == "mask" and socks[8081]["units"] == ["ubs-painel.service"]
+    whitelist["sockets_allowed"] = WHITELIST["sockets_allowed"] + [
+        {"port": 8081, "addresses": ["loopback"], "units": ["ubs-painel.service"]}
+    ]
     assert 8081 not in {v["port"] for v in hi.compare(_inventory(), whitelist) if v["kind"] == "socket"}
+
+
+# Look-alikes: names that match the whitelist or the protected patterns, listening where they may not.
+LOOKALIKE_SS = """\
+tcp   LISTEN 0      5            0.0.0.0:9991       0.0.0.0:*    users:(("python3",pid=801,fd=3))
+tcp   LISTEN 0      5            0.0.0.0:9992       0.0.0.0:*    users:(("python3",pid=802,fd=3))
+tcp   LISTEN 0      5            0.0.0.0:9993       0.0.0.0:*    users:(("python3",pid=803,fd=3))
+tcp   LISTEN 0      5              [::1]:5433          [::]:*    users:(("python3",pid=804,fd=3))
+udp   UNCONN 0      0          127.0.0.1:53         0.0.0.0:*    users:(("python3",pid=804,fd=4))
+tcp   LISTEN 0      244        127.0.0.1:5433       0.0.0.0:*    users:(("postgres",pid=310,fd=6))
+tcp   LISTEN 0      50                 *:8080             *:*    users:(("java",pid=402,fd=12))
+tcp   LISTEN 0      50                 *:8443             *:*    users:(("java",pid=402,fd=13))
+tcp   LISTEN 0      128          0.0.0.0:22         0.0.0.0:*    users:(("sshd",pid=55,fd=3))
+tcp   LISTEN 0      128          0.0.0.0:111        0.0.0.0:*    users:(("systemd",pid=1,fd=40))
+"""
+LOOKALIKE_UNITS = {
+    801: "sesdf-esus-intruso.service",
+    802: "getty@x.service",
+    803: "systemd-falso.service",
+    804: "falso-dns.service",
+    310: "e-SUS-AB-PostgreSQL.service",
+    402: "e-SUS-PEC.service",
+    55: "ssh.service",
+    1: None,
+}
+LOOKALIKE_WHITELIST = {
+    "services_allowed": [
+        "e-SUS-PEC.service",
+        "e-SUS-AB-PostgreSQL.service",
+        "ssh.service",
+        "getty@*.service",
+        "sesdf-esus-*.service",
+    ],
+    "services_protected": ["systemd-*.service"],
+    "services_never_stop": ["e-SUS-PEC.service", "e-SUS-AB-PostgreSQL.service", "ssh.service"],
+    "sockets_allowed": [
+        {"port": 8080, "addresses": ["any"], "units": ["e-SUS-PEC.service"]},
+        {"port": 5433, "addresses": ["loopback"], "units": ["e-SUS-AB-PostgreSQL.service"]},
+        {"port": 22, "addresses": ["any"], "units": ["ssh.service"]},
+        {"port": 53, "proto": "udp", "addresses": ["loopback"], "units": ["systemd-resolved.service"]},
+    ],
+}
+
+
+def _lookalike_violations():
+    sockets = hi.parse_ss(LOOKALIKE_SS)
+    for sock in sockets:
+        for proc in sock["processes"]:
+            proc["unit"] = LOOKALIKE_UNITS[proc["pid"]]
+    return {(v["port"], v["address"]): v for v in hi.compare({"sockets": sockets}, LOOKALIKE_WHITELIST)}
+
+
+@pytest.mark.parametrize(
+    "port, unit",
+    [(9991, "sesdf-esus-intruso.service"), (9992, "getty@x.service"), (9993, "systemd-falso.service")],
+)
+def test_whitelisted_or_protected_name_does_not_allow_an_unlisted_listener(port, unit):
+    v = _lookalike_violations()[(port, "0.0.0.0")]  # noqa: S104
+    assert v["reason"] == "unlisted" and v["action"] == "mask" and v["units"] == [unit]
+    assert f"{unit}: python3[{800 + port - 9990}]" in v["detail"]  # the report names the unit, process and pid
+
+
+@pytest.mark.parametrize("key", [(5433, "::1"), (53, "127.0.0.1")])
+def test_allowed_port_and_address_held_by_another_unit_is_flagged(key):
+    v = _lookalike_violations()[key]
+    assert v["reason"] == "wrong_unit" and v["action"] == "mask" and v["units"] == ["falso-dns.service"]
+    assert "falso-dns.service: python3[804]" in v["detail"] and "outro dono" in v["detail"]
+
+
+def test_owners_of_allowed_sockets_pass_and_protected_owners_are_only_reported():
+    violations = _lookalike_violations()
+    assert (5433, "127.0.0.1") not in violations and (8080, "*") not in violations
+    assert (22, "0.0.0.0") not in violations  # noqa: S104
+    pec_extra = violations[(8443, "*")]  # the PEC's own unit on an unlisted port: red, never stopped
+    assert pec_extra["action"] == "none" and pec_extra["units"] == ["e-SUS-PEC.service"]
+    assert "dono protegido" in pec_extra["detail"]
+    pid1 = violations[(111, "0.0.0.0")]  # noqa: S104  # systemd PID 1 itself: never killed
+    assert pid1["action"] == "none" and pid1["units"] == [] and "systemd (PID 1)" in pid1["detail"]
+
+
+def test_rule_units_are_normalized():
+    (rule,) = hi.normalize_socket_rules([{"port": 22, "units": "ssh.service"}])
+    assert rule["units"] == ["ssh.service"]
+    assert hi.normalize_socket_rules([{"port": 22}])[0]["units"] == []
 
 
 def test_database_on_all_addresses_is_a_wrong_address_not_a_kill():
@@ -227,7 +313,7 @@ def test_database_on_all_addresses_is_a_wrong_address_not_a_kill():
         "sockets": hi.parse_ss('tcp LISTEN 0 244 0.0.0.0:5433 0.0.0.0:* users:(("postgres",pid=310,fd=6))\n'),
     }
     inv["sockets"][0]["processes"][0]["unit"] = "e-SUS-AB-PostgreSQL.service"
-    (v,) = hi.compare(inv, WHITELIST)
+    (v,) = hi.compare(inv, {**WHITELIST, "services_never_stop": ["e-SUS-AB-PostgreSQL.service"]})
     assert v["reason"] == "wrong_address" and v["action"] == "none"
     assert "não permitido" in v["detail"]
 
