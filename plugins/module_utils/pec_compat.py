@@ -64,7 +64,7 @@ CAPABILITIES = {
     },
     "mark_lotes_sent": {
         "what": "mark lotes sent in tb_lote_transp (co_situacao, dt_envio)",
-        "manual": "Transmissão de dados (the PEC marks a lote sent when it transmits it itself)",
+        "manual": "Transmissão de dados (o PEC marca como enviado o lote que ele mesmo transmite)",
         "profiles": [
             {
                 "versions": _DOUBLE_4X,
@@ -79,7 +79,7 @@ CAPABILITIES = {
     },
     "change_profiles": {
         "what": "give every lotação one view-only profile and remove administrator roles",
-        "manual": "Administração → Perfis (create the view-only profile) and Profissionais → Lotações (assign it)",
+        "manual": "Administração → Perfis (criar o perfil de visualização) e Profissionais → Lotações (atribuí-lo)",
         "profiles": [
             {
                 "versions": _DOUBLE_4X,
@@ -109,7 +109,7 @@ CAPABILITIES = {
     },
     "transmission_off": {
         "what": "turn the automatic transmission off (tb_config_sistema)",
-        "manual": "Transmissão de dados → Configurações (turn the automatic transmission off)",
+        "manual": "Transmissão de dados → Configurações (desligar a transmissão automática)",
         "profiles": [
             {
                 "versions": _DOUBLE_4X,
@@ -121,7 +121,7 @@ CAPABILITIES = {
     },
     "cnes_profile_reset_off": {
         "what": "stop a CNES import from resetting profiles (tb_config_sistema)",
-        "manual": 'CNES → Importar (leave "Atualizar perfis ao importar CNES" unchecked on every import)',
+        "manual": 'CNES → Importar (deixar desmarcado "Atualizar perfis ao importar CNES" em toda importação)',
         "profiles": [
             {
                 "versions": _DOUBLE_4X,
@@ -136,7 +136,7 @@ CAPABILITIES = {
 # Not a capability of its own: what any write of tb_config_sistema needs (pec_config without a capability).
 CONFIG_TABLE = {
     "what": "set keys of tb_config_sistema",
-    "manual": "Administração → Configurações",
+    "manual": "Administração (telas de configuração do PEC)",
     "profiles": [
         {
             "versions": _DOUBLE_4X,
