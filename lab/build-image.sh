@@ -74,6 +74,7 @@ fi
 # --- end base stage ---
 
 log "building lab image $lab_repo:$lab_hash"
+mkdir -p "$build_dir"
 podman build --network=host --build-arg "BASE=$base_repo:$base_hash" -f "$here/Containerfile" \
   -t "$lab_repo:$lab_hash" "$repo/tests/pec_double" >"$build_dir/build.log" 2>&1 \
   || { tail -30 "$build_dir/build.log" >&2; log "lab image build failed: see $build_dir/build.log"; exit 1; }

@@ -47,6 +47,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils._job import (
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import local_now_iso
 from ansible_collections.sesdf.esus.plugins.module_utils._transfer import PathDestination, RsyncDestination
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import Probe
 
 LEDGER_NAME = "ledger.json"
 LEDGER_FORMAT = 1
@@ -651,6 +652,19 @@ def run_export(client, options, check_mode=False, log=None):
     for key in ("export", "transfer", "reverify_confirmed"):
         value = options.get(key, True)
         options[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+    # Read-only probe of the live schema before anything is written (check mode too): refused, nothing changes.
+    probe = Probe(
+        client,
+        situations={
+            "generated": options.get("situation_generated", "GERADO"),
+            "sent": options.get("situation_sent", "ENVIADO"),
+        },
+    )
+    compat = {}
+    if options["export"]:
+        compat["create_lotes"] = probe.require("create_lotes")
+    if options["export"] or options["transfer"]:
+        compat["mark_lotes_sent"] = probe.require("mark_lotes_sent")
     ledger = Ledger(options["state_dir"])
     if not check_mode:
         ledger.prepare_dirs()
@@ -695,6 +709,7 @@ def run_export(client, options, check_mode=False, log=None):
             db.codes()[db.names["sent"]],
         )
         result["ledger"] = ledger.path
+        result["compat"] = compat
         result["destination"] = destination.label if destination else None
     return result
 

@@ -15,6 +15,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup_status impor
     status_age_hours,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, normalize_version
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import CAPABILITIES, Probe
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient, version_and_size
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import (
     classify_role,
@@ -84,6 +85,7 @@ def gather(params, http_get=None, unit_state=service_state):
         "backup_dir": disk_space(params["backup_dir"]),
         "backup_status": _backup_status(os.path.join(facts_dir, BACKUP_FACT), params),
         "migration": migration,
+        "capabilities": {},
         "problems": problems,
     }
     executed = []
@@ -113,10 +115,17 @@ def gather(params, http_get=None, unit_state=service_state):
             result["version"]["database"] = version
             result["database"]["size_bytes"] = size
             result["database"]["reachable"] = True
+            result["capabilities"] = Probe(client, params["version_key"]).report()
             executed = client.executed_queries
     except PecError as exc:
         result["database"]["error"] = exc.msg
         problems.append({"code": "database", "msg": exc.msg})
+    if not result["capabilities"]:
+        reason = "the database could not be read: the schema was not probed"
+        result["capabilities"] = {
+            name: {"capability": name, "supported": False, "missing": [], "manual": spec["manual"], "reason": reason}
+            for name, spec in CAPABILITIES.items()
+        }
 
     url = result["http"]["url"]
     try:

@@ -17,6 +17,7 @@ import os
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import atomic_write
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import Probe
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import sql_literal
 
 DEFAULT_PROFILE_NAME = "Visualização de prontuário"
@@ -367,6 +368,8 @@ def run(client, conn, params, check_mode):
     operations = list(dict.fromkeys(params["profile_operations"]))
     if not resources or not operations:
         raise PecError("profile_resources and profile_operations must not be empty: a profile needs at least one grant")
+    # Read-only probe of the live schema before anything is read for writing (check mode too).
+    compat = Probe(client).require("change_profiles")
     state = read_state(client, params["profile_name"], resources)
     the_plan = plan(
         state,
@@ -392,6 +395,7 @@ def run(client, conn, params, check_mode):
         "admin_roles_removed": len(the_plan["adm_geral_remove"]) + len(the_plan["adm_municipal_remove"]),
         "break_glass": {"login": params.get("break_glass_login"), "papeis_kept": the_plan["protected"]},
         "snapshot": None,
+        "compat": compat,
         "diff": the_plan["diff"],
     }
     if not the_plan["changed"] or check_mode:

@@ -233,6 +233,60 @@ def tail(text, lines=40):
     return parts[-lines:]
 
 
+_FLAG_RE = re.compile(r"(?<![\w-])-(?P<name>[a-zA-Z][\w-]*)")
+
+
+def supported_flags(java, installer, runner=None, timeout=120):
+    """The flags the installer's own ``-help`` lists (``{"-console", "-continue", ...}``), or None when it lists none
+    (then the configured flags are passed as they are). Never raises: a failing ``-help`` is None."""
+    runner = runner or HostRunner()
+    try:
+        _rc, out = runner.run([java, "-jar", installer, "-help"], timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = {"-" + m.group("name") for m in _FLAG_RE.finditer(out or "")}
+    found.discard("-jar")
+    return found or None
+
+
+def adapt_flags(flags, supported):
+    """(flags to pass, flags dropped because the installer's -help does not list them)."""
+    if not supported:
+        return list(flags), []
+    keep, dropped = [], []
+    for flag in flags:
+        (keep if str(flag).split("=", 1)[0] in supported else dropped).append(flag)
+    return keep, dropped
+
+
+# Failure modes users of real servers report (docs/pec-facts.md): code -> markers in the output, what to do.
+FAILURE_MARKERS = {
+    "version_mismatch": ("versões diferentes", "não estão na mesma versão", "difere da versão da aplicação"),
+    "out_of_memory": ("killed", "outofmemoryerror", "java heap space"),
+    "locale": ("pt_br.utf-8", "locale", "setlocale"),
+    "time_zone": ("america/sao_paulo", "timezone", "fuso horário"),
+    "old_files": ("já existe", "already exists", "arquivos antigos"),
+}
+FAILURE_HINTS = {
+    "version_mismatch": "the application and the database are not on the same version (the update stopped half-way): "
+    "the role rolls back to the backup of this run; restore it by hand otherwise, then try again",
+    "out_of_memory": "the installer or the application ran out of memory (Killed): free memory (8 GB) and retry",
+    "locale": "the locale pt_BR.UTF-8 is missing: localedef -i pt_BR -f UTF-8 pt_BR.UTF-8, then retry",
+    "time_zone": "the time zone is wrong: timedatectl set-timezone America/Sao_Paulo, then retry",
+    "old_files": "files of an earlier version are left in the install directory: move them aside and retry",
+}
+
+
+def diagnose(text):
+    """[{code, hint}] for every known failure mode found in installer or application output."""
+    low = (text or "").lower()
+    return [
+        {"code": code, "hint": FAILURE_HINTS[code]}
+        for code, markers in FAILURE_MARKERS.items()
+        if any(m in low for m in markers)
+    ]
+
+
 def run_installer(java, installer, flags, cwd, timeout):
     """Run the installer in update mode with no stdin (it must not wait for a prompt). Returns (rc, output)."""
     cmd = [java, "-jar", installer, *check_flags(flags)]

@@ -181,6 +181,18 @@ pec:
     migration:
       description: The migration record written by the decommission role, or null.
       type: dict
+    capabilities:
+      description:
+        - Per capability that writes into the PEC's internals (C(create_lotes), C(mark_lotes_sent),
+          C(change_profiles), C(transmission_off), C(cnes_profile_reset_off)), whether this server's live schema
+          matches a known profile (read-only probe of information_schema, C(pec_compat)), with C(supported),
+          C(version), C(profile), C(missing) (what the schema lacks), C(manual) (the path in the PEC's UI to do it by
+          hand) and C(reason) (why it is refused). Not probed (all unsupported) when the database is unreachable.
+      type: dict
+      sample:
+        {transmission_off: {capability: transmission_off, supported: false, version: 4.5.2,
+         missing: ["key TRANSMISSAO_AUTOMATICA in tb_config_sistema"],
+         manual: "Transmissão de dados → Configurações", reason: "transmission_off refused on this server ..."}}
     problems:
       description: Every problem found, each with a code and a message that says what to do.
       type: list

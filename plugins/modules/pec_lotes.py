@@ -166,6 +166,14 @@ summary:
       C(lotes_export_result)."
   returned: always
   type: dict
+compat:
+  description:
+    - The read-only schema probes (module_utils C(pec_compat)) of C(create_lotes) (when O(export)) and
+      C(mark_lotes_sent), run before anything is written, check mode included. A capability whose schema does not
+      match fails the task before any write, naming what is missing and the manual path
+      (Transmissão de dados → Gerar novo lote → Salvar em arquivo).
+  returned: success
+  type: dict
 ledger:
   description: Path of the ledger.
   returned: always

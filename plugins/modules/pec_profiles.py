@@ -137,6 +137,14 @@ snapshot:
   returned: always
   type: str
   sample: /var/lib/sesdf-esus/profile-snapshots/pec_profiles-20260101T120000123456Z.json
+compat:
+  description:
+    - The read-only schema probe of capability C(change_profiles) (module_utils C(pec_compat)), run before anything
+      else, check mode included. When the live schema does not match, the task fails before any write with what is
+      missing and the manual path (Administração → Perfis, Profissionais → Lotações).
+  returned: success
+  type: dict
+  sample: {capability: change_profiles, supported: true, version: 4.2.8, missing: []}
 executed_queries:
   description: SQL run against the database.
   returned: always

@@ -185,6 +185,25 @@ stdout_lines:
   returned: action=install, not in check mode
   type: list
   elements: str
+installer_flags:
+  description:
+    - Flags passed to the installer, the configured ones that its own C(-help) lists (all of them when C(-help)
+      lists none). C(-continue) is unconfirmed for 4.5.2, so it is only passed when the installer offers it.
+  returned: action=install, not in check mode
+  type: list
+  elements: str
+installer_flags_dropped:
+  description: Configured flags not passed because the installer's C(-help) does not list them (a warning says so).
+  returned: action=install, not in check mode
+  type: list
+  elements: str
+failure_modes:
+  description:
+    - Known failure modes found in the installer output and log, each C(code) (C(version_mismatch),
+      C(out_of_memory), C(locale), C(time_zone), C(old_files)) and C(hint) (what to do); the hints end RV(msg).
+  returned: on installer failure
+  type: list
+  elements: dict
 installer_log_lines:
   description: Last lines of the installer's own log when it failed.
   returned: on installer failure
@@ -210,14 +229,17 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecI
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import (
     DECISION_UPGRADE,
     HostRunner,
+    adapt_flags,
     check_flags,
     check_sha256,
+    diagnose,
     find_java,
     installer_status,
     plan,
     preflight,
     read_versions,
     run_installer,
+    supported_flags,
     tail,
 )
 
@@ -256,6 +278,10 @@ def install_action(module, install):
     java = find_java(p["java_bin"], jre, runner=HostRunner())
     if not java:
         module.fail_json(msg="no Java runtime to launch the installer; install one (upgrade_jre_package)", **result)
+    flags, dropped = adapt_flags(flags, supported_flags(java, p["installer"]))
+    if dropped:
+        module.warn(f"the installer's -help does not list {', '.join(dropped)}: not passed")
+    result.update(installer_flags=flags, installer_flags_dropped=dropped)
     try:
         rc, output, cmd = run_installer(
             java, p["installer"], flags, os.path.dirname(p["installer"]), p["installer_timeout"]
@@ -275,8 +301,11 @@ def install_action(module, install):
             with open(p["installer_log"], encoding="utf-8", errors="replace") as handle:
                 log_lines = tail(handle.read(), 20)
         last = next((line for line in reversed(result["stdout_lines"]) if line.strip()), "no output")
+        found = diagnose("\n".join(result["stdout_lines"] + log_lines))
+        hints = "".join(f"; {d['hint']}" for d in found)
         module.fail_json(
-            msg=f"the installer {os.path.basename(p['installer'])} failed with exit code {rc}: {last}",
+            msg=f"the installer {os.path.basename(p['installer'])} failed with exit code {rc}: {last}{hints}",
+            failure_modes=found,
             installer_log_lines=log_lines,
             **result,
         )

@@ -4,11 +4,13 @@ database with the PEC test double's 4.2.8 schema and a synthetic UBS (``pec_db``
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -193,3 +195,33 @@ def pec_db(pg_server):
     yield _conn(pg_server, name)
     with PgClient(pg_server["bin_dir"], _conn(pg_server, "postgres")) as admin:
         admin.query(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+MODULES = os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "modules")
+
+
+@pytest.fixture
+def run_module(tmp_path, pg_server):
+    """``run_module(name, conn, check=False, diff=False, **args) -> (proc, out)``: a module as Ansible runs it (an
+    arguments file in, JSON out), connected to ``conn`` on the test server."""
+
+    def run(name, conn, check=False, diff=False, **args):
+        full = {
+            "db_host": conn["host"],
+            "db_port": conn["port"],
+            "db_name": conn["name"],
+            "db_user": conn["user"],
+            "db_password": conn["password"],
+            "pg_bin_dir": pg_server["bin_dir"],
+            "_ansible_check_mode": check,
+            "_ansible_diff": diff,
+            **args,
+        }
+        path = tmp_path / f"{name}-args.json"
+        path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": full}))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        module = os.path.join(MODULES, f"{name}.py")
+        proc = subprocess.run([sys.executable, module, str(path)], capture_output=True, text=True, env=env, check=False)
+        return proc, json.loads(proc.stdout)
+
+    return run

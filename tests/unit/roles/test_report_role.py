@@ -28,6 +28,15 @@ PEC_OK = {
     "problems": [],
 }
 
+CAPABILITIES_STRICT = {
+    "create_lotes": {"supported": True, "missing": [], "manual": "Transmissão de dados → Gerar novo lote"},
+    "transmission_off": {
+        "supported": False,
+        "missing": ["key TRANSMISSAO_AUTOMATICA in tb_config_sistema"],
+        "manual": "Transmissão de dados → Configurações",
+    },
+}
+
 
 def run_report(tmp_path, hostvars):
     inventory = {"all": {"children": {"ubs": {"children": {"regiao_norte": {"hosts": {}}}}}}}
@@ -95,6 +104,11 @@ def report(tmp_path_factory):
                 "upgrade_summary": {"result": "rolled_back", "message": "installer failed"},
             },
             "ubs-down": {"sesdf_esus_ubs_name": "UBS 3 Teste", "sesdf_esus_cnes": "0010003"},
+            "ubs-strict": {
+                "sesdf_esus_ubs_name": "UBS 4 Teste",
+                "sesdf_esus_cnes": "0010004",
+                "sesdf_esus_pec": dict(PEC_OK, capabilities=CAPABILITIES_STRICT),
+            },
         },
     )
 
@@ -113,6 +127,17 @@ def test_every_pending_action_of_a_ubs_is_listed_in_portuguese(report):
     assert "atualização do PEC: rolled_back" in md
     assert "controles de segurança falhando: firewall_ubs_networks" in md
     assert "produção de 2026-10 (CNES 0010002): atrasado, 7 registro(s)" in md
+
+
+def test_a_capability_refused_on_a_server_is_a_pending_action_with_the_manual_path(report):
+    _md, rows, _out = report
+    assert rows["ubs-strict"]["pendencias"] == [
+        {
+            "code": "compat",
+            "msg": "a coleção não pode desligar a transmissão automática neste servidor (o banco do PEC não tem: "
+            "key TRANSMISSAO_AUTOMATICA in tb_config_sistema); fazer pelo PEC: Transmissão de dados → Configurações",
+        }
+    ]
 
 
 def test_an_unreachable_ubs_is_reported_not_dropped(report):

@@ -12,8 +12,10 @@ import pytest
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import (
     HostRunner,
+    adapt_flags,
     check_flags,
     check_sha256,
+    diagnose,
     disk_needs,
     find_java,
     installed_version,
@@ -22,6 +24,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import (
     plan,
     preflight,
     run_installer,
+    supported_flags,
     tree_size,
 )
 
@@ -228,3 +231,39 @@ def test_database_down_is_a_blocker_that_says_the_backup_needs_it(tmp_path):
     )
     assert result["decision"] == "upgrade"
     assert result["blockers"][0]["code"] == "database" and "needs the database up" in result["blockers"][0]["msg"]
+
+
+HELP_5X = """Uso: java -jar eSUS-AB-PEC-5.2.28-Linux64.jar [-url= -username= -password=] [-restore=<dump>] [-backup]
+ [-console] [-continue] [-help] [-treinamento]"""
+HELP_4X = "Uso: java -jar eSUS-AB-PEC-4.5.2-Linux64.jar -console -url=<jdbc> -username=<usuário> -password=<senha>"
+
+
+def test_continue_is_passed_only_when_the_installers_help_lists_it():
+    listed = supported_flags("java", "pec.jar", runner=FakeRunner({"java": HELP_5X}))
+    assert {"-console", "-continue", "-backup", "-url"} <= listed and "-jar" not in listed
+    assert adapt_flags(["-console", "-continue"], listed) == (["-console", "-continue"], [])
+    old = supported_flags("java", "pec.jar", runner=FakeRunner({"java": HELP_4X}))
+    assert adapt_flags(["-console", "-continue"], old) == (["-console"], ["-continue"])
+
+
+def test_an_installer_whose_help_says_nothing_gets_the_configured_flags():
+    assert supported_flags("java", "pec.jar", runner=FakeRunner({})) is None
+    assert supported_flags("java", "pec.jar", runner=FakeRunner({"java": "erro"})) is None
+    assert adapt_flags(["-console", "-continue"], None) == (["-console", "-continue"], [])
+
+
+@pytest.mark.parametrize(
+    ("output", "code"),
+    [
+        ("ERRO: O PEC e o seu banco de dados não estão na mesma versão", "version_mismatch"),
+        ("versões diferentes entre aplicação e banco", "version_mismatch"),
+        ("/opt/e-SUS/instalar.sh: line 3: 4242 Killed java -jar", "out_of_memory"),
+        ("setlocale: LC_ALL: cannot change locale (pt_BR.UTF-8)", "locale"),
+        ("fuso horário inválido: use America/Sao_Paulo", "time_zone"),
+    ],
+)
+def test_known_failure_modes_are_named_with_what_to_do(output, code):
+    found = diagnose(output)
+    assert [f["code"] for f in found][:1] == [code]
+    assert found[0]["hint"]
+    assert diagnose("Instalação concluída") == []

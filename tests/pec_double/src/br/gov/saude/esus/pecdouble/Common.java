@@ -56,6 +56,22 @@ final class Common {
         return 0;
     }
 
+    /** The double's own settings, /etc/pec-double.properties (env PEC_DOUBLE_CONFIG): absent means the full variant. */
+    static Properties variantConfig() {
+        Path f = java.nio.file.Paths.get(System.getenv().getOrDefault("PEC_DOUBLE_CONFIG", "/etc/pec-double.properties"));
+        try {
+            return java.nio.file.Files.exists(f) ? loadProperties(f) : new Properties();
+        } catch (IOException e) {
+            throw new IllegalStateException("configuração do dublê ilegível: " + f + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** STRICT variant: only what is known of a real 4.5.2 (md5 auth, no /api/public/info, no invented config keys). */
+    static boolean strict() { return "strict".equals(variantConfig().getProperty("variant", "full").trim()); }
+
+    /** tb_config_sistema keys the double invented; the strict variant has none of them. */
+    static final String[] INVENTED_KEYS = {"TRANSMISSAO_AUTOMATICA", "HORARIO_TRANSMISSAO", "ATUALIZAR_PERFIS_IMPORTACAO_CNES"};
+
     static Properties loadProperties(Path file) throws IOException {
         Properties p = new Properties();
         try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {

@@ -136,6 +136,9 @@ public final class Installer {
             try (Connection c = waitForDatabase(jdbcUrlWithDb(dbUrl, "postgres"), dbUser, dbPass, 90)) {
                 step("Criando o banco de dados esus e o usuário somente leitura esus_leitura");
                 try (Statement s = c.createStatement()) {
+                    // initdb hashed the superuser password with its own default (scram): hash it again as configured.
+                    s.execute("SET password_encryption = '" + authMethod() + "'");
+                    s.execute("ALTER ROLE postgres PASSWORD '" + dbPass + "'");
                     s.execute("CREATE DATABASE esus ENCODING 'UTF8' TEMPLATE template0");
                     s.execute("CREATE ROLE esus_leitura LOGIN PASSWORD '" + roPass + "'");
                 }
@@ -190,7 +193,7 @@ public final class Installer {
             chown(pw, "postgres");
             step("Inicializando o banco de dados (initdb)");
             if (run("runuser", "-u", "postgres", "--", DB_BIN.resolve("initdb").toString(), "-D", DB_DATA.toString(),
-                    "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=peer", "--auth-host=scram-sha-256",
+                    "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=peer", "--auth-host=" + authMethod(),
                     "--pwfile=" + pw) != 0)
                 throw new Fatal(1, "Falha ao inicializar o banco de dados (initdb): veja " + LOG);
         } finally {
@@ -198,7 +201,7 @@ public final class Installer {
         }
         Files.writeString(DB_DATA.resolve("postgresql.conf"),
             "\n# e-SUS APS PEC (dublê de teste)\nunix_socket_directories = '/var/run/postgresql,/tmp'\n"
-            + "password_encryption = scram-sha-256\n", StandardOpenOption.APPEND);
+            + "password_encryption = " + authMethod() + "\n", StandardOpenOption.APPEND);
         // pg_hba.conf from initdb: local all all peer; host 127.0.0.1/32 and ::1/128 scram-sha-256.
         Files.writeString(Paths.get("/lib/systemd/system", DB_UNIT),
             "[Unit]\nDescription=e-SUS AB PostgreSQL (banco de dados do PEC e-SUS APS)\nAfter=network.target\n\n"
@@ -226,6 +229,17 @@ public final class Installer {
             u.setString(2, Common.hashPassword(pw));
             u.setString(3, cpf);
             u.executeUpdate();
+        }
+    }
+
+    /** md5 like the real 9.6.13 in the strict variant; scram-sha-256 in the full one (what the lab always had). */
+    static String authMethod() { return Common.strict() ? "md5" : "scram-sha-256"; }
+
+    /** Strict variant: none of the double's invented tb_config_sistema keys (run after every migration). */
+    private static void dropInventedKeys(Connection c) throws SQLException {
+        if (!Common.strict()) return;
+        try (PreparedStatement d = c.prepareStatement("DELETE FROM tb_config_sistema WHERE co_config_sistema = ?")) {
+            for (String k : Common.INVENTED_KEYS) { d.setString(1, k); d.executeUpdate(); }
         }
     }
 
@@ -356,6 +370,8 @@ public final class Installer {
             }
             log("Banco de dados na versão " + v);
         }
+        if (!c.getAutoCommit()) c.setAutoCommit(true);
+        dropInventedKeys(c);
     }
 
     // -------------------------------------------------------------------------------- files and units

@@ -1,0 +1,291 @@
+# Copyright: (c) 2026, SES-DF NTINF
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the collection may write into the PEC's internals on THIS server: a schema profile per capability and a
+read-only probe of the live database, run before any write (check mode included).
+
+Every capability that writes into the PEC's tables (``CAPABILITIES``) lists, per known version range, the tables,
+columns (with their types where a wrong type would corrupt data), configuration keys of ``tb_config_sistema`` and
+rows it relies on. The probe reads ``information_schema`` and runs SELECTs only. A capability whose profile does not
+match is refused before anything changes, with a message naming what is missing and the manual path in the PEC's
+UI (from the Ministry's manual, docs/pec-facts.md).
+
+The only profile known today is the one the PEC test double models (4.2.x to 4.5.x, names from pec-facts); it is
+unconfirmed on a real 4.5.2, which is exactly why the probe runs on every server before every write.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, compare_versions
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import database_version, sql_literal
+
+INT = ("smallint", "integer", "bigint", "numeric")
+TEXT = ("text", "character varying", "character")
+STAMP = ("timestamp without time zone", "timestamp with time zone")
+DAY = ("date", *STAMP)
+ANY = None
+
+_LOTE = {
+    "co_seq_lote_transp": INT,
+    "dt_geracao": STAMP,
+    "dt_inicio_periodo": DAY,
+    "dt_fim_periodo": DAY,
+    "co_situacao": INT,
+    "qt_registros": INT,
+    "dt_envio": STAMP,
+}
+_DOUBLE_4X = ("4.2.0", "5.0.0")
+_DOUBLE_SOURCE = "the PEC test double's schema (names from docs/pec-facts.md), unconfirmed on a real PEC"
+
+# capability -> what it does, the manual path, and its profiles (versions [min, max), tables, keys, rows).
+CAPABILITIES = {
+    "create_lotes": {
+        "what": "create lotes in tb_lote_transp and tie tb_dado_transp rows to them",
+        "manual": "Transmissão de dados → Gerar novo lote → Salvar em arquivo",
+        "profiles": [
+            {
+                "versions": _DOUBLE_4X,
+                "source": _DOUBLE_SOURCE,
+                "tables": {
+                    "tb_dado_transp": {
+                        "co_seq_dado_transp": INT,
+                        "nu_uuid": ANY,
+                        "co_unidade_saude": INT,
+                        "dt_registro": DAY,
+                        "co_lote_transp": INT,
+                        "ds_dado": ("bytea",),
+                    },
+                    "tb_lote_transp": _LOTE,
+                    "tb_situacao_lote_transp": {"co_situacao": INT, "no_situacao": TEXT},
+                    "tb_unidade_saude": {"co_seq_unidade_saude": INT, "nu_cnes": TEXT},
+                },
+                "situations": ("generated",),
+            }
+        ],
+    },
+    "mark_lotes_sent": {
+        "what": "mark lotes sent in tb_lote_transp (co_situacao, dt_envio)",
+        "manual": "Transmissão de dados (o PEC marca como enviado o lote que ele mesmo transmite)",
+        "profiles": [
+            {
+                "versions": _DOUBLE_4X,
+                "source": _DOUBLE_SOURCE,
+                "tables": {
+                    "tb_lote_transp": {"co_seq_lote_transp": INT, "co_situacao": INT, "dt_envio": STAMP},
+                    "tb_situacao_lote_transp": {"co_situacao": INT, "no_situacao": TEXT},
+                },
+                "situations": ("sent",),
+            }
+        ],
+    },
+    "change_profiles": {
+        "what": "give every lotação one view-only profile and remove administrator roles",
+        "manual": "Administração → Perfis (criar o perfil de visualização) e Profissionais → Lotações (atribuí-lo)",
+        "profiles": [
+            {
+                "versions": _DOUBLE_4X,
+                "source": _DOUBLE_SOURCE,
+                "tables": {
+                    "tb_usuario": {"co_seq_usuario": INT, "ds_login": TEXT},
+                    "tb_prof": {"co_seq_prof": INT, "co_usuario": INT, "no_profissional": TEXT},
+                    "tb_ator_papel": {"co_seq_ator_papel": INT, "co_prof": INT, "tp_ator_papel": TEXT},
+                    "tb_lotacao": {"co_ator_papel": INT, "co_cbo": INT, "co_unidade_saude": INT},
+                    "tb_cbo": {"co_cbo": INT, "co_cbo_2002": TEXT},
+                    "tb_unidade_saude": {"co_seq_unidade_saude": INT, "nu_cnes": TEXT},
+                    "tb_perfil": {
+                        "co_seq_perfil": INT,
+                        "no_perfil": TEXT,
+                        "tp_perfil": TEXT,
+                        "st_ativo": ("boolean",),
+                        "st_padrao": ("boolean",),
+                    },
+                    "tb_recurso": {"co_recurso": INT, "no_recurso": TEXT},
+                    "tb_perfil_recurso": {"co_perfil": INT, "co_recurso": INT, "tp_operacao": TEXT},
+                    "rl_ator_papel_perfil": {"co_ator_papel": INT, "co_perfil": INT},
+                    "tb_adm_geral": {"co_ator_papel": INT},
+                    "tb_adm_municipal": {"co_ator_papel": INT, "co_ibge_municipio": TEXT},
+                },
+            }
+        ],
+    },
+    "transmission_off": {
+        "what": "turn the automatic transmission off (tb_config_sistema)",
+        "manual": "Transmissão de dados → Configurações (desligar a transmissão automática)",
+        "profiles": [
+            {
+                "versions": _DOUBLE_4X,
+                "source": _DOUBLE_SOURCE,
+                "tables": {"tb_config_sistema": {"co_config_sistema": TEXT, "ds_texto": TEXT}},
+                "keys": ("TRANSMISSAO_AUTOMATICA",),
+            }
+        ],
+    },
+    "cnes_profile_reset_off": {
+        "what": "stop a CNES import from resetting profiles (tb_config_sistema)",
+        "manual": 'CNES → Importar (deixar desmarcado "Atualizar perfis ao importar CNES" em toda importação)',
+        "profiles": [
+            {
+                "versions": _DOUBLE_4X,
+                "source": _DOUBLE_SOURCE,
+                "tables": {"tb_config_sistema": {"co_config_sistema": TEXT, "ds_texto": TEXT}},
+                "keys": ("ATUALIZAR_PERFIS_IMPORTACAO_CNES",),
+            }
+        ],
+    },
+}
+
+# Not a capability of its own: what any write of tb_config_sistema needs (pec_config without a capability).
+CONFIG_TABLE = {
+    "what": "set keys of tb_config_sistema",
+    "manual": "Administração (telas de configuração do PEC)",
+    "profiles": [
+        {
+            "versions": _DOUBLE_4X,
+            "source": _DOUBLE_SOURCE,
+            "tables": {"tb_config_sistema": {"co_config_sistema": TEXT, "ds_texto": TEXT}},
+        }
+    ],
+}
+_SPECS = {**CAPABILITIES, "config_table": CONFIG_TABLE}
+
+DEFAULT_SITUATIONS = {"generated": "GERADO", "sent": "ENVIADO"}
+
+
+class CompatRefused(PecError):
+    """A capability refused on this server; ``details`` carries the probe result."""
+
+
+class Probe:
+    """Read-only look at one live database; each catalog read runs at most once per probe."""
+
+    def __init__(self, client, version_key="VERSAOBANCODADOS", situations=None):
+        self.client = client
+        self.version_key = version_key
+        self.situations = {**DEFAULT_SITUATIONS, **(situations or {})}
+        self._columns = None
+        self._version = False
+        self._keys = {}
+        self._situation_names = None
+
+    def columns(self):
+        """{table: {column: data_type}} of every table any profile names, in the current schema."""
+        if self._columns is None:
+            tables = sorted({t for cap in _SPECS.values() for p in cap["profiles"] for t in p["tables"]})
+            rows = self.client.query(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name IN ("
+                + ", ".join(sql_literal(t) for t in tables)
+                + ") ORDER BY 1, 2"
+            )
+            self._columns = {}
+            for table, column, data_type in rows:
+                self._columns.setdefault(table, {})[column] = data_type
+        return self._columns
+
+    def version(self):
+        if self._version is False:
+            ok = "co_config_sistema" in self.columns().get("tb_config_sistema", {})
+            self._version = database_version(self.client, self.version_key) if ok else None
+        return self._version
+
+    def keys_present(self, keys):
+        wanted = [k for k in keys if k not in self._keys]
+        if wanted:
+            rows = self.client.query(
+                "SELECT co_config_sistema FROM tb_config_sistema WHERE co_config_sistema IN ("
+                + ", ".join(sql_literal(k) for k in wanted)
+                + ")"
+            )
+            found = {r[0] for r in rows}
+            self._keys.update({k: k in found for k in wanted})
+        return {k for k in keys if self._keys[k]}
+
+    def situation_names(self):
+        if self._situation_names is None:
+            rows = self.client.query("SELECT no_situacao FROM tb_situacao_lote_transp")
+            self._situation_names = {r[0] for r in rows}
+        return self._situation_names
+
+    def _missing(self, profile, keys):
+        """Names of what this live schema lacks for one profile (empty: it matches)."""
+        live = self.columns()
+        missing = []
+        for table, columns in profile["tables"].items():
+            if table not in live:
+                missing.append(f"table {table}")
+                continue
+            for column, types in columns.items():
+                found = live[table].get(column)
+                if found is None:
+                    missing.append(f"column {table}.{column}")
+                elif types is not ANY and found not in types:
+                    missing.append(f"column {table}.{column} of type {'/'.join(types)} (it is {found})")
+        if missing:
+            return missing
+        wanted_keys = list(keys if keys is not None else profile.get("keys", ()))
+        if wanted_keys:
+            present = self.keys_present(wanted_keys)
+            missing.extend(f"key {k} in tb_config_sistema" for k in wanted_keys if k not in present)
+        names = [self.situations[s] for s in profile.get("situations", ())]
+        if names:
+            live_names = self.situation_names()
+            missing.extend(f"situation {n!r} in tb_situacao_lote_transp" for n in names if n not in live_names)
+        return missing
+
+    def check(self, capability, keys=None):
+        """{capability, supported, version, profile, missing, manual, reason} for this server; never writes.
+
+        ``keys``: the tb_config_sistema keys the caller is about to set (default: the profile's).
+        """
+        spec = _SPECS[capability]
+        version = self.version()
+        candidates = [p for p in spec["profiles"] if _in_range(version, p["versions"])] if version else []
+        if version and not candidates:
+            known = ", ".join(f"{p['versions'][0]} to before {p['versions'][1]}" for p in spec["profiles"])
+            missing = [f"a schema profile for PEC {version} (known: {known})"]
+            return _verdict(capability, spec, version, None, missing)
+        best = None
+        for profile in candidates or spec["profiles"]:
+            missing = self._missing(profile, keys)
+            if not missing:
+                return _verdict(capability, spec, version, profile, [])
+            if best is None or len(missing) < len(best[1]):
+                best = (profile, missing)
+        return _verdict(capability, spec, version, best[0], best[1])
+
+    def require(self, capability, keys=None):
+        """The check, raising CompatRefused (nothing written) when the capability is not supported."""
+        verdict = self.check(capability, keys)
+        if not verdict["supported"]:
+            raise CompatRefused(verdict["reason"], compat=verdict)
+        return verdict
+
+    def report(self):
+        """Every capability's verdict (what pec_info shows)."""
+        return {name: self.check(name) for name in CAPABILITIES}
+
+
+def _in_range(version, bounds):
+    try:
+        return compare_versions(version, bounds[0]) >= 0 and compare_versions(version, bounds[1]) < 0
+    except (PecError, ValueError):
+        return False
+
+
+def _verdict(capability, spec, version, profile, missing):
+    supported = not missing
+    reason = None
+    if not supported:
+        reason = (
+            f"{capability} refused on this server (PEC {version or 'of unknown version'}): the collection would "
+            f"{spec['what']}, but the database has no {', '.join(missing)}. Nothing was changed. "
+            f"Do it by hand in the PEC: {spec['manual']}"
+        )
+    return {
+        "capability": capability,
+        "supported": supported,
+        "version": version,
+        "profile": f"{profile['versions'][0]}-{profile['versions'][1]} ({profile['source']})" if profile else None,
+        "missing": missing,
+        "manual": spec["manual"],
+        "reason": reason,
+    }
