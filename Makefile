@@ -23,13 +23,14 @@ export ANSIBLE_PYTHON_INTERPRETER := /usr/bin/python3
 
 APT_PACKAGES := podman runc debootstrap uidmap python3-venv git rsync postgresql-15 postgresql-client-15 shellcheck zstd age openssh-client
 
-.PHONY: help deps venv collection lab-image lint yamllint ansible-lint ruff unit sanity molecule test demo lock clean bench-backup
+.PHONY: help deps venv collection ee lab-image lint yamllint ansible-lint ruff unit sanity molecule test demo lock clean bench-backup
 
 help:
 	@echo "make test                 everything CI runs (installs what it needs on Debian 12)"
 	@echo "make molecule SCENARIO=x  one Molecule scenario"
 	@echo "make demo                 lab of three UBS, runs playbooks/site.yml, prints a report per region"
 	@echo "make bench-backup         benchmark of the verified backup against a raw pg_dump"
+	@echo "make ee                   build context of the regions' execution environment in build/ee (offline)"
 	@echo "make lint | unit | sanity | lab-image | lock"
 
 deps: ## Debian packages the lab and tests need
@@ -53,6 +54,10 @@ collection: ## make the repo importable as sesdf.esus
 	mkdir -p $(dir $(COLL_LINK))
 	ln -sfn $(REPO) $(COLL_LINK)
 
+ee: venv collection ## execution environment build context (ansible-builder create, offline): build/ee
+	ansible-galaxy collection build --force --output-path build/ee-src . >/dev/null
+	ansible-builder create -f ee/execution-environment.yml -c build/ee --output-filename Containerfile >/dev/null
+
 lab-image: deps
 	bash lab/build-image.sh
 
@@ -68,7 +73,7 @@ ruff: venv
 
 lint: yamllint ruff ansible-lint
 
-unit: venv collection
+unit: venv collection ee
 	PYTHONPATH=$(COLL_ROOT) python -m pytest -q tests/unit
 
 sanity: venv

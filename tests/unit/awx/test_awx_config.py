@@ -1,0 +1,110 @@
+"""AWX configuration as code (awx/config.yml, applied by playbooks/awx_config.yml): every job template runs a
+playbook of playbooks/, credentials are names only, and every schedule's rrule parses with python-dateutil (as
+AWX does) and fires when intended on a synthetic calendar, in America/Sao_Paulo local time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from dateutil.rrule import rrulestr
+
+REPO = Path(__file__).resolve().parents[3]
+CONFIG = yaml.safe_load((REPO / "awx" / "config.yml").read_text())
+TZ = ZoneInfo("America/Sao_Paulo")
+UTC = dt.UTC
+SECRET_WORDS = ("password", "senha", "ssh_key", "token", "secret", "vault_pass", "private_key")
+
+
+def _schedule(name: str) -> dict:
+    return next(s for s in CONFIG["awx_schedules"] if s["name"] == name)
+
+
+def _rule(name: str):
+    # AWX stores "DTSTART;TZID=...:... RRULE:..." on one line; dateutil reads the same lines
+    return rrulestr(_schedule(name)["rrule"].replace(" RRULE:", "\nRRULE:"))
+
+
+def _fires(name: str, year: int) -> list[dt.datetime]:
+    start = dt.datetime(year, 1, 1, tzinfo=TZ)
+    return _rule(name).between(start, start.replace(year=year + 1), inc=True)
+
+
+def _keys(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield str(key)
+            yield from _keys(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _keys(value)
+
+
+def test_job_templates_run_existing_playbooks():
+    names = [jt["name"] for jt in CONFIG["awx_job_templates"]]
+    assert len(names) == len(set(names))
+    for jt in CONFIG["awx_job_templates"]:
+        assert (REPO / jt["playbook"]).is_file(), jt["playbook"]
+
+
+def test_every_playbook_but_the_awx_one_has_a_job_template():
+    playbooks = {f"playbooks/{p.name}" for p in (REPO / "playbooks").glob("*.yml")} - {"playbooks/awx_config.yml"}
+    assert {jt["playbook"] for jt in CONFIG["awx_job_templates"]} == playbooks
+
+
+def test_credentials_are_names_and_no_secret_is_written_in():
+    assert set(CONFIG["awx_credentials"]) == {"machine", "vault"}
+    assert all(isinstance(v, str) and v for v in CONFIG["awx_credentials"].values())
+    assert not [k for k in _keys(CONFIG) if any(w in k.lower() for w in SECRET_WORDS)]
+
+
+def test_regions_have_unique_names_and_a_source_in_the_repository():
+    regions = CONFIG["awx_regions"]
+    assert len({r["name"] for r in regions}) == len(regions) == 7
+    assert all(r["source_path"].startswith("inventories/") for r in regions)
+
+
+@pytest.mark.parametrize("schedule", CONFIG["awx_schedules"], ids=lambda s: s["name"])
+def test_schedule_parses_in_sao_paulo_and_names_a_job_template(schedule):
+    assert schedule["rrule"].startswith("DTSTART;TZID=America/Sao_Paulo:")
+    first = _rule(schedule["name"])[0]
+    assert first.tzinfo is not None and first.utcoffset() == dt.timedelta(hours=-3)
+    assert schedule["job_template"] in {jt["name"] for jt in CONFIG["awx_job_templates"]}
+
+
+def test_daily_backup_check_fires_every_day_at_seven_local():
+    fires = _fires("Checagem diária de backup", 2027)
+    assert len(fires) == 365
+    assert {f.date() for f in fires} == {dt.date(2027, 1, 1) + dt.timedelta(days=n) for n in range(365)}
+    # no daylight saving time in Brazil: always 07:00 local = 10:00 UTC
+    assert {f.astimezone(UTC).time() for f in fires} == {dt.time(10, 0)}
+    assert {f.time() for f in fires} == {dt.time(7, 0)}
+
+
+def test_weekly_cnes_on_monday_morning_and_lotes_on_friday_afternoon():
+    cnes = _fires("CNES semanal (staging e auditoria de perfis)", 2027)
+    lotes = _fires("Lotes semanais para o NCAIS", 2027)
+    assert len(cnes) == 52 and {f.weekday() for f in cnes} == {0} and {f.time() for f in cnes} == {dt.time(7, 30)}
+    assert len(lotes) == 53 and {f.weekday() for f in lotes} == {4} and {f.time() for f in lotes} == {dt.time(16)}
+    assert _schedule("CNES semanal (staging e auditoria de perfis)")["job_tags"] == "cnes_import,profile_audit"
+    assert _schedule("Lotes semanais para o NCAIS")["job_tags"] == "lotes_export"
+
+
+@pytest.mark.parametrize("year", [2026, 2027, 2028])
+def test_monthly_report_once_a_month_on_a_weekday_a_week_before_the_10th(year):
+    fires = _fires("Relatório mensal", year)
+    assert [f.month for f in fires] == list(range(1, 13))
+    for f in fires:
+        assert f.weekday() < 5, f
+        assert 2 <= f.day <= 4, f  # at least 5 days left before the CDS deadline (the 10th)
+        assert f.time() == dt.time(8, 0)
+
+
+def test_upgrades_only_in_the_weekend_maintenance_window():
+    fires = _fires("Atualização do PEC (janela de manutenção)", 2027)
+    assert len(fires) == 52
+    assert {(f.weekday(), f.time()) for f in fires} == {(5, dt.time(20, 0))}
+    assert _schedule("Atualização do PEC (janela de manutenção)").get("enabled") is False
