@@ -17,7 +17,7 @@ description:
     that is not allowed, C(kill) a stray listener that belongs to no service, or C(none) when only a report is
     possible).
   - A name never makes a listener legitimate. A listening socket is allowed only by port, address B(and)
-    owning unit (the C(units) of its rule): a unit called C(sesdf-esus-x.service) or C(systemd-x.service), or
+    owning unit (the C(units) of its rule); a unit called C(sesdf-esus-x.service) or C(systemd-x.service), or
     a rogue unit on the database port, is reported with action C(mask) like any other. The units in
     O(services_never_stop) and systemd PID 1 are only reported (action C(none)), never stopped.
   - Never changes the host; the C(sesdf.esus.hardening) role acts on the violations.
