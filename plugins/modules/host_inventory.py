@@ -74,7 +74,7 @@ options:
   services_never_stop:
     description:
       - Exact unit names never stopped nor masked (the PEC's application and database, SSH). A listener of
-        theirs that is not allowed is reported with action C(none): fix the unit's configuration by hand.
+        theirs that is not allowed is reported with action C(none); fix the unit's configuration by hand.
     type: list
     elements: str
     default: []
