@@ -83,7 +83,7 @@ options:
       - Listening sockets allowed. Each item has C(port), C(proto) (C(tcp) or C(udp), default C(tcp)) and
         C(addresses), a list of C(any), C(loopback), an address or a network in CIDR notation (default C(any)).
       - C(units), a list of exact unit names that may own the socket (every process holding it must belong to
-        one of them). Without C(units), any owner is accepted (weaker: give the units).
+        one of them). Without C(units), any owner is accepted (weaker, so give the units).
     type: list
     elements: dict
     default: []
