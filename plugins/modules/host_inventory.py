@@ -17,7 +17,7 @@ description:
     that is not allowed, C(kill) a stray listener that belongs to no service, or C(none) when only a report is
     possible).
   - A name never makes a listener legitimate. A listening socket is allowed only by port, address B(and)
-    owning unit (the C(units) of its rule): a unit called C(sesdf-esus-x.service) or C(systemd-x.service), or
+    owning unit (the C(units) of its rule); a unit called C(sesdf-esus-x.service) or C(systemd-x.service), or
     a rogue unit on the database port, is reported with action C(mask) like any other. The units in
     O(services_never_stop) and systemd PID 1 are only reported (action C(none)), never stopped.
   - Never changes the host; the C(sesdf.esus.hardening) role acts on the violations.
@@ -74,7 +74,7 @@ options:
   services_never_stop:
     description:
       - Exact unit names never stopped nor masked (the PEC's application and database, SSH). A listener of
-        theirs that is not allowed is reported with action C(none): fix the unit's configuration by hand.
+        theirs that is not allowed is reported with action C(none); fix the unit's configuration by hand.
     type: list
     elements: str
     default: []
@@ -83,7 +83,7 @@ options:
       - Listening sockets allowed. Each item has C(port), C(proto) (C(tcp) or C(udp), default C(tcp)) and
         C(addresses), a list of C(any), C(loopback), an address or a network in CIDR notation (default C(any)).
       - C(units), a list of exact unit names that may own the socket (every process holding it must belong to
-        one of them). Without C(units), any owner is accepted (weaker: give the units).
+        one of them). Without C(units), any owner is accepted (weaker, so give the units).
     type: list
     elements: dict
     default: []
