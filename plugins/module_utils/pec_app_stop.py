@@ -132,6 +132,11 @@ class AppControl:
             return None
         rc, err = self.run("start", self.service)
         if rc != 0:
+            # systemd refuses a unit started too often in a short time (start-limit-hit) until its failed state
+            # is reset: the unit was stopped by this collection, so clear that state once and try again.
+            self.run("reset-failed", self.service)
+            rc, err = self.run("start", self.service)
+        if rc != 0:
             self.report["started"] = False
             return (
                 f"could not start {self.service} again ({err or 'rc=' + str(rc)}); the marker {self.marker_path} "

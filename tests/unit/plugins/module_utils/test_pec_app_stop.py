@@ -105,6 +105,27 @@ def test_a_failed_start_keeps_the_marker_for_the_next_run(tmp_path):
     assert "could not start" in error and os.path.exists(app.marker_path) and not app.report["started"]
 
 
+def test_a_start_refused_by_the_start_limit_is_reset_and_tried_once_more(tmp_path):
+    systemd = FakeSystemd(active=True)
+    app = control(tmp_path, systemd)
+    app.take(True, "x", "y")
+    refused = iter([(1, "start of the service was attempted too often")])
+    real_run = systemd.run
+
+    def run(action, name):
+        if action == "start":
+            result = next(refused, None)
+            if result:
+                systemd.calls.append(action)
+                return result
+        return real_run(action, name)
+
+    app.run = run
+    assert app.give_back() is None
+    assert systemd.calls == ["stop", "start", "reset-failed", "start"] and systemd.active
+    assert not os.path.exists(app.marker_path)
+
+
 def test_a_failed_stop_fails_the_run_and_the_give_back_starts_it(tmp_path):
     systemd = FakeSystemd(active=True, fail={"stop"})
     app = control(tmp_path, systemd)
