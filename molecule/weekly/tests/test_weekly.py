@@ -58,7 +58,7 @@ def db_rows_of_lotes(host, lote_ids):
     ids = ",".join(str(i) for i in lote_ids)
     rows = sql(
         host,
-        "SELECT nu_uuid, translate(encode(ds_dado, 'base64'), E'\\\\n', '') FROM tb_dado_transp "  # noqa: S608
+        "SELECT nu_uuid, translate(encode(ds_dado, 'base64'), E'\\n', '') FROM tb_dado_transp "  # noqa: S608
         f"WHERE co_lote_transp IN ({ids})",
     )
     return {u: base64.b64decode(b) for u, b in rows}
