@@ -1,6 +1,7 @@
 """upgrade: what an NTINF technician sees after an upgrade run, a refusal, a rollback and a stopped region.
 
-The converge upgraded sesdf-upgrade-ok (4.2.8 -> 4.5.2). The failure cases drive their own playbook runs:
+The converge upgraded sesdf-upgrade-ok and sesdf-upgrade-strict (4.2.8 -> 4.5.2; the latter on the strict
+double, which has no /api/public/info). The failure cases drive their own playbook runs:
 regiao_oeste (a 4.5.5 server: refused) and regiao_sul (ok, s2 with the broken 4.5.2 build, s3).
 State is read with `podman exec` (fast); the prepare step recorded a data snapshot in /root/upgrade-snapshot.txt.
 """
@@ -57,6 +58,18 @@ def run_upgrade(group):
 def test_upgraded_ubs_reports_452_in_config_database_and_http():
     assert versions("sesdf-upgrade-ok") == {"config": "4.5.2", "database": "4.5.2", "http": "4.5.2"}
     assert app_active("sesdf-upgrade-ok")
+
+
+def test_upgrade_without_the_info_endpoint_is_ready_by_page_log_and_database():
+    strict = "sesdf-upgrade-strict"
+    no_info = "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/api/public/info"
+    assert sh(strict, no_info) == "404"
+    assert json.loads(sh(strict, "cat /etc/pec.config"))["version"] == "4.5.2"
+    assert sql(strict, VERSION_SQL) == "4.5.2"
+    assert sh(strict, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/esus/") == "200"
+    assert app_active(strict)
+    before, now = snapshot(strict)
+    assert now == before
 
 
 def test_upgrade_keeps_patients_and_encounters_unchanged():
