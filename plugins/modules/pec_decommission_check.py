@@ -58,7 +58,7 @@ options:
     default: ENVIADO
   lotes_source:
     description:
-      - How the lotes were exported (the C(source) the lotes export reported): V(db) (the collection created them
+      - How the lotes were exported (the C(source) the lotes export reported) - V(db) (the collection created them
         and marked them sent in the PEC's tables) or V(files) (the lote files the PEC saved itself).
     type: str
     choices: [db, files]

@@ -644,3 +644,19 @@ def test_cron_entry_point_in_file_mode(pec_db, tmp_path, watched):
     age(watched / "lote-2.zip")
     proc = cron()
     assert proc.returncode == 2 and "lote-2.zip" in proc.stderr and json.loads(proc.stdout)["sent"] == 0
+
+
+def test_file_mode_a_file_altered_at_the_destination_is_sent_again_from_the_pec_file(pec_db, tmp_path, watched):
+    digest = pec_lote_file(watched / "lote-7.zip")
+    first = run_files(pec_db, tmp_path)
+    target = tmp_path / "ncais" / first["lotes"][0]["dest_file"]
+    target.write_bytes(b"altered")
+    again = run_files(pec_db, tmp_path)
+    assert again["resent"] == 1 and again["errors"] == [] and hashlib.sha256(target.read_bytes()).hexdigest() == digest
+    target.unlink()  # NCAIS imported it and moved it away: not sent again
+    assert run_files(pec_db, tmp_path)["sent"] == 0 and not target.exists()
+
+
+def test_an_unknown_source_is_refused_before_anything_is_read(pec_db, tmp_path, watched):
+    with pytest.raises(lotes.PecError, match="unknown lotes source"):
+        run_files(pec_db, tmp_path, source="ftp")
