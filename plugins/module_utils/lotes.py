@@ -22,12 +22,16 @@ import calendar
 import contextlib
 import datetime
 import fcntl
+import fnmatch
 import io
 import json
 import os
 import re
+import stat
 import sys
+import time
 import zipfile
+import zlib
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     atomic_write,
@@ -55,6 +59,13 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 DEFAULT_FILE_PATTERN = "lote-{cnes}-{id}.zip"
 JOB_TAG = "sesdf-esus-lotes"
 EXIT_PENDING = 2
+SOURCES = ("auto", "db", "files")
+# file mode: the PEC's own lote files, watched in this directory (the strict double's; unconfirmed for a real PEC)
+DEFAULT_FILES_DIR = "/opt/e-SUS/webserver/lotes"
+DEFAULT_FILES_GLOB = "*.zip"
+DEFAULT_SETTLE_SECONDS = 120
+# names a file still being written (or an editor's / browser's temporary) has: skipped, never rejected
+TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp", "~")
 
 
 # Files ---------------------------------------------------------------------------------------------
@@ -128,6 +139,11 @@ class Ledger:
 
     def put(self, entry):
         self.lotes[str(entry["id"])] = entry
+
+    @property
+    def files(self):
+        """File mode: the PEC's own lote files, keyed by sha256 (the same bytes under any name are one lote)."""
+        return self.data.setdefault("files", {})
 
     @contextlib.contextmanager
     def lock(self):
@@ -264,17 +280,18 @@ def lote_names(file_pattern=DEFAULT_FILE_PATTERN):
     return f"{body(file_pattern)}|{body(base)}\\.manifest\\.json"
 
 
-def make_destination(spec, file_pattern=DEFAULT_FILE_PATTERN):
+def make_destination(spec, file_pattern=DEFAULT_FILE_PATTERN, ours=None):
     """Destination from a dict: {type: path, path} or {type: rsync, host, path, user, port, ssh_key, known_hosts}.
 
-    A path destination removes the stale partials of this collection's lotes left there by a killed copy."""
+    A path destination removes the stale partials of this collection's lotes left there by a killed copy
+    (``ours``: the regex of their final names; default the names ``file_pattern`` gives)."""
     if not spec or not spec.get("type"):
         raise PecError("no destination for the lotes: set lotes_export_destination (type path or rsync)")
     kind = spec["type"]
     if kind == "path":
         if not spec.get("path"):
             raise PecError("destination type path needs 'path'")
-        return PathDestination(spec["path"], bool(spec.get("require_mount")), ours=lote_names(file_pattern))
+        return PathDestination(spec["path"], bool(spec.get("require_mount")), ours=ours or lote_names(file_pattern))
     if kind == "rsync":
         if not spec.get("host") or not spec.get("path"):
             raise PecError("destination type rsync needs 'host' and 'path'")
@@ -573,6 +590,346 @@ class Exporter:
                 self.ledger.save()
 
 
+# File mode: the lote files the PEC itself saved -------------------------------------------------------
+
+
+def validate_lote_file(path):
+    """(entries, None) for a LEDI lote file (a non-empty zip of ``.esus`` entries, every CRC right), or
+    (0, reason) with the reason in Portuguese, for the operator."""
+    try:
+        if os.path.getsize(path) == 0:
+            return 0, "arquivo vazio (0 bytes)"
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if not names:
+                return 0, "zip sem nenhuma entrada .esus (lote vazio)"
+            foreign = [n for n in names if not n.endswith(".esus")]
+            if foreign:
+                return 0, f"entrada que não é .esus no zip: {foreign[0]}"
+            bad = archive.testzip()
+            if bad is not None:
+                return 0, f"zip corrompido: a entrada {bad} não confere (CRC)"
+    except zipfile.BadZipFile:
+        return 0, "não é um zip válido (truncado ou corrompido)"
+    except zlib.error as exc:
+        return 0, f"zip corrompido: os dados comprimidos não se descompactam ({exc})"
+    except (OSError, EOFError, zipfile.LargeZipFile, NotImplementedError, ValueError) as exc:
+        return 0, f"zip ilegível: {exc}"
+    return len(names), None
+
+
+def scan_lote_files(directory, pattern=DEFAULT_FILES_GLOB, settle_seconds=DEFAULT_SETTLE_SECONDS, now=None):
+    """The files of ``directory`` matching ``pattern``: (ready [{name, path, size, mtime}], skipped [{file, reason}]).
+
+    A hidden or temporary name, or a file modified less than ``settle_seconds`` ago (still being written), is
+    skipped for this run; it is looked at again next run. Raises PecError when the directory cannot be read."""
+    now = time.time() if now is None else now
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as exc:
+        raise PecError(
+            f"a pasta dos lotes do PEC {directory} não pode ser lida ({exc.strerror or exc}); confira "
+            "lotes_export_files_dir (pasta onde o PEC salva os lotes)"
+        ) from exc
+    ready, skipped = [], []
+    for name in names:
+        if not fnmatch.fnmatchcase(name, pattern):
+            continue
+        if name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES):
+            skipped.append({"file": name, "reason": "nome oculto ou temporário (arquivo ainda sendo gravado)"})
+            continue
+        path = os.path.join(directory, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            skipped.append({"file": name, "reason": "não é um arquivo comum"})
+            continue
+        age = now - info.st_mtime
+        if age < settle_seconds:
+            skipped.append(
+                {
+                    "file": name,
+                    "reason": f"modificado há {max(int(age), 0)} s (menos de {settle_seconds} s): "
+                    "pode estar sendo gravado, fica para a próxima execução",
+                }
+            )
+            continue
+        ready.append({"name": name, "path": path, "size": info.st_size, "mtime": info.st_mtime})
+    return ready, skipped
+
+
+def file_dest_name(name, digest, cnes=None):
+    """The name a PEC lote file gets at the destination: the UBS's CNES, the PEC's name and the first 12 hex digits
+    of its sha256 (two different files the PEC or an operator saved under one name never overwrite each other)."""
+    stem, ext = os.path.splitext(name)
+    prefix = f"{cnes}-" if cnes and not stem.startswith(str(cnes)) else ""
+    return f"{prefix}{stem}-{digest[:12]}{ext}"
+
+
+FILE_DEST_NAMES = r"(?:[0-9]+-)?[A-Za-z0-9._-]+-[0-9a-f]{12}\.[A-Za-z0-9]+"
+
+
+class FileExporter:
+    """File mode: every valid lote file in the watched directory delivered, verified, recorded; the PEC untouched.
+
+    The ledger section ``files`` is keyed by sha256: a file is sent until its arrival is verified, and never again
+    once it is, whatever name it has in the directory (renamed or re-saved identically). Invalid files are reported
+    and left where they are."""
+
+    def __init__(
+        self,
+        ledger,
+        destination,
+        files_dir=DEFAULT_FILES_DIR,
+        pattern=DEFAULT_FILES_GLOB,
+        settle_seconds=DEFAULT_SETTLE_SECONDS,
+        cnes=None,
+        transfer=True,
+        reverify=True,
+        check_mode=False,
+        log=None,
+        now=None,
+    ):
+        self.ledger = ledger
+        self.dest = destination
+        self.files_dir = files_dir
+        self.pattern = pattern
+        self.settle_seconds = int(settle_seconds)
+        self.cnes = cnes or None
+        self.transfer = transfer
+        self.reverify = reverify
+        self.check_mode = check_mode
+        self.log = log or (lambda msg: None)
+        self.now = now
+        self.result = {
+            "exported": 0,
+            "sent": 0,
+            "confirmed": 0,
+            "resent": 0,
+            "pending": 0,
+            "errors": [],
+            "lotes": [],
+            "changed": False,
+            "files": {
+                "dir": files_dir,
+                "glob": pattern,
+                "to_send": [],
+                "already_sent": [],
+                "invalid": [],
+                "skipped": [],
+            },
+        }
+
+    def _save(self):
+        if not self.check_mode:
+            self.ledger.save()
+            self.result["changed"] = True
+
+    def run(self):
+        res = self.result
+        files = res["files"]
+        present = {}
+        try:
+            ready, files["skipped"] = scan_lote_files(self.files_dir, self.pattern, self.settle_seconds, self.now)
+        except PecError as exc:
+            ready = []
+            res["errors"].append({"file": None, "msg": exc.msg})
+        dirty = False
+        for item in ready:
+            entries, reason = validate_lote_file(item["path"])
+            if reason:
+                files["invalid"].append({"file": item["name"], "reason": reason})
+                self.log(f"lote {item['name']} recusado: {reason} (deixado onde está, não enviado)")
+                continue
+            try:
+                digest = sha256_file(item["path"])
+            except OSError as exc:
+                files["skipped"].append({"file": item["name"], "reason": f"ilegível agora: {exc.strerror or exc}"})
+                continue
+            present.setdefault(digest, item)
+            entry = self.ledger.files.get(digest)
+            if entry is None:
+                entry = {
+                    "id": digest,
+                    "sha256": digest,
+                    "file": item["name"],
+                    "names": [item["name"]],
+                    "dest_file": file_dest_name(item["name"], digest, self.cnes),
+                    "size": item["size"],
+                    "records": entries,
+                    "first_seen_at": local_now_iso(),
+                    "sent_at": None,
+                    "confirmed_at": None,
+                    "attempts": 0,
+                    "last_error": None,
+                }
+                self.ledger.files[digest] = entry
+                dirty = True
+            elif item["name"] not in entry["names"]:
+                entry["names"].append(item["name"])
+                dirty = True
+            if entry.get("confirmed_at"):
+                files["already_sent"].append(item["name"])
+        if dirty:
+            self._save()
+        unconfirmed = [e for e in self.ledger.files.values() if not e.get("confirmed_at")]
+        for entry in unconfirmed:
+            if entry["sha256"] not in present:
+                res["errors"].append(
+                    {
+                        "file": entry["file"],
+                        "msg": f"o lote {entry['file']} (sha256 {entry['sha256'][:12]}) ainda não foi confirmado no "
+                        f"destino e não está mais em {self.files_dir} (ou ainda não assentou): recoloque o arquivo lá",
+                    }
+                )
+        sendable = [e for e in unconfirmed if e["sha256"] in present]
+        files["to_send"] = [present[e["sha256"]]["name"] for e in sendable]
+        dest_ok = False
+        if self.transfer and (sendable or self.reverify):
+            try:
+                self.dest.check()
+                dest_ok = True
+            except PecError as exc:
+                if sendable:
+                    res["errors"].append({"file": None, "msg": exc.msg})
+        if self.check_mode:
+            res["sent"] = len(sendable) if dest_ok else 0
+            res["changed"] = bool(sendable) or dirty
+        elif dest_ok:
+            for entry in sendable:
+                self._deliver(entry, present[entry["sha256"]]["path"])
+            if self.reverify:
+                for entry in [e for e in self.ledger.files.values() if e.get("confirmed_at")]:
+                    self._reverify(entry, present.get(entry["sha256"]))
+        res["lotes"] = [
+            {
+                "id": e["sha256"],
+                "file": e["file"],
+                "dest_file": e["dest_file"],
+                "names": e["names"],
+                "records": e["records"],
+                "sha256": e["sha256"],
+                "confirmed": bool(e.get("confirmed_at")),
+                "confirmed_at": e.get("confirmed_at"),
+                "last_error": e.get("last_error"),
+            }
+            for e in sorted(self.ledger.files.values(), key=lambda e: (e["first_seen_at"], e["file"]))
+        ]
+        res["pending"] = sum(1 for e in self.ledger.files.values() if not e.get("confirmed_at"))
+        return res
+
+    def _deliver(self, entry, local, resend=False):
+        """Copy (unless already there, e.g. a run killed after the copy), read the sha256 back, record."""
+        name = entry["dest_file"]
+        try:
+            if resend or self.dest.remote_sha256(name) != entry["sha256"]:
+                entry["attempts"] = entry.get("attempts", 0) + 1
+                entry["sent_at"] = local_now_iso()
+                self.dest.put(local, name, expected_sha256=entry["sha256"], what=f"cópia do lote {entry['file']}")
+                self.result["sent"] += 1
+                self.result["changed"] = True
+            arrived = self.dest.remote_sha256(name)
+            if arrived != entry["sha256"]:
+                raise PecError(
+                    f"o lote {entry['file']} chegou ao destino com sha256 {arrived}, esperado {entry['sha256']}; "
+                    "será enviado de novo na próxima execução"
+                )
+        except PecError as exc:
+            entry["last_error"] = exc.msg
+            self.result["errors"].append({"file": entry["file"], "msg": exc.msg})
+            self._save()
+            return False
+        entry["confirmed_at"] = local_now_iso()
+        entry["last_error"] = None
+        entry["destination"] = self.dest.label
+        self._save()
+        self.result["confirmed"] += 1
+        self.log(f"lote {entry['file']} confirmado em {self.dest.label} como {name}")
+        return True
+
+    def _reverify(self, entry, item):
+        """A confirmed file whose copy at the destination was altered is sent again (from the PEC's file, when it
+        is still there); one that disappeared is not (NCAIS moves files away once imported)."""
+        try:
+            arrived = self.dest.remote_sha256(entry["dest_file"])
+        except PecError as exc:
+            self.result["errors"].append({"file": entry["file"], "msg": exc.msg})
+            return
+        if arrived is None or arrived == entry["sha256"]:
+            return
+        if item is None:
+            self.result["errors"].append(
+                {
+                    "file": entry["file"],
+                    "msg": f"o lote {entry['file']} foi alterado no destino e o arquivo original não está mais em "
+                    f"{self.files_dir}: reenvie-o à mão a partir de um backup",
+                }
+            )
+            return
+        self.log(f"lote {entry['file']}: alterado no destino (sha256 {arrived}); enviando de novo")
+        entry["altered_detected_at"] = local_now_iso()
+        entry["resent"] = entry.get("resent", 0) + 1
+        if self._deliver(entry, item["path"], resend=True):
+            self.result["resent"] += 1
+
+
+def files_gate(ledger_data, files_dir=DEFAULT_FILES_DIR, pattern=DEFAULT_FILES_GLOB, settle_seconds=0, now=None):
+    """File mode's "every lote sent": every valid lote file in the watched directory confirmed in the ledger.
+
+    Returns {dir, files, confirmed, unconfirmed [names], invalid [{file, reason}], skipped, problems}. Read-only."""
+    known = ((ledger_data or {}).get("files") or {}) if isinstance(ledger_data, dict) else {}
+    out = {
+        "dir": files_dir,
+        "files": 0,
+        "confirmed": 0,
+        "unconfirmed": [],
+        "invalid": [],
+        "skipped": [],
+        "problems": [],
+    }
+    try:
+        ready, out["skipped"] = scan_lote_files(files_dir, pattern, settle_seconds, now)
+    except PecError as exc:
+        out["problems"].append(exc.msg)
+        return out
+    for item in ready:
+        _entries, reason = validate_lote_file(item["path"])
+        if reason:
+            out["invalid"].append({"file": item["name"], "reason": reason})
+            continue
+        out["files"] += 1
+        entry = known.get(sha256_file(item["path"]))
+        if entry and entry.get("confirmed_at"):
+            out["confirmed"] += 1
+        else:
+            out["unconfirmed"].append(item["name"])
+    out["unconfirmed"].extend(
+        e.get("file") for e in known.values() if not e.get("confirmed_at") and e.get("file") not in out["unconfirmed"]
+    )
+    if out["unconfirmed"]:
+        out["problems"].append(
+            f"lote files {', '.join(sorted(out['unconfirmed']))} in {files_dir} are not confirmed at the destination: "
+            "rerun the lotes export (file mode) until every file is confirmed"
+        )
+    if out["skipped"]:
+        out["problems"].append(
+            f"lote files {', '.join(s['file'] for s in out['skipped'])} in {files_dir} are still being written or "
+            "temporary: wait and rerun the lotes export"
+        )
+    if out["invalid"]:
+        out["problems"].append(
+            "invalid lote files in "
+            + files_dir
+            + ": "
+            + "; ".join(f"{i['file']} ({i['reason']})" for i in out["invalid"])
+            + ". Save the lote again from the PEC (Transmissão de dados → Gerar novo lote → Salvar em arquivo) and "
+            "move the bad file out of the directory"
+        )
+    return out
+
+
 # CDS deadline ---------------------------------------------------------------------------------------
 
 
@@ -644,8 +1001,24 @@ def deadline_status(month_rows, ledger_lotes, today, month_first, deadline_day=1
 # Entry points ----------------------------------------------------------------------------------------
 
 
+def choose_source(probe, source="auto"):
+    """(mode, verdicts): ``db`` or ``files``. ``auto`` is ``db`` only when the read-only probe says this server's
+    schema supports both ``create_lotes`` and ``mark_lotes_sent``; otherwise ``files`` (the PEC's own lote files)."""
+    source = source or "auto"
+    if source not in SOURCES:
+        raise PecError(f"unknown lotes source {source!r}: use auto, db or files")
+    if source != "auto":
+        return source, {}
+    verdicts = {cap: probe.check(cap) for cap in ("create_lotes", "mark_lotes_sent")}
+    return ("db" if all(v["supported"] for v in verdicts.values()) else "files"), verdicts
+
+
 def run_export(client, options, check_mode=False, log=None):
-    """Everything one run does; used by the module and the cron entry point. Returns the result dict."""
+    """Everything one run does; used by the module and the cron entry point. Returns the result dict.
+
+    ``options["source"]``: ``db`` (the collection creates the lotes in the PEC's tables and marks them sent; the
+    default of a configuration that names no source), ``files`` (the lote files the PEC saved itself, nothing written
+    in the PEC's tables) or ``auto`` (see choose_source). The mode chosen is ``result["source"]``."""
     options = dict(options)
     for key in ("max_records_per_lote", "deadline_day"):
         options[key] = int(options.get(key) or 0)
@@ -660,6 +1033,58 @@ def run_export(client, options, check_mode=False, log=None):
             "sent": options.get("situation_sent", "ENVIADO"),
         },
     )
+    source, verdicts = choose_source(probe, options.get("source") or "db")
+    if source == "files":
+        result = run_file_export(client, options, check_mode=check_mode, log=log)
+        result["compat"] = verdicts
+        result["source_requested"] = options.get("source") or "db"
+        return result
+    result = _run_db_export(client, probe, options, check_mode=check_mode, log=log)
+    result["source"] = "db"
+    result["source_requested"] = options.get("source") or "db"
+    return result
+
+
+def run_file_export(client, options, check_mode=False, log=None):
+    """File mode: deliver the PEC's own lote files; the database is only read (the production not yet in a lote)."""
+    ledger = Ledger(options["state_dir"])
+    if not check_mode:
+        ledger.prepare_dirs()
+    lock = ledger.lock() if not check_mode else contextlib.nullcontext()
+    with lock:
+        ledger.load()
+        destination = (
+            make_destination(options.get("destination"), ours=FILE_DEST_NAMES) if options["transfer"] else None
+        )
+        exporter = FileExporter(
+            ledger,
+            destination,
+            files_dir=options.get("files_dir") or DEFAULT_FILES_DIR,
+            pattern=options.get("files_glob") or DEFAULT_FILES_GLOB,
+            settle_seconds=int(
+                options["files_settle_seconds"]
+                if options.get("files_settle_seconds") is not None
+                else DEFAULT_SETTLE_SECONDS
+            ),
+            cnes=options.get("cnes"),
+            transfer=options["transfer"],
+            reverify=options["reverify_confirmed"],
+            check_mode=check_mode,
+            log=log,
+        )
+        result = exporter.run()
+    # read-only: production the PEC has not put into any lote yet (no file of it can exist)
+    result["pending_records_before"] = int(
+        client.scalar("SELECT count(*) FROM tb_dado_transp WHERE co_lote_transp IS NULL")
+    )
+    result["source"] = "files"
+    result["deadline"] = None
+    result["ledger"] = ledger.path
+    result["destination"] = destination.label if destination else None
+    return result
+
+
+def _run_db_export(client, probe, options, check_mode=False, log=None):
     compat = {}
     if options["export"]:
         compat["create_lotes"] = probe.require("create_lotes")
@@ -714,11 +1139,34 @@ def run_export(client, options, check_mode=False, log=None):
     return result
 
 
+def files_blockers(result):
+    """File mode: why not every lote is at the destination yet (empty: all of them are), for the migration."""
+    files = result.get("files") or {}
+    out = []
+    if result["pending"]:
+        out.append(f"{result['pending']} lote file(s) not confirmed at the destination (retried next run)")
+    out.extend(e["msg"] for e in result["errors"][:3])
+    if result.get("pending_records_before"):
+        out.append(
+            f"{result['pending_records_before']} production record(s) are in no lote yet: wait for the PEC's "
+            "automatic lote or save one (Transmissão de dados → Gerar novo lote → Salvar em arquivo) into "
+            f"{files.get('dir')}, then run again"
+        )
+    out.extend(f"arquivo inválido {i['file']}: {i['reason']}" for i in files.get("invalid", []))
+    out.extend(f"arquivo ainda não assentado {i['file']}: {i['reason']}" for i in files.get("skipped", []))
+    return out
+
+
 def public_result(result):
-    """The fields of the migration contract (lotes_export_result)."""
-    return {k: result[k] for k in ("exported", "sent", "confirmed", "pending")} | {
+    """The fields of the migration contract (lotes_export_result), and the mode that ran (``source``)."""
+    out = {k: result[k] for k in ("exported", "sent", "confirmed", "pending")} | {
         "lotes": [{k: lote[k] for k in ("id", "file", "records", "sha256", "confirmed")} for lote in result["lotes"]]
     }
+    out["source"] = result.get("source", "db")
+    if out["source"] == "files":
+        out["pending_records"] = result["pending_records_before"]
+        out["invalid"] = result["files"]["invalid"]
+    return out
 
 
 def cli_main(argv=None):
@@ -758,8 +1206,11 @@ def cli_main(argv=None):
         log(f"ERRO: {exc.msg}", "err")
         return EXIT_FAILED
     summary = public_result(result) | {"errors": result["errors"], "deadline": result["deadline"], "at": stamp}
+    for item in (result.get("files") or {}).get("invalid", []):
+        log(f"AVISO: lote {item['file']} inválido, não enviado e deixado na pasta: {item['reason']}", "warning")
     sys.stdout.write(json.dumps(summary, ensure_ascii=False, sort_keys=True) + "\n")
     status_file = options.get("status_file")
     if status_file and not args.check:
         write_status_quiet(status_file, summary, 0o644)
-    return EXIT_OK if result["pending"] == 0 and not result["errors"] else EXIT_PENDING
+    attention = result["pending"] or result["errors"] or (result.get("files") or {}).get("invalid")
+    return EXIT_PENDING if attention else EXIT_OK

@@ -15,6 +15,7 @@ import os
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso_offset, parse_ts
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes import DEFAULT_FILES_DIR, DEFAULT_FILES_GLOB, files_gate
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import sql_literal
 
@@ -113,17 +114,39 @@ def database_summary(client, situation_sent="ENVIADO"):
 
 
 def preflight(client, params, now=None):
-    """Every gate before consultation mode; ``problems`` empty means go."""
+    """Every gate before consultation mode; ``problems`` empty means go.
+
+    ``params["lotes_source"]`` ``files`` (the lotes export in file mode, which never writes the PEC's tables): the
+    PEC's own lotes are not marked sent by anyone, so instead of ``unsent_lotes`` every valid lote file of the watched
+    directory (``lotes_files_dir``, ``lotes_files_glob``) must be confirmed in the ledger (lotes.files_gate); the
+    production with no lote (read-only count) still blocks."""
+    files_mode = (params.get("lotes_source") or "db") == "files"
     db = database_summary(client, params.get("situation_sent") or "ENVIADO")
     ledger = ledger_summary(params.get("lotes_ledger"))
     backup = backup_summary(params["backup_fact"], params.get("backup_max_age_hours"), now=now)
     problems = []
-    if db["pending_records"]:
+    files = None
+    if db["pending_records"] and files_mode:
+        problems.append(
+            f"{db['pending_records']} production records (tb_dado_transp) are not in any lote yet: the PEC has not "
+            "made their lote; wait for its automatic lote or save one by hand (Transmissão de dados → Gerar novo lote "
+            "→ Salvar em arquivo) into the watched directory, then rerun the lotes export"
+        )
+    elif db["pending_records"]:
         problems.append(
             f"{db['pending_records']} production records (tb_dado_transp) are not in any lote yet: export every "
             "pending lote first (sesdf.esus.lotes_export with lotes_export_all)"
         )
-    if db["unsent_lotes"]:
+    if files_mode:
+        path = params.get("lotes_ledger")
+        data = read_json(path, "lotes ledger") if path else None
+        files = files_gate(
+            data,
+            params.get("lotes_files_dir") or DEFAULT_FILES_DIR,
+            params.get("lotes_files_glob") or DEFAULT_FILES_GLOB,
+        )
+        problems.extend(files["problems"])
+    elif db["unsent_lotes"]:
         problems.append(
             f"lotes {', '.join(db['unsent_lotes'])} were generated but not sent (tb_lote_transp): export and send them"
         )
@@ -154,6 +177,7 @@ def preflight(client, params, now=None):
         "problems": problems,
         "database": db,
         "ledger": ledger,
+        "files": files,
         "backup": backup,
         "last_changes": changes,
     }

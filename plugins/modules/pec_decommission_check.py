@@ -13,6 +13,10 @@ description:
   - Production not yet in a lote (C(tb_dado_transp) rows without C(co_lote_transp)) blocks.
   - Lotes generated but not sent (C(tb_lote_transp) whose situation is not O(situation_sent)) block.
   - Lotes of the collection's export ledger (O(lotes_ledger)) not confirmed at the destination block.
+  - With O(lotes_source=files) (the lotes export in file mode, which never marks the PEC's lotes sent) the
+    C(tb_lote_transp) situation is not looked at; instead every lote file in O(lotes_files_dir) matching
+    O(lotes_files_glob) must be valid and confirmed at the destination in the ledger, and production not yet in a
+    lote still blocks (read-only count).
   - No verified backup in the backup status fact (O(backup_fact)), its archive missing or different on disk,
     older than O(backup_max_age_hours), or older than the last change (newest lote generation or sending in the
     database, newest ledger entry, the PEC's installer config O(pec_config_path) i.e. the last upgrade) blocks.
@@ -52,6 +56,23 @@ options:
       - C(tb_situacao_lote_transp.no_situacao) of a sent lote (unconfirmed for 4.5.2).
     type: str
     default: ENVIADO
+  lotes_source:
+    description:
+      - How the lotes were exported (the C(source) the lotes export reported) - V(db) (the collection created them
+        and marked them sent in the PEC's tables) or V(files) (the lote files the PEC saved itself).
+    type: str
+    choices: [db, files]
+    default: db
+  lotes_files_dir:
+    description:
+      - File mode - the directory where the PEC saves its lote files (the test double's; unconfirmed for a real PEC).
+    type: path
+    default: /opt/e-SUS/webserver/lotes
+  lotes_files_glob:
+    description:
+      - File mode - the names of the lote files in O(lotes_files_dir) (the test double's; unconfirmed).
+    type: str
+    default: "*.zip"
   fail_on_problems:
     description:
       - Fail the task when any gate is not met.
@@ -83,6 +104,12 @@ ledger:
   description: Lotes in the ledger, confirmed count, unconfirmed ids, newest change.
   returned: success
   type: dict
+files:
+  description:
+    - File mode only (null otherwise) - the watched directory (C(dir)), valid lote files found (C(files)),
+      C(confirmed), C(unconfirmed) names, C(invalid) (C(file), C(reason)), C(skipped) and C(problems).
+  returned: success
+  type: dict
 backup:
   description: The verified backup (path, file, sha256, size_bytes, created_at, age_hours, on_disk, offhost).
   returned: success
@@ -112,6 +139,9 @@ def main():
         backup_max_age_hours=dict(type="int", default=24),
         lotes_ledger=dict(type="path", default="/var/lib/sesdf-esus/lotes/ledger.json"),
         situation_sent=dict(type="str", default="ENVIADO"),
+        lotes_source=dict(type="str", choices=["db", "files"], default="db"),
+        lotes_files_dir=dict(type="path", default="/opt/e-SUS/webserver/lotes"),
+        lotes_files_glob=dict(type="str", default="*.zip"),
         fail_on_problems=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

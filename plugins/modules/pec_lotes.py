@@ -24,6 +24,19 @@ description:
   - The same code runs without Ansible as the weekly cron job of inapt UBS (see role sesdf.esus.lotes_export).
   - The export file name pattern of the real PEC is unknown (O(file_pattern)); the schema names are those of
     pec-facts.md, unconfirmed for 4.5.2.
+  - "Sources (O(source)): V(db) is all of the above. V(files) never writes the PEC's tables (no INSERT, no UPDATE, not
+    even the mark as sent): it takes the lote files the PEC itself saved in O(files_dir) (its automatic lotes, or
+    files an operator saved there from the UI, Transmissão de dados → Gerar novo lote → Salvar em arquivo), checks
+    each (a zip, at least one entry, every entry named C(*.esus), every CRC right), and delivers every valid one with
+    the same ledger and verified transfer, once: the ledger section C(files) is keyed by the file's sha256 (with the
+    names it had), so the same bytes renamed or saved again identically are not sent twice. A file modified less than
+    O(files_settle_seconds) ago, or with a hidden or temporary name, is skipped for this run; an invalid file is
+    reported (name and reason, in Portuguese) and left in place, never sent, never deleted. At the destination a
+    file is named C(<cnes>-<name without extension>-<first 12 hex digits of its sha256>.zip) with a C(.sha256)
+    sidecar. V(auto) is V(db) when the read-only probe finds both C(create_lotes) and C(mark_lotes_sent) supported
+    on this server, V(files) otherwise; the mode that ran is returned as RV(source)."
+  - The directory and the file names where a real PEC saves its lotes are unconfirmed (O(files_dir), O(files_glob)
+    default to the test double's).
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
@@ -32,13 +45,40 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Counts what would be exported and sent; writes nothing, creates no lote, transfers nothing.
+    details: >-
+      Counts what would be exported and sent; writes nothing, creates no lote, transfers nothing. In file mode the
+      files are read and validated, nothing is copied and the ledger is not written; RV(files.to_send) lists what
+      would be sent.
   diff_mode:
     support: none
   platform:
     support: full
     platforms: posix
 options:
+  source:
+    description:
+      - Where the lotes come from - V(db) (created by the collection in the PEC's tables, marked sent there),
+        V(files) (the lote files the PEC saved itself, the PEC's tables only read) or V(auto) (V(db) when the probe
+        supports C(create_lotes) and C(mark_lotes_sent) on this server, else V(files)).
+    type: str
+    choices: [auto, db, files]
+    default: auto
+  files_dir:
+    description:
+      - File mode - the directory where the PEC saves its lote files (the test double's automatic lotes; where an
+        operator saves "Salvar em arquivo"). Unconfirmed for a real PEC.
+    type: path
+    default: /opt/e-SUS/webserver/lotes
+  files_glob:
+    description:
+      - File mode - the names of lote files in O(files_dir) (the double's C(lote-<id>.zip); the real one is unknown).
+    type: str
+    default: "*.zip"
+  files_settle_seconds:
+    description:
+      - File mode - a file modified less than this many seconds ago may still be being written; it is skipped this run.
+    type: int
+    default: 120
   state_dir:
     description: Root-only directory for the ledger and the lote files kept on the server.
     type: path
@@ -96,7 +136,10 @@ options:
     description: Date (YYYY-MM-DD) the deadline is computed for; default today. For tests and reports of past months.
     type: str
   require_all_confirmed:
-    description: Fail the task when any lote is still not confirmed at the destination after the run (migration).
+    description:
+    - Fail the task when any lote is still not confirmed at the destination after the run (migration).
+    - File mode - also when the PEC has production in no lote yet, or a file of O(files_dir) is invalid or was
+      skipped (still being written).
     type: bool
     default: false
   db_timeout:
@@ -112,6 +155,12 @@ EXAMPLES = r"""
     destination: {type: path, path: /mnt/ncais/lotes, require_mount: true}
   register: lotes
 
+- name: Send the lote files the PEC saved itself, writing nothing in its tables
+  sesdf.esus.pec_lotes:
+    source: files
+    files_dir: /opt/e-SUS/webserver/lotes
+    destination: {type: path, path: /mnt/ncais/lotes, require_mount: true}
+
 - name: Migration day - everything, and fail unless NCAIS has it all
   sesdf.esus.pec_lotes:
     destination:
@@ -121,9 +170,20 @@ EXAMPLES = r"""
 
 RETURN = r"""
 exported:
-  description: Lotes created in the PEC by this run.
+  description: Lotes created in the PEC by this run (always 0 in file mode).
   returned: always
   type: int
+source:
+  description: The mode that ran, V(db) or V(files) (what O(source=auto) chose).
+  returned: success
+  type: str
+files:
+  description:
+    - File mode only - the watched directory (C(dir), C(glob)), the names sent or to send this run (C(to_send)),
+      the names already confirmed (C(already_sent)), the invalid files left in place (C(invalid), each C(file) and
+      C(reason) in Portuguese) and the files skipped this run (C(skipped), C(file) and C(reason)).
+  returned: when source is files
+  type: dict
 sent:
   description: Lote files copied to the destination by this run.
   returned: always
@@ -137,15 +197,18 @@ resent:
   returned: always
   type: int
 pending:
-  description: Lotes not yet confirmed at the destination after this run (sent again next run).
+  description: Lotes (file mode - lote files) not yet confirmed at the destination after this run (sent again next run).
   returned: always
   type: int
 pending_records_before:
-  description: Rows with no lote before the run.
+  description: Rows with no lote before the run (file mode - production the PEC has not put in a lote yet, read-only).
   returned: always
   type: int
 lotes:
-  description: Every lote in the ledger (id, file, records, sha256, period, confirmed, confirmed_at, last_error).
+  description:
+    - Every lote in the ledger (id, file, records, sha256, period, confirmed, confirmed_at, last_error).
+    - File mode - every lote file in the ledger (id and sha256 the file's sha256, file, names, dest_file, records
+      the number of C(.esus) entries, confirmed, confirmed_at, last_error).
   returned: always
   type: list
   elements: dict
@@ -156,14 +219,14 @@ errors:
   elements: dict
 deadline:
   description: CDS deadline of the previous month (month, deadline, days_left, ok, units with status em_dia,
-    enviado_com_atraso, pendente or atrasado).
+    enviado_com_atraso, pendente or atrasado). Null in file mode (a file cannot be tied to the PEC's rows).
   returned: always
   type: dict
 summary:
   description:
     - "The migration contract's view: C(exported), C(sent), C(confirmed), C(pending) and C(lotes), a list of
-      C(id), C(file), C(records), C(sha256), C(confirmed); the role sesdf.esus.lotes_export publishes it as
-      C(lotes_export_result)."
+      C(id), C(file), C(records), C(sha256), C(confirmed), and C(source); in file mode also C(pending_records) and
+      C(invalid); the role sesdf.esus.lotes_export publishes it as C(lotes_export_result)."
   returned: always
   type: dict
 compat:
@@ -172,6 +235,7 @@ compat:
       C(mark_lotes_sent), run before anything is written, check mode included. A capability whose schema does not
       match fails the task before any write, naming what is missing and the manual path
       (Transmissão de dados → Gerar novo lote → Salvar em arquivo).
+    - With O(source=auto) choosing V(files), the two verdicts that made it choose; empty with O(source=files).
   returned: success
   type: dict
 ledger:
@@ -187,7 +251,7 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.lotes import public_result, run_export
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes import files_blockers, public_result, run_export
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 
@@ -195,6 +259,10 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_d
 def main():
     argument_spec = pec_argument_spec()
     argument_spec.update(
+        source=dict(type="str", choices=["auto", "db", "files"], default="auto"),
+        files_dir=dict(type="path", default="/opt/e-SUS/webserver/lotes"),
+        files_glob=dict(type="str", default="*.zip"),
+        files_settle_seconds=dict(type="int", default=120),
         state_dir=dict(type="path", default="/var/lib/sesdf-esus/lotes"),
         destination=dict(type="dict"),
         cnes=dict(type="str"),
@@ -223,6 +291,10 @@ def main():
     executed = pec.executed_queries
     result["summary"] = public_result(result)
     result["executed_queries"] = executed
+    if params["require_all_confirmed"] and not module.check_mode and result["source"] == "files":
+        blockers = files_blockers(result)
+        if blockers:
+            module.fail_json(msg="file mode: not every lote is at the destination: " + "; ".join(blockers), **result)
     if params["require_all_confirmed"] and not module.check_mode and (result["pending"] or result["errors"]):
         module.fail_json(
             msg=f"{result['pending']} lote(s) not confirmed at the destination: "

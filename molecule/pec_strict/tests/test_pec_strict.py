@@ -3,7 +3,9 @@ leaves untouched, and that decommission still completes the rest without claimin
 
 from __future__ import annotations
 
+import collections
 import io
+import json
 import os
 import zipfile
 
@@ -16,6 +18,8 @@ testinfra_hosts = [f"podman://{name}" for name in RUNNER.get_hosts("all")]
 DUMP = os.path.join(os.path.dirname(__file__), "..", "files", "dump.sh")
 REFUSED = {"transmission_off", "cnes_profile_reset_off"}
 LOTES_DIR = "/opt/e-SUS/webserver/lotes"
+SHARE = "/srv/gpma/arquivos"  # file mode's destination (converge)
+LEDGER = "/var/lib/sesdf-esus/lotes/ledger.json"
 
 
 def test_the_strict_double_is_what_a_real_452_offers(host):
@@ -57,9 +61,89 @@ def test_decommission_completed_the_rest_and_kept_the_refused_switches_as_manual
 
 
 def test_the_pec_saved_its_automatic_lote_as_a_zip_of_cnes_uuid_entries(host):
-    names = sh(host, f"ls {LOTES_DIR}").split()
+    names = [n for n in sh(host, f"ls {LOTES_DIR}").split() if not n.startswith("salvo-")]  # salvo-*: the converge's
     assert names and all(n.startswith("lote-") and n.endswith(".zip") for n in names)
     data = host.file(f"{LOTES_DIR}/{names[0]}").content
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         entries = archive.namelist()
     assert entries and all(e.startswith("0030001-") and e.endswith(".esus") for e in entries)
+
+
+# File mode (converge): the lote files the PEC saved itself, delivered once, the PEC's tables untouched.
+
+
+def digests(host, pattern):
+    """{name: sha256} of the files matching a shell pattern."""
+    out = sh(host, f'for f in {pattern}; do [ -f "$f" ] && sha256sum "$f"; done; true')
+    return {os.path.basename(line.split(None, 1)[1]): line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def test_file_mode_delivered_every_pec_lote_file_exactly_once_with_its_sha256(host):
+    pec_files = digests(host, f"{LOTES_DIR}/lote-*.zip")
+    assert pec_files, "the PEC saved no lote file"
+    at_share = collections.Counter(digests(host, f"{SHARE}/*.zip").values())
+    for name, digest in pec_files.items():
+        assert at_share[digest] == 1, f"{name} is at the destination {at_share[digest]} time(s)"
+    # the operator's copy of the same bytes (salvo-copia.zip) was not sent again; the big one arrived once
+    grande = sh(host, "cat /root/lotefile-grande.sha256")
+    assert at_share[grande] == 1
+    assert sum(at_share.values()) == len(set(pec_files.values())) + 1
+    # each delivered file has its sha256 sidecar, nothing partial or hidden is left
+    names = sh(host, f"ls -A {SHARE}").split()
+    assert not [n for n in names if n.startswith(".")], names
+    sidecars = sorted(n for n in names if n.endswith(".sha256"))
+    assert sidecars == sorted(f"{n}.sha256" for n in names if n.endswith(".zip"))
+
+
+def test_file_mode_ledger_lists_each_file_once_and_the_db_mode_lotes_untouched(host):
+    ledger = read_json(host, LEDGER)
+    files = ledger["files"]
+    pec_files = digests(host, f"{LOTES_DIR}/lote-*.zip")
+    grande = sh(host, "cat /root/lotefile-grande.sha256")
+    assert set(files) == set(pec_files.values()) | {grande}
+    assert all(e["confirmed_at"] and e["sha256"] == k for k, e in files.items())
+    copia = digests(host, f"{LOTES_DIR}/salvo-copia.zip")["salvo-copia.zip"]
+    assert "salvo-copia.zip" in files[copia]["names"] and len(files[copia]["names"]) == 2
+    assert ledger["lotes"] and all(e["confirmed_at"] for e in ledger["lotes"].values())  # prepare's db mode
+
+
+def test_file_mode_left_the_truncated_lote_in_place_and_never_sent_it(host):
+    truncated = sh(host, "cat /root/lotefile-truncado.sha256")
+    assert digests(host, f"{LOTES_DIR}/salvo-truncado.zip") == {"salvo-truncado.zip": truncated}
+    assert truncated not in digests(host, f"{SHARE}/*").values()
+    assert truncated not in read_json(host, LEDGER)["files"]
+    cut = read_json(host, "/root/lotefile-cut-result.json")
+    assert cut["source"] == "files" and [i["file"] for i in cut["invalid"]] == ["salvo-truncado.zip"]
+
+
+def test_file_mode_wrote_nothing_in_the_pec_tables(host):
+    with open(DUMP, encoding="utf-8") as handle:
+        now = sh(host, "sh", stdin=handle.read())
+    # the dump was taken at the end of prepare, before any file mode run
+    assert now == sh(host, "cat /root/strict-before.sql"), "tb_lote_transp or tb_dado_transp changed"
+
+
+def test_file_mode_a_copy_killed_half_way_left_nothing_under_the_final_name_and_the_rerun_delivered_once(host):
+    grande = sh(host, "cat /root/lotefile-grande.sha256")
+    cut = read_json(host, "/root/lotefile-cut-result.json")
+    after_cut = sh(host, "cat /root/lotefile-after-cut.txt").split()
+    assert cut["pending"] == 1 and cut["sent"] == 1  # the PEC's lote went through, the big one died mid-copy
+    assert not [n for n in after_cut if "salvo-grande" in n], after_cut  # no final name, no partial
+    assert [n for n in after_cut if n.endswith(".zip")], after_cut
+    delivered = [n for n, d in digests(host, f"{SHARE}/*.zip").items() if d == grande]
+    assert len(delivered) == 1 and delivered[0].startswith("0030001-salvo-grande-")
+
+
+def test_file_mode_check_mode_reports_the_mode_and_sends_nothing(host):
+    args = {"source": "auto", "destination": {"type": "path", "path": SHARE}}
+    auto = run_module(host.backend.get_hostname(), "sesdf.esus.pec_lotes", args, check=True)
+    assert not auto["failed"] and auto["source"] == "db"  # the strict double supports both capabilities
+    args = {"source": "files", "files_settle_seconds": 30, "destination": {"type": "path", "path": SHARE}}
+    before = sh(host, f"ls -A {SHARE}; cat {LEDGER}")
+    files = run_module(host.backend.get_hostname(), "sesdf.esus.pec_lotes", args, check=True)
+    assert not files["failed"] and files["source"] == "files" and files["changed"] is False
+    assert files["sent"] == 0 and files["files"]["to_send"] == []
+    assert [i["file"] for i in files["files"]["invalid"]] == ["salvo-truncado.zip"]
+    assert all(not q.lstrip().upper().startswith(("INSERT", "UPDATE")) for q in files["executed_queries"])
+    assert sh(host, f"ls -A {SHARE}; cat {LEDGER}") == before
+    assert json.loads(sh(host, f"cat {LEDGER}"))["files"]

@@ -354,3 +354,309 @@ def test_a_path_destination_removes_only_stale_partials_of_lotes(tmp_path):
     dest.put(str(src), src.name)
     kept = {name for name, stale in names.items() if not stale}
     assert set(os.listdir(share)) == kept | {src.name}
+
+
+# File mode: the lote files the PEC saved itself -------------------------------------------------------------------
+
+WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE", "ALTER", "CREATE", "DROP", "COPY", "GRANT")
+
+
+def pec_lote_file(path, n=3, entries=None, age=3600):
+    """A lote file as the PEC saves it (a zip of ``<CNES>-<uuid>.esus`` entries), modified ``age`` seconds ago."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in entries or [f"{CNES}-{uuid.uuid4()}.esus" for _ in range(n)]:
+            archive.writestr(name, os.urandom(64) + b"\x0b\x00" * 50)
+    then = os.path.getmtime(path) - age
+    os.utime(path, (then, then))
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def age(path, seconds=3600):
+    then = os.path.getmtime(path) - seconds
+    os.utime(path, (then, then))
+
+
+def run_files(pec, tmp_path, client=None, **opts):
+    options = {
+        "source": "files",
+        "files_dir": str(tmp_path / "lotes"),
+        "state_dir": str(tmp_path / "state"),
+        "destination": {"type": "path", "path": str(tmp_path / "ncais")},
+        "cnes": CNES,
+    } | opts
+    check = options.pop("check_mode", False)
+    if client is not None:
+        return lotes.run_export(client, options, check_mode=check)
+    with PgClient(pec["server"]["bin_dir"], pec["conn"]) as fresh:
+        return lotes.run_export(fresh, options, check_mode=check)
+
+
+def dest_digests(dest):
+    """{sha256: [names]} of the zips at the destination."""
+    out = {}
+    for name in sorted(os.listdir(dest)):
+        if name.endswith(".zip"):
+            out.setdefault(hashlib.sha256((dest / name).read_bytes()).hexdigest(), []).append(name)
+    return out
+
+
+def transmission_tables(pec):
+    return query(
+        pec,
+        "SELECT 'l', co_seq_lote_transp::text, co_situacao::text, dt_envio::text, qt_registros::text"
+        " FROM tb_lote_transp"
+        " UNION ALL SELECT 'd', co_seq_dado_transp::text, co_lote_transp::text, nu_uuid::text, md5(ds_dado)"
+        " FROM tb_dado_transp ORDER BY 1, 2",
+    )
+
+
+@pytest.fixture
+def watched(tmp_path):
+    (tmp_path / "lotes").mkdir()
+    (tmp_path / "ncais").mkdir()
+    return tmp_path / "lotes"
+
+
+def test_file_mode_sends_a_valid_pec_lote_once_and_records_it_in_the_ledger(pec_db, tmp_path, watched):
+    digest = pec_lote_file(watched / "lote-7.zip")
+    first = run_files(pec_db, tmp_path)
+    assert first["source"] == "files" and first["errors"] == [] and first["files"]["invalid"] == []
+    assert (first["exported"], first["sent"], first["confirmed"], first["pending"], first["changed"]) == (
+        0,
+        1,
+        1,
+        0,
+        True,
+    )
+    at_dest = dest_digests(tmp_path / "ncais")
+    assert list(at_dest) == [digest] and len(at_dest[digest]) == 1
+    assert at_dest[digest][0] == f"{CNES}-lote-7-{digest[:12]}.zip"
+    assert not [n for n in os.listdir(tmp_path / "ncais") if n.startswith(".")]  # nothing partial left
+    ledger = json.loads((tmp_path / "state" / "ledger.json").read_text())
+    entry = ledger["files"][digest]
+    assert entry["confirmed_at"] and entry["names"] == ["lote-7.zip"] and entry["records"] == 3
+    assert ledger["lotes"] == {}  # the db mode's section is untouched
+    assert (watched / "lote-7.zip").exists()  # the PEC's file stays where the PEC put it
+    again = run_files(pec_db, tmp_path)
+    assert (again["sent"], again["confirmed"], again["pending"], again["changed"]) == (0, 0, 0, False)
+    assert again["files"]["already_sent"] == ["lote-7.zip"]
+    assert dest_digests(tmp_path / "ncais") == at_dest
+
+
+def test_file_mode_the_same_bytes_under_a_new_name_are_not_sent_again(pec_db, tmp_path, watched):
+    digest = pec_lote_file(watched / "lote-7.zip")
+    run_files(pec_db, tmp_path)
+    (watched / "lote-7.zip").rename(watched / "salvo-pelo-operador.zip")
+    renamed = run_files(pec_db, tmp_path)
+    assert renamed["sent"] == 0 and renamed["pending"] == 0
+    (watched / "copia.zip").write_bytes((watched / "salvo-pelo-operador.zip").read_bytes())
+    age(watched / "copia.zip")
+    copied = run_files(pec_db, tmp_path)
+    assert copied["sent"] == 0 and copied["errors"] == []
+    assert len(dest_digests(tmp_path / "ncais")[digest]) == 1
+    ledger = json.loads((tmp_path / "state" / "ledger.json").read_text())
+    assert list(ledger["files"]) == [digest]
+    assert ledger["files"][digest]["names"] == ["lote-7.zip", "salvo-pelo-operador.zip", "copia.zip"]
+
+
+def test_file_mode_rejects_invalid_files_reports_why_and_leaves_them_in_place(pec_db, tmp_path, watched):
+    import zipfile
+
+    pec_lote_file(watched / "bom.zip")
+    good = (watched / "bom.zip").read_bytes()
+    (watched / "truncado.zip").write_bytes(good[: len(good) // 2])
+    pec_lote_file(watched / "estranho.zip", entries=[f"{CNES}-a.esus", "leiame.txt"])
+    with zipfile.ZipFile(watched / "vazio.zip", "w"):
+        pass
+    (watched / "zero.zip").write_bytes(b"")
+    corrupt = bytearray(good)
+    corrupt[30 + len(f"{CNES}-{uuid.uuid4()}.esus") + 20] ^= 0xFF  # inside the first entry's compressed data
+    (watched / "corrompido.zip").write_bytes(bytes(corrupt))
+    for name in os.listdir(watched):
+        age(watched / name)
+    before = {n: (watched / n).read_bytes() for n in os.listdir(watched)}
+    result = run_files(pec_db, tmp_path)
+    invalid = {i["file"]: i["reason"] for i in result["files"]["invalid"]}
+    assert set(invalid) == {"truncado.zip", "estranho.zip", "vazio.zip", "zero.zip", "corrompido.zip"}
+    assert "zip válido" in invalid["truncado.zip"] and "leiame.txt" in invalid["estranho.zip"]
+    assert "vazio" in invalid["vazio.zip"] and "0 bytes" in invalid["zero.zip"]
+    assert "corrompido" in invalid["corrompido.zip"]
+    assert result["sent"] == 1 and list(dest_digests(tmp_path / "ncais")) == [hashlib.sha256(good).hexdigest()]
+    assert {n: (watched / n).read_bytes() for n in os.listdir(watched)} == before  # none deleted or touched
+    ledger = json.loads((tmp_path / "state" / "ledger.json").read_text())
+    assert [e["file"] for e in ledger["files"].values()] == ["bom.zip"]
+
+
+def test_file_mode_skips_a_file_still_being_written_and_sends_it_once_settled(pec_db, tmp_path, watched):
+    digest = pec_lote_file(watched / "lote-8.zip", age=0)
+    (watched / ".lote-9.zip").write_bytes(b"partial")
+    age(watched / ".lote-9.zip")
+    young = run_files(pec_db, tmp_path, files_settle_seconds=300)
+    skipped = {s["file"]: s["reason"] for s in young["files"]["skipped"]}
+    assert set(skipped) == {"lote-8.zip", ".lote-9.zip"} and "300 s" in skipped["lote-8.zip"]
+    assert young["sent"] == 0 and young["files"]["invalid"] == [] and os.listdir(tmp_path / "ncais") == []
+    age(watched / "lote-8.zip", 600)
+    settled = run_files(pec_db, tmp_path, files_settle_seconds=300)
+    assert settled["sent"] == 1 and list(dest_digests(tmp_path / "ncais")) == [digest]
+
+
+class DamagingDestination(_transfer.PathDestination):
+    """A share that damages the first copy of every file (what arrives differs from what was sent)."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.puts = []
+
+    def put(self, local_path, name, expected_sha256=None, what=None):
+        self.puts.append(name)
+        if self.puts.count(name) == 1:
+            data = bytearray(Path(local_path).read_bytes())
+            data[-1] ^= 0xFF
+            (Path(self.path) / name).write_bytes(bytes(data))
+            return 0
+        return super().put(local_path, name, expected_sha256, what)
+
+
+def test_file_mode_a_delivery_that_fails_verification_is_retried_next_run_then_sent_once(
+    pec_db, tmp_path, watched, monkeypatch
+):
+    digest = pec_lote_file(watched / "lote-3.zip")
+    dest = DamagingDestination(str(tmp_path / "ncais"))
+    monkeypatch.setattr(lotes, "make_destination", lambda spec, *a, **k: dest)
+    bad = run_files(pec_db, tmp_path)
+    assert bad["confirmed"] == 0 and bad["pending"] == 1 and "sha256" in bad["errors"][0]["msg"]
+    ledger = json.loads((tmp_path / "state" / "ledger.json").read_text())
+    assert ledger["files"][digest]["confirmed_at"] is None and ledger["files"][digest]["last_error"]
+    good = run_files(pec_db, tmp_path)
+    assert (good["sent"], good["confirmed"], good["pending"], good["errors"]) == (1, 1, 0, [])
+    assert list(dest_digests(tmp_path / "ncais")) == [digest]
+    assert run_files(pec_db, tmp_path)["sent"] == 0
+    assert len(dest.puts) == 2
+
+
+def test_file_mode_executes_no_sql_write_and_leaves_the_transmission_tables_unchanged(pec_db, tmp_path, watched):
+    add_pending(pec_db, 4)  # production the PEC has not put into a lote yet
+    pec_lote_file(watched / "lote-2.zip")
+    before = transmission_tables(pec_db)
+    with PgClient(pec_db["server"]["bin_dir"], pec_db["conn"]) as client:
+        check = run_files(pec_db, tmp_path, client=client, check_mode=True)
+        result = run_files(pec_db, tmp_path, client=client)
+        executed = list(client.executed_queries)
+    assert check["sent"] == 1 and check["files"]["to_send"] == ["lote-2.zip"] and check["changed"]
+    assert result["sent"] == 1 and result["pending_records_before"] == 4
+    assert executed and all(q.lstrip().upper().startswith("SELECT") for q in executed), executed
+    assert not [q for q in executed if any(w in q.upper().split() for w in WRITES)]
+    assert transmission_tables(pec_db) == before
+    assert lotes.files_blockers(result)  # the 4 records in no lote keep a migration waiting
+
+
+def test_file_mode_check_mode_sends_nothing_and_writes_no_ledger(pec_db, tmp_path, watched):
+    pec_lote_file(watched / "lote-2.zip")
+    check = run_files(pec_db, tmp_path, check_mode=True)
+    assert check["sent"] == 1 and check["confirmed"] == 0 and check["pending"] == 1
+    assert os.listdir(tmp_path / "ncais") == [] and not (tmp_path / "state").exists()
+
+
+def test_auto_picks_files_when_the_probe_says_the_schema_is_unsupported(pec_db, tmp_path, watched):
+    pec_lote_file(watched / "lote-4.zip")
+    assert run_files(pec_db, tmp_path, source="auto", check_mode=True)["source"] == "db"
+    psql(pec_db["server"], "ALTER TABLE tb_lote_transp DROP COLUMN dt_envio", pec_db["name"])
+    result = run_files(pec_db, tmp_path, source="auto")
+    assert result["source"] == "files" and result["source_requested"] == "auto"
+    assert result["compat"]["mark_lotes_sent"]["supported"] is False and result["sent"] == 1
+    assert lotes.public_result(result)["source"] == "files"
+
+
+def test_file_mode_migration_gate_needs_every_valid_file_confirmed_and_no_record_outside_a_lote(
+    pec_db, tmp_path, watched
+):
+    from ansible_collections.sesdf.esus.plugins.module_utils import pec_migration
+
+    pec_lote_file(watched / "lote-5.zip")
+    (watched / "lote-6.zip").write_bytes(b"PK\x03\x04 truncado")
+    age(watched / "lote-6.zip")
+    psql(pec_db["server"], "UPDATE tb_lote_transp SET co_situacao = 1", pec_db["name"])  # the PEC's, GERADO
+    params = {
+        "lotes_source": "files",
+        "lotes_files_dir": str(watched),
+        "lotes_ledger": str(tmp_path / "state" / "ledger.json"),
+        "backup_fact": str(tmp_path / "no-backup.fact"),
+    }
+
+    def gate():
+        with PgClient(pec_db["server"]["bin_dir"], pec_db["conn"]) as client:
+            return pec_migration.preflight(client, params)
+
+    before = gate()
+    assert before["files"]["unconfirmed"] == ["lote-5.zip"] and before["files"]["invalid"][0]["file"] == "lote-6.zip"
+    assert not [p for p in before["problems"] if "generated but not sent" in p]  # not a file mode question
+    run_files(pec_db, tmp_path)
+    (watched / "lote-6.zip").rename(tmp_path / "lote-6.zip")  # the operator moves the bad file away
+    after = gate()
+    assert after["files"]["confirmed"] == 1 and after["files"]["problems"] == []
+    add_pending(pec_db, 2)
+    assert any("not in any lote yet" in p for p in gate()["problems"])
+    params["lotes_source"] = "db"
+    assert any("generated but not sent" in p for p in gate()["problems"])  # db mode's gate as it was
+
+
+def test_cron_entry_point_in_file_mode(pec_db, tmp_path, watched):
+    root = tmp_path / "e-SUS"
+    (root / "webserver" / "config").mkdir(parents=True)
+    c = pec_db["conn"]
+    (root / "webserver" / "config" / "application.properties").write_text(
+        f"spring.datasource.url=jdbc:postgresql://{c['host']}:{c['port']}/{c['name']}\n"
+        f"spring.datasource.username={c['user']}\nspring.datasource.password={c['password']}\n"
+    )
+    digest = pec_lote_file(watched / "lote-1.zip")
+    config = {
+        "source": "files",
+        "files_dir": str(watched),
+        "files_glob": "lote-*.zip",
+        "files_settle_seconds": 60,
+        "state_dir": str(tmp_path / "state"),
+        "cnes": CNES,
+        "destination": {"type": "path", "path": str(tmp_path / "ncais")},
+        "pec": {"pec_root": str(root), "pg_bin_dir": pec_db["server"]["bin_dir"]},
+    }
+    (tmp_path / "cfg.json").write_text(json.dumps(config))
+    code = (
+        "import sys; from ansible_collections.sesdf.esus.plugins.module_utils.lotes import cli_main; "
+        "sys.exit(cli_main())"
+    )
+
+    def cron():
+        return subprocess.run(
+            ["python3", "-c", code, "--config", str(tmp_path / "cfg.json")],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            check=False,
+        )
+
+    proc = cron()
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["source"] == "files" and summary["sent"] == 1 and summary["lotes"][0]["sha256"] == digest
+    (watched / "lote-2.zip").write_bytes(b"not a zip")
+    age(watched / "lote-2.zip")
+    proc = cron()
+    assert proc.returncode == 2 and "lote-2.zip" in proc.stderr and json.loads(proc.stdout)["sent"] == 0
+
+
+def test_file_mode_a_file_altered_at_the_destination_is_sent_again_from_the_pec_file(pec_db, tmp_path, watched):
+    digest = pec_lote_file(watched / "lote-7.zip")
+    first = run_files(pec_db, tmp_path)
+    target = tmp_path / "ncais" / first["lotes"][0]["dest_file"]
+    target.write_bytes(b"altered")
+    again = run_files(pec_db, tmp_path)
+    assert again["resent"] == 1 and again["errors"] == [] and hashlib.sha256(target.read_bytes()).hexdigest() == digest
+    target.unlink()  # NCAIS imported it and moved it away: not sent again
+    assert run_files(pec_db, tmp_path)["sent"] == 0 and not target.exists()
+
+
+def test_an_unknown_source_is_refused_before_anything_is_read(pec_db, tmp_path, watched):
+    with pytest.raises(lotes.PecError, match="unknown lotes source"):
+        run_files(pec_db, tmp_path, source="ftp")
