@@ -47,8 +47,8 @@ attributes:
     support: full
     details: >-
       Counts what would be exported and sent; writes nothing, creates no lote, transfers nothing. In file mode the
-      files are read and validated, nothing is copied and the ledger is not written; RV(files.to_send) lists what
-      would be sent.
+      files are read and validated, nothing is copied and the ledger is not written; the C(to_send) list of
+      RV(files) names what would be sent.
   diff_mode:
     support: none
   platform:

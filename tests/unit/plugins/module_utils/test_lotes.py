@@ -366,7 +366,7 @@ def pec_lote_file(path, n=3, entries=None, age=3600):
     import zipfile
 
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in entries or [f"{CNES}-{uuid.uuid4()}.esus" for _ in range(n)]:
+        for name in entries or [f"{CNES}-{uuid.uuid4()}.esus" for _i in range(n)]:
             archive.writestr(name, os.urandom(64) + b"\x0b\x00" * 50)
     then = os.path.getmtime(path) - age
     os.utime(path, (then, then))
