@@ -23,13 +23,14 @@ export ANSIBLE_PYTHON_INTERPRETER := /usr/bin/python3
 
 APT_PACKAGES := podman runc debootstrap uidmap python3-venv git rsync postgresql-15 postgresql-client-15 shellcheck zstd age openssh-client
 
-.PHONY: help deps venv collection ee lab-image lint yamllint ansible-lint ruff unit sanity molecule test demo lock clean bench-backup
+.PHONY: help deps venv collection ee lab-image lint yamllint ansible-lint ruff unit sanity molecule test demo lock clean bench-backup bench-fleet
 
 help:
 	@echo "make test                 everything CI runs (installs what it needs on Debian 12)"
 	@echo "make molecule SCENARIO=x  one Molecule scenario"
 	@echo "make demo                 lab of three UBS, runs playbooks/site.yml, prints a report per region"
 	@echo "make bench-backup         benchmark of the verified backup against a raw pg_dump"
+	@echo "make bench-fleet          benchmark of site.yml over SSH on 1, 5, 10 lab UBS, default vs tuned settings"
 	@echo "make ee                   build context of the regions' execution environment in build/ee (offline)"
 	@echo "make lint | unit | sanity | lab-image | lock"
 
@@ -93,6 +94,9 @@ demo: venv collection lab-image
 
 bench-backup: venv collection lab-image ## benchmark: verified backup vs raw pg_dump (prints a table)
 	bash benchmarks/backup/run.sh
+
+bench-fleet: venv collection lab-image ## benchmark: site.yml over SSH on N lab UBS, default vs tuned (prints a table)
+	bash benchmarks/fleet/run.sh
 
 clean:
 	rm -rf build tests/output .pytest_cache

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# make bench-fleet: the daily health check (AWX job template "sesdf.esus - inventário e relatório": playbooks/site.yml,
+# extra vars {}) and site.yml in check mode against N lab UBS reached over SSH, with Ansible's default settings
+# (ansible-default.cfg) and the tuned ones (ansible-tuned.cfg) in the same run; then the idempotent re-run of the
+# local-server regime of an inapt UBS on one UBS (site.yml, harden.yml in audit mode as its AWX job template,
+# the backup_schedule role, weekly.yml). Prints a table and a projection of a 200-UBS night. Not a test: it never
+# fails on the figures (it fails when a playbook fails: the figures would mean nothing).
+# Env: BENCH_FLEET_SIZES (default "1 5 10"), BENCH_FLEET_CONFIGS (default "default tuned free"; free = tuned with
+# strategy free), BENCH_FLEET_REGIME (default 1; 0 skips the regime), BENCH_FLEET_REGIME_CONFIGS (settings of the
+# idempotent re-run, default "tuned"), BENCH_FLEET_PATIENTS (synthetic patients per UBS, default 200),
+# BENCH_FLEET_UBS_TOTAL and BENCH_FLEET_WINDOW_H (the projection: default 200 UBS, 2 h), BENCH_KEEP=1 keeps the
+# containers (sesdf-bench-fleet-ubs-NN). Work files (inventories, per-run json, logs): build/bench-fleet/.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HERE=$REPO/benchmarks/fleet
+PREFIX=sesdf-bench-fleet-ubs
+IMAGE=${LAB_IMAGE:-localhost/sesdf-esus-lab:latest}
+read -r -a SIZES <<<"${BENCH_FLEET_SIZES:-1 5 10}"
+read -r -a CONFIGS <<<"${BENCH_FLEET_CONFIGS:-default tuned free}"
+REGIME=${BENCH_FLEET_REGIME:-1}
+read -r -a REGIME_CONFIGS <<<"${BENCH_FLEET_REGIME_CONFIGS:-tuned}"
+PATIENTS=${BENCH_FLEET_PATIENTS:-200}
+WORK=$REPO/build/bench-fleet
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$REPO/lab/containers.conf}
+export PATH=$REPO/.venv/bin:$PATH
+export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$REPO/build/collections}
+export ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+# the settings under test come from the cfg files only
+unset ANSIBLE_PIPELINING ANSIBLE_SSH_PIPELINING ANSIBLE_SSH_ARGS ANSIBLE_FORKS ANSIBLE_STRATEGY ANSIBLE_GATHERING \
+  ANSIBLE_CACHE_PLUGIN ANSIBLE_SSH_CONTROL_PATH_DIR ANSIBLE_CONFIG ANSIBLE_STDOUT_CALLBACK
+
+max=0; for n in "${SIZES[@]}"; do ((n > max)) && max=$n; done
+((max >= 1)) || { echo "BENCH_FLEET_SIZES: at least one size >= 1" >&2; exit 2; }
+hosts=(); for ((i = 1; i <= max; i++)); do hosts+=("$(printf '%s-%02d' "$PREFIX" "$i")"); done
+
+cleanup() {
+  [[ ${BENCH_KEEP:-0} == 1 ]] && return 0
+  for h in "${hosts[@]}"; do podman rm -f "$h" >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+cleanup
+rm -rf "$WORK"; mkdir -p "$WORK/runs" "$WORK/cp"
+ssh-keygen -q -t ed25519 -N "" -C sesdf-bench-fleet -f "$WORK/controller_key"
+
+echo "starting $max lab UBS container(s) ..." >&2
+for h in "${hosts[@]}"; do
+  podman run -d --name "$h" --hostname "$h" --privileged --systemd=always "$IMAGE" /sbin/init >/dev/null
+done
+
+# One inventory for the preparation (podman exec, as the lab does) and one per N over SSH (as a region does).
+python3 - "$WORK" "$PATIENTS" "${SIZES[@]}" -- "${hosts[@]}" <<'PY'
+import json, subprocess, sys
+work, patients, rest = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+sizes, hosts = [int(n) for n in rest[: rest.index("--")]], rest[rest.index("--") + 1 :]
+common = {"sesdf_esus_ibge": "530010", "sesdf_esus_aptidao": "inapta", "lab_patients": patients,
+          "cnes_import_sources": {"regiao_bench": "/srv/ncais/cnes"},
+          "lotes_export_destination": {"type": "path", "path": "/srv/ncais/lotes"}}
+def host_vars(i, h):
+    return {"sesdf_esus_cnes": f"009{i:04d}", "sesdf_esus_ubs_name": f"UBS {i} Bancada (laboratório)"}
+def inventory(members, extra):
+    hv = {h: {**host_vars(i, h), **extra.get(h, {})} for i, h in members}
+    return {"all": {"vars": common, "children": {
+        "ubs": {"children": {"regiao_bench": {"hosts": hv}}},
+        "ubs_inaptas": {"hosts": {h: None for _, h in members}}}}}
+numbered = list(enumerate(hosts, 1))
+pod = {h: {"ansible_connection": "containers.podman.podman"} for h in hosts}
+json.dump(inventory(numbered, pod), open(f"{work}/inv-podman.json", "w"), indent=1)
+ssh = {}
+for h in hosts:
+    ip = subprocess.run(["podman", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", h],
+                        capture_output=True, text=True, check=True).stdout.strip()
+    ssh[h] = {"ansible_host": ip, "ansible_user": "root", "ansible_connection": "ssh",
+              "ansible_ssh_private_key_file": f"{work}/controller_key",
+              # fresh lab containers: their host keys are new on every run
+              "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}
+for n in sorted(set(sizes) | {1}):
+    json.dump(inventory(numbered[:n], ssh), open(f"{work}/inv-ssh-{n}.json", "w"), indent=1)
+PY
+for f in "$WORK"/inv-*.json; do mv "$f" "${f%.json}.yml"; done  # JSON is YAML; the yaml plugin reads it
+
+echo "preparing the UBS (PEC double 4.2.8, $PATIENTS synthetic patients each, sshd) ..." >&2
+ANSIBLE_CONFIG=$HERE/ansible-tuned.cfg ANSIBLE_FORKS=$max ansible-playbook -i "$WORK/inv-podman.yml" \
+  "$HERE/prepare.yml" -e "bench_fleet_key=$WORK/controller_key" >"$WORK/prepare.log" 2>&1 \
+  || { tail -40 "$WORK/prepare.log" >&2; echo "preparation failed: see $WORK/prepare.log" >&2; exit 1; }
+
+# One timed ansible-playbook run: a fresh SSH control directory each time (an AWX job starts in a new EE
+# container, nothing persisted), the ansible.posix.json callback for per-task times, a fresh report directory.
+seq=0
+play() {  # play <label> <config> <N> <playbook> [ansible-playbook args...]
+  local label=$1 config=$2 n=$3 playbook=$4; shift 4
+  local cfg=$HERE/ansible-$config.cfg strategy=""
+  if [[ $config == free ]]; then cfg=$HERE/ansible-tuned.cfg strategy=free; fi
+  seq=$((seq + 1))
+  local out=$WORK/runs/$seq s e
+  mkdir -p "$WORK/cp/$seq" "$out.reports"
+  s=$(date +%s.%N)
+  if ! env ANSIBLE_CONFIG="$cfg" ${strategy:+ANSIBLE_STRATEGY=$strategy} ANSIBLE_SSH_CONTROL_PATH_DIR="$WORK/cp/$seq" \
+    ANSIBLE_STDOUT_CALLBACK=ansible.posix.json ansible-playbook -i "$WORK/inv-ssh-$n.yml" "$REPO/$playbook" \
+    -e "report_dir=$out.reports" "$@" >"$out.json" 2>"$out.err"; then
+    tail -20 "$out.err" >&2; echo "$label ($config, N=$n, $playbook $*) failed: see $out.json" >&2; exit 1
+  fi
+  e=$(date +%s.%N)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$config" "$n" "$playbook" "$(python3 -c "print($e - $s)")" "$out.json" \
+    >>"$WORK/results.tsv"
+  echo "  $label $config N=$n: $(python3 -c "print(round($e - $s, 1))") s" >&2
+}
+
+echo "fleet runs (sizes: ${SIZES[*]}; configs: ${CONFIGS[*]}) ..." >&2
+for n in "${SIZES[@]}"; do
+  for c in "${CONFIGS[@]}"; do
+    play health "$c" "$n" playbooks/site.yml
+    play check "$c" "$n" playbooks/site.yml --check
+  done
+done
+
+if [[ $REGIME == 1 ]]; then
+  regime() {  # the local-server regime of an inapt UBS, on the first UBS
+    play "$1" "$2" 1 playbooks/site.yml
+    play "$1" "$2" 1 playbooks/harden.yml -e hardening_mode=audit
+    play "$1" "$2" 1 benchmarks/fleet/backup_schedule.yml
+    play "$1" "$2" 1 playbooks/weekly.yml
+  }
+  echo "local-server regime on ${hosts[0]}: first run, then the idempotent re-runs ..." >&2
+  regime regime-first tuned
+  for c in "${REGIME_CONFIGS[@]}"; do regime regime-again "$c"; done
+fi
+
+python3 - "$WORK/results.tsv" "$(nproc)" "${BENCH_FLEET_UBS_TOTAL:-200}" "${BENCH_FLEET_WINDOW_H:-2}" \
+  "$(sed -n 's/^forks *= *//p' "$HERE/ansible-tuned.cfg")" <<'PY'
+import json, math, sys
+from datetime import datetime
+path, cpus, total, window_h, forks = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+rows = [line.rstrip("\n").split("\t") for line in open(path)]
+SETTINGS = {"default": "Ansible defaults: forks 5, no pipelining, ControlPersist 60s, linear",
+            "tuned": f"ansible-tuned.cfg: forks {forks}, pipelining, ControlPersist 600s, linear",
+            "free": "ansible-tuned.cfg, strategy free"}
+JOBS = {"health": "daily health check (site.yml)", "check": "site.yml --check"}
+def ts(s):
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+def parse(out):
+    """(UBS task seconds, controller task seconds, UBS tasks, changed on the UBS) from the json callback."""
+    doc = json.load(open(out))
+    ubs = ctrl = 0.0
+    count = 0
+    for play in doc["plays"]:
+        for t in play["tasks"]:
+            d = t["task"]["duration"]
+            sec = ts(d["end"]) - ts(d["start"]) if d.get("end") else 0.0
+            if sorted(t["hosts"]) == ["localhost"]:
+                ctrl += sec
+            else:
+                ubs, count = ubs + sec, count + 1
+    changed = sum(v.get("changed", 0) for h, v in doc["stats"].items() if h != "localhost")
+    return ubs, ctrl, count, changed
+def table(head, lines, left=(0,)):
+    w = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
+    def fmt(r):
+        return "| " + " | ".join(str(x).ljust(n) if i in left else str(x).rjust(n)
+                                 for i, (x, n) in enumerate(zip(r, w))) + " |"
+    print(fmt(head))
+    print("|" + "|".join("-" * (n + 2) for n in w) + "|")
+    for r in lines:
+        print(fmt(r))
+fleet = {(r[0], r[1], int(r[2])): (float(r[4]), r[5]) for r in rows if r[0] in JOBS}
+print(f"\nbench-fleet: lab UBS over SSH (one podman network), controller and UBS sharing the same {cpus} CPU(s)\n")
+lines = []
+for (job, cfg, n), (wall, _) in sorted(fleet.items(), key=lambda k: (list(JOBS).index(k[0][0]), list(SETTINGS).index(k[0][1]), k[0][2])):
+    base = fleet.get((job, cfg, 1))
+    ratio = wall / base[0] if base else None
+    target = ("pass" if ratio <= 2 else "FAIL") if (cfg == "tuned" and n == 10 and base) else ""
+    lines.append([JOBS[job], n, SETTINGS[cfg], f"{wall:.1f}", f"{wall / n:.2f}",
+                  f"{ratio:.2f}x" if ratio else "-", target])
+table(["job", "N", "settings", "wall s", "s/UBS", "vs N=1", "N=10 <= 2x N=1"], lines, left=(0, 2))
+regime = [r for r in rows if r[0].startswith("regime")]
+if regime:
+    print("\nlocal-server regime of an inapt UBS, on one UBS: site.yml, harden.yml (hardening_mode=audit, as its AWX "
+          "job template),\nthe backup_schedule role, weekly.yml (CNES staging, profile audit, lotes to a path)\n")
+    lines = []
+    for label, cfg in dict.fromkeys((r[0], r[1]) for r in regime):
+        part = [r for r in regime if (r[0], r[1]) == (label, cfg)]
+        wall = sum(float(r[4]) for r in part)
+        applied = sum(parse(r[5])[3] for r in part if not r[3].endswith("harden.yml"))
+        drift = sum(parse(r[5])[3] for r in part if r[3].endswith("harden.yml"))
+        again = label == "regime-again"
+        lines.append([("idempotent re-run" if again else "first run (converges)") + f", {cfg}", f"{wall:.1f}",
+                      applied, drift, ("pass" if wall < 30 else "FAIL") if again else "",
+                      ("yes" if applied == 0 else "NO") if again else ""])
+        for r in part:
+            c = parse(r[5])[3]
+            hard = r[3].endswith("harden.yml")
+            lines.append([f"  {r[3]}", f"{float(r[4]):.1f}", "" if hard else c, c if hard else "", "", ""])
+    table(["run", "wall s", "changed", "audit drift", "< 30 s", "idempotent"], lines)
+    print("changed: tasks that changed the UBS; audit drift: harden.yml in audit mode runs its controls in check mode,\n"
+          "a control that would change the UBS counts as changed in Ansible's stats and is not applied")
+# Projection of the daily health check over `total` UBS with the tuned forks, from the tuned runs: the UBS tasks
+# per wave of `forks` UBS (measured at the largest N <= forks), the controller's report play fitted as a + b*N
+# over the measured sizes, the rest (start, inventory, parsing) as measured.
+sizes = sorted(n for (job, cfg, n) in fleet if job == "health" and cfg == "tuned")
+cands = [n for n in sizes if n <= forks]
+if cands:
+    n = cands[-1]
+    wall, out = fleet[("health", "tuned", n)]
+    wave, ctrl_n, count, _ = parse(out)
+    if len(sizes) > 1:  # least squares over the measured sizes; a negative slope (noise) counts as none
+        c = [parse(fleet[("health", "tuned", m)][1])[1] for m in sizes]
+        mx, my = sum(sizes) / len(sizes), sum(c) / len(c)
+        b = sum((x - mx) * (y - my) for x, y in zip(sizes, c)) / sum((x - mx) ** 2 for x in sizes)
+        b = max(b, 0.0)
+        a = my - b * mx
+        fit = "least squares on " + ", ".join(f"N={m}: {y:.2f} s" for m, y in zip(sizes, c))
+    else:
+        a, b, fit = 0.0, ctrl_n / n, f"only N={n} measured: all of it counted per UBS, an upper bound"
+    fixed = wall - wave - ctrl_n
+    per_wave = min(forks, n)
+    waves = math.ceil(total / per_wave)
+    proj = fixed + waves * wave + a + b * total
+    print(f"\nprojection: daily health check on {total} UBS, forks {forks}, from the tuned run at N={n}:")
+    print(f"  W = {wave:.2f} s  the UBS tasks ({count}) for one wave of {per_wave} UBS (sum of the task times)")
+    print(f"  R(N) = a + b*N  the controller's report play: a = {a:.2f} s, b = {b:.3f} s/UBS ({fit})")
+    print(f"  F = {fixed:.2f} s  the rest of the wall time at N={n} (start, inventory, playbook parsing)")
+    print(f"  T = F + ceil({total}/{per_wave})*W + a + b*{total} = {fixed:.2f} + {waves}*{wave:.2f} + {a:.2f} + "
+          f"{b:.3f}*{total} = {proj:.0f} s ({proj / 60:.1f} min); {window_h:g} h window: "
+          f"{'pass' if proj <= window_h * 3600 else 'FAIL'}")
+    if per_wave < forks:
+        print(f"  (largest measured N={n} < forks {forks}: waves of {n} UBS assumed, which overestimates T)")
+PY
