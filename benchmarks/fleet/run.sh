@@ -192,6 +192,22 @@ if regime:
     table(["run", "wall s", "changed", "audit drift", "< 30 s", "idempotent"], lines)
     print("changed: tasks that changed the UBS; audit drift: harden.yml in audit mode runs its controls in check mode,\n"
           "a control that would change the UBS counts as changed in Ansible's stats and is not applied")
+    costly = {}
+    for r in regime:
+        if r[0] != "regime-again" or r[1] != regime[-1][1]:
+            continue
+        n_tasks = 0
+        for play in json.load(open(r[5]))["plays"]:
+            for t in play["tasks"]:
+                d = t["task"]["duration"]
+                sec = ts(d["end"]) - ts(d["start"]) if d.get("end") else 0.0
+                key = t["task"]["name"]
+                costly[key] = (costly.get(key, (0, 0.0))[0] + 1, costly.get(key, (0, 0.0))[1] + sec)
+                n_tasks += 1
+        print(f"  {r[3]}: {n_tasks} tasks (skipped ones included), {float(r[4]) / max(n_tasks, 1):.2f} s per task on average")
+    print(f"costliest tasks of the idempotent re-run ({regime[-1][1]}), summed over the playbooks:")
+    for key, (times, sec) in sorted(costly.items(), key=lambda kv: -kv[1][1])[:3]:
+        print(f"  {sec:6.1f} s  {times}x  {key}")
 # Projection of the daily health check over `total` UBS with the tuned forks, from the tuned runs: the UBS tasks
 # per wave of `forks` UBS (measured at the largest N <= forks), the controller's report play fitted as a + b*N
 # over the measured sizes, the rest (start, inventory, parsing) as measured.
