@@ -873,6 +873,11 @@ class FileExporter:
         entry["resent"] = entry.get("resent", 0) + 1
         if self._deliver(entry, item["path"], resend=True):
             self.result["resent"] += 1
+        else:
+            # what is at the destination is not what the PEC saved: pending (and the migration gate closed) until
+            # a resend is verified, as db mode does
+            entry["confirmed_at"] = None
+            self._save()
 
 
 def files_gate(ledger_data, files_dir=DEFAULT_FILES_DIR, pattern=DEFAULT_FILES_GLOB, settle_seconds=0, now=None):

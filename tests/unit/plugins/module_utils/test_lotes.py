@@ -288,15 +288,21 @@ def test_deadline_synthetic_month_statuses():
     assert not out["ok"]
 
 
-def test_cron_entry_point_runs_without_ansible_and_reuses_the_module_code(pec_db, tmp_path):
-    rows = add_pending(pec_db, 4)
+def pec_root_of(pec, tmp_path):
+    """A PEC install tree whose application.properties points at the test database (what the cron job reads)."""
     root = tmp_path / "e-SUS"
     (root / "webserver" / "config").mkdir(parents=True)
-    c = pec_db["conn"]
+    c = pec["conn"]
     (root / "webserver" / "config" / "application.properties").write_text(
         f"spring.datasource.url=jdbc:postgresql://{c['host']}:{c['port']}/{c['name']}\n"
         f"spring.datasource.username={c['user']}\nspring.datasource.password={c['password']}\n"
     )
+    return root
+
+
+def test_cron_entry_point_runs_without_ansible_and_reuses_the_module_code(pec_db, tmp_path):
+    rows = add_pending(pec_db, 4)
+    root = pec_root_of(pec_db, tmp_path)
     (tmp_path / "ncais").mkdir()
     config = {
         "state_dir": str(tmp_path / "state"),
@@ -321,7 +327,7 @@ def test_cron_entry_point_runs_without_ansible_and_reuses_the_module_code(pec_db
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["exported"] == 1 and summary["pending"] == 0 and summary["lotes"][-1]["confirmed"]
-    assert c["password"] not in proc.stdout + proc.stderr
+    assert pec_db["conn"]["password"] not in proc.stdout + proc.stderr
     zips = dest_lotes(tmp_path / "ncais")[0]
     assert {u: d for z in zips.values() for u, d in z.items()} == rows
     assert json.loads((tmp_path / "status.json").read_text())["confirmed"] == 1
@@ -603,13 +609,7 @@ def test_file_mode_migration_gate_needs_every_valid_file_confirmed_and_no_record
 
 
 def test_cron_entry_point_in_file_mode(pec_db, tmp_path, watched):
-    root = tmp_path / "e-SUS"
-    (root / "webserver" / "config").mkdir(parents=True)
-    c = pec_db["conn"]
-    (root / "webserver" / "config" / "application.properties").write_text(
-        f"spring.datasource.url=jdbc:postgresql://{c['host']}:{c['port']}/{c['name']}\n"
-        f"spring.datasource.username={c['user']}\nspring.datasource.password={c['password']}\n"
-    )
+    root = pec_root_of(pec_db, tmp_path)
     digest = pec_lote_file(watched / "lote-1.zip")
     config = {
         "source": "files",
@@ -655,6 +655,30 @@ def test_file_mode_a_file_altered_at_the_destination_is_sent_again_from_the_pec_
     assert again["resent"] == 1 and again["errors"] == [] and hashlib.sha256(target.read_bytes()).hexdigest() == digest
     target.unlink()  # NCAIS imported it and moved it away: not sent again
     assert run_files(pec_db, tmp_path)["sent"] == 0 and not target.exists()
+
+
+def test_file_mode_an_altered_copy_whose_resend_fails_is_pending_again_and_closes_the_gate(
+    pec_db, tmp_path, watched, monkeypatch
+):
+    digest = pec_lote_file(watched / "lote-9.zip")
+    first = run_files(pec_db, tmp_path)
+    target = tmp_path / "ncais" / first["lotes"][0]["dest_file"]
+    target.write_bytes(b"altered")
+
+    def refuse(self, local_path, name, expected_sha256=None, what=None):
+        raise lotes.PecError("sem espaço no destino")
+
+    real_put = _transfer.PathDestination.put
+    monkeypatch.setattr(_transfer.PathDestination, "put", refuse)
+    failed = run_files(pec_db, tmp_path)
+    assert failed["resent"] == 0 and failed["pending"] == 1 and "sem espaço" in failed["errors"][0]["msg"]
+    ledger = json.loads((tmp_path / "state" / "ledger.json").read_text())
+    assert ledger["files"][digest]["confirmed_at"] is None
+    assert lotes.files_gate(ledger, str(watched))["unconfirmed"] == ["lote-9.zip"]
+    monkeypatch.setattr(_transfer.PathDestination, "put", real_put)
+    again = run_files(pec_db, tmp_path)
+    assert again["sent"] == 1 and again["confirmed"] == 1 and again["pending"] == 0
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
 
 
 def test_an_unknown_source_is_refused_before_anything_is_read(pec_db, tmp_path, watched):
