@@ -52,6 +52,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import local_
 from ansible_collections.sesdf.esus.plugins.module_utils._transfer import PathDestination, RsyncDestination
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import Probe
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_state import write_state
 
 LEDGER_NAME = "ledger.json"
 LEDGER_FORMAT = 1
@@ -1174,6 +1175,33 @@ def public_result(result):
     return out
 
 
+DEFAULT_FACTS_DIR = "/etc/ansible/facts.d"
+
+
+def state_data(result):
+    """What the managers' report needs of a lotes run: the ``lotes`` concern of the server's state.
+
+    State, not this run's counts (a second run that has nothing to do records the same thing).
+    """
+    files = result.get("files") or {}
+    return {
+        "source": result.get("source", "db"),
+        "pending_lotes": result.get("pending", 0),
+        "pending_records": result.get("pending_records_before", 0),
+        "invalid_files": [i.get("file") for i in files.get("invalid", [])],
+        "errors": [e.get("msg") for e in result.get("errors", [])][:5],
+        "deadline": result.get("deadline"),
+    }
+
+
+def record_state(result, facts_dir=DEFAULT_FACTS_DIR, check_mode=False):
+    """Record the run in the server's state; True when the state file changed (or would, in check mode)."""
+    changed, _before, _after = write_state(
+        facts_dir or DEFAULT_FACTS_DIR, "lotes", state_data(result), check_mode=check_mode
+    )
+    return changed
+
+
 def cli_main(argv=None):
     """``sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json``: the weekly cron job, without Ansible.
 
@@ -1217,5 +1245,10 @@ def cli_main(argv=None):
     status_file = options.get("status_file")
     if status_file and not args.check:
         write_status_quiet(status_file, summary, 0o644)
+    if not args.check:
+        try:
+            record_state(result, options.get("facts_dir"))
+        except PecError as exc:
+            log(f"AVISO: estado para o relatório não gravado: {exc.msg}", "warning")
     attention = result["pending"] or result["errors"] or (result.get("files") or {}).get("invalid")
     return EXIT_PENDING if attention else EXIT_OK

@@ -26,6 +26,8 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import (
     versions_agree,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_production import gather as gather_production
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_state import read_states
 
 BACKUP_FACT = "sesdf_esus_backup.fact"
 MIGRATION_FACT = "sesdf_esus_migration.fact"
@@ -51,6 +53,21 @@ def _backup_status(path, params):
         )
         status["age_hours"] = status_age_hours(status)
     return status
+
+
+def _production(client, params, problems):
+    """Monthly production (read-only); a query failure is a problem, never an abort of the inventory."""
+    try:
+        return gather_production(
+            client,
+            months=params.get("production_months") or 12,
+            ledger_path=params.get("lotes_ledger"),
+            sent_name=params.get("lote_sent_situation") or "ENVIADO",
+            deadline_day=params.get("cds_deadline_day") or 10,
+        )
+    except PecError as exc:
+        problems.append({"code": "production", "msg": f"monthly production could not be read: {exc.msg}"})
+        return {"available": False, "error": exc.msg}
 
 
 def gather(params, http_get=None, unit_state=service_state):
@@ -85,6 +102,8 @@ def gather(params, http_get=None, unit_state=service_state):
         "backup_dir": disk_space(params["backup_dir"]),
         "backup_status": _backup_status(os.path.join(facts_dir, BACKUP_FACT), params),
         "migration": migration,
+        "state": read_states(facts_dir, cadences=params.get("state_cadence_hours") or {}),
+        "production": None,
         "capabilities": {},
         "problems": problems,
     }
@@ -116,6 +135,8 @@ def gather(params, http_get=None, unit_state=service_state):
             result["database"]["size_bytes"] = size
             result["database"]["reachable"] = True
             result["capabilities"] = Probe(client, params["version_key"]).report()
+            if params.get("production"):
+                result["production"] = _production(client, params, problems)
             executed = client.executed_queries
     except PecError as exc:
         result["database"]["error"] = exc.msg

@@ -80,6 +80,40 @@ options:
         reported in RV(pec.services) (C(app.stopped_by_collection)) and in the problem of a stopped application.
     type: path
     default: /var/lib/sesdf-esus/app-stopped.json
+  state_cadence_hours:
+    description:
+      - Hours after which a concern's recorded state is reported stale (RV(pec.state)), per concern; overrides the
+        defaults (backup 26, cnes 192, hardening 192, maintenance 192, lotes 192, profiles 768, readiness 768;
+        migration and upgrade never go stale). C(null) for a concern makes it never stale.
+    type: dict
+    default: {}
+  production:
+    description:
+      - Also read the monthly production (RV(pec.production)): read-only, grouped queries bounded to the last
+        O(production_months) months. Off by default; the site playbook turns it on for the managers' report.
+    type: bool
+    default: false
+  production_months:
+    description:
+      - Months of production to read, the current one included.
+    type: int
+    default: 12
+  lotes_ledger:
+    description:
+      - The lotes ledger of M(sesdf.esus.pec_lotes); its confirmations count a month's records as sent.
+    type: path
+    default: /var/lib/sesdf-esus/lotes/ledger.json
+  lote_sent_situation:
+    description:
+      - Name of the lote situation (C(tb_situacao_lote_transp.no_situacao)) the PEC gives a lote it sent itself
+        (unconfirmed for 4.5.2).
+    type: str
+    default: ENVIADO
+  cds_deadline_day:
+    description:
+      - Day of the next month by which a month's production must be in (the note's CDS deadline).
+    type: int
+    default: 10
   fail_on:
     description:
       - Problems that fail the task instead of only being reported.
@@ -181,6 +215,30 @@ pec:
     migration:
       description: The migration record written by the decommission role, or null.
       type: dict
+    state:
+      description:
+        - What this collection's roles and jobs recorded on the server, per concern (C(backup), C(migration),
+          C(cnes), C(hardening), C(maintenance), C(profiles), C(lotes), C(upgrade), C(readiness)), each with
+          C(present), C(path), C(produced_at) (when the result last changed), C(confirmed_at) (when a producer last
+          confirmed it), C(age_hours), C(cadence_hours), C(stale) (older than its cadence: not to be read as fine),
+          C(data) and, for an unreadable file, C(error). See the module_utils C(pec_state).
+      type: dict
+      sample:
+        {hardening: {present: true, produced_at: "2026-11-30T02:00:00Z", confirmed_at: "2026-12-01T02:00:00Z",
+         age_hours: 7.0, cadence_hours: 192, stale: false, data: {summary: {pass: 40, fail: 1}}}}
+    production:
+      description:
+        - With O(production), the monthly production; null otherwise. C(teams) per INE with C(months)
+          (C(produced) attendances per month); C(units) per CNES with C(months) (transmission records C(produced),
+          C(sent) in a lote confirmed at the destination or marked sent by the PEC, C(pending)); C(previous_month)
+          with the CDS C(deadline), C(days_left) (negative when overdue) and C(complete); C(teams_unavailable) or
+          C(units_unavailable) when the schema lacks what the view needs.
+      type: dict
+      sample:
+        {available: true, months: ["2025-12", "2026-11"], teams: [{ine: "0001234567", name: ESF 1,
+         months: {"2026-11": {produced: 212}}}], units: [{cnes: "0010001", months: {"2026-11": {produced: 300,
+         sent: 280, pending: 20}}}], previous_month: {month: "2026-11", deadline: "2026-12-10", days_left: 9,
+         complete: false}}
     capabilities:
       description:
         - Per capability that writes into the PEC's internals (C(create_lotes), C(mark_lotes_sent),
@@ -222,6 +280,12 @@ def main():
         backup_full_check_hours=dict(type="int", default=24),
         backup_check_cache=dict(type="path", default="/var/lib/sesdf-esus/backup-check.json"),
         app_stop_marker=dict(type="path", default="/var/lib/sesdf-esus/app-stopped.json"),
+        state_cadence_hours=dict(type="dict", default={}),
+        production=dict(type="bool", default=False),
+        production_months=dict(type="int", default=12),
+        lotes_ledger=dict(type="path", default="/var/lib/sesdf-esus/lotes/ledger.json"),
+        lote_sent_situation=dict(type="str", default="ENVIADO"),
+        cds_deadline_day=dict(type="int", default=10),
         fail_on=dict(
             type="list",
             elements="str",

@@ -146,6 +146,13 @@ options:
     description: Seconds allowed for each database statement.
     type: int
     default: 300
+  facts_dir:
+    description:
+      - Where the run's state for the managers' report is recorded (C(sesdf_esus_lotes.fact), see
+        M(sesdf.esus.pec_state)), that is lotes pending, records without a lote, invalid files, errors and the CDS
+        deadline.
+    type: path
+    default: /etc/ansible/facts.d
 """
 
 EXAMPLES = r"""
@@ -251,8 +258,13 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.lotes import files_blockers, public_result, run_export
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes import (
+    files_blockers,
+    public_result,
+    record_state,
+    run_export,
+)
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 
 
@@ -278,6 +290,7 @@ def main():
         today=dict(type="str"),
         require_all_confirmed=dict(type="bool", default=False),
         db_timeout=dict(type="int", default=300),
+        facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -289,6 +302,11 @@ def main():
     with pec_database(module, timeout=params["db_timeout"]) as pec:
         result = run_export(pec.client, options, check_mode=module.check_mode)
     executed = pec.executed_queries
+    try:
+        if record_state(result, params["facts_dir"], check_mode=module.check_mode):
+            result["changed"] = True
+    except PecError as exc:
+        module.fail_json(msg=f"the lotes were handled but their state could not be recorded: {exc.msg}", **result)
     result["summary"] = public_result(result)
     result["executed_queries"] = executed
     if params["require_all_confirmed"] and not module.check_mode and result["source"] == "files":

@@ -358,7 +358,7 @@ def test_maintenance_run_vacuums_rotates_and_writes_status(host):
         host.run("echo linha-sintetica >> /opt/e-SUS/webserver/logs/pec.log")
         run = host.run("systemctl start sesdf-esus-manutencao.service")
         assert run.rc == 0, run.stderr
-        status = json.loads(host.file("/var/lib/sesdf-esus/manutencao-status.json").content_string)
+        status = json.loads(host.file("/etc/ansible/facts.d/sesdf_esus_maintenance.fact").content_string)
         assert status["steps"]["vacuum"]["status"] == "ok", status["steps"]["vacuum"]
         assert status["steps"]["disk"]["status"] in ("ok", "alarme")
         assert {p["path"] for p in status["steps"]["disk"]["paths"]} == {"/", "/var/backups/esus"}
@@ -374,7 +374,7 @@ def test_maintenance_run_vacuums_rotates_and_writes_status(host):
         for path in (
             "/etc/systemd/system/sesdf-esus-manutencao.service",
             "/etc/sesdf-esus/manutencao.json",
-            "/var/lib/sesdf-esus/manutencao-status.json",
+            "/etc/ansible/facts.d/sesdf_esus_maintenance.fact",
             "/etc/cron.d/sesdf-esus-backup",
         ):
             assert password not in host.file(path).content_string, path

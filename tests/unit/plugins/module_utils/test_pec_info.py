@@ -104,3 +104,21 @@ def test_a_damaged_backup_is_reported_unverified_and_a_stop_by_a_killed_run_is_e
     app_problem = next(p["msg"] for p in pec["problems"] if p["code"] == "services")
     assert "stopped by sesdf.esus.pec_backup (backup" in app_problem
     assert pec["services"]["app"]["stopped_by_collection"]["reason"] == "backup"
+
+
+def test_the_state_every_role_recorded_is_reported_with_its_age_even_without_a_pec(tmp_path):
+    import datetime
+
+    from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import utcnow
+    from ansible_collections.sesdf.esus.plugins.module_utils.pec_state import write_state
+
+    facts = tmp_path / "facts"
+    write_state(str(facts), "hardening", {"summary": {"fail": 2}}, now=utcnow() - datetime.timedelta(hours=10))
+    (facts / "sesdf_esus_lotes.fact").write_text("{half a file")
+    pec, _executed = gather(
+        params(tmp_path, state_cadence_hours={"hardening": 5}), http_get=None, unit_state=units("inactive")
+    )
+    state = pec["state"]
+    assert state["hardening"]["data"] == {"summary": {"fail": 2}} and state["hardening"]["stale"] is True
+    assert "unreadable" in state["lotes"]["error"] and state["readiness"]["present"] is False
+    assert pec["production"] is None, "production is read only when asked"

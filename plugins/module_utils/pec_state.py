@@ -1,0 +1,165 @@
+# Copyright: (c) 2026, SES-DF NTINF
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The state a manager needs, kept on the server: one JSON file per concern in the local facts directory.
+
+Every role, module or job that produces a result a manager reads records it here, so a plain ``site.yml`` run
+(pec_info) sees all of it and the report never depends on what else ran in the same play.
+
+A state file is ``<facts_dir>/sesdf_esus_<concern>.fact``, root-only (0600), written atomically, as::
+
+    {"concern": "hardening", "produced_at": "...Z", "confirmed_at": "...Z", "data": {...}}
+
+``produced_at`` is when ``data`` last changed; ``confirmed_at`` when a producer last ran and found the same
+result. A producer run with unchanged data rewrites the file only when ``confirmed_at`` is older than
+``refresh_hours``: a second run the same hour changes nothing (Molecule's idempotence, honest ``changed``), and
+the age a report shows is never more than ``refresh_hours`` off.
+
+Concerns recorded before this format existed (the backup status, the migration record, the CNES import) keep
+their own layout; :data:`CONCERNS` says where their date is, and the reader gives every concern the same shape.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json, write_json
+from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, parse_ts, utcnow
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
+
+STATE_MODE = 0o600
+PREFIX = "sesdf_esus_"
+SUFFIX = ".fact"
+
+# concern -> cadence (hours after which the state is stale; None: never stale) and, for layouts older than the
+# envelope, the dotted key of the date the result was produced.
+CONCERNS = {
+    "backup": {"cadence_hours": 26, "legacy_date": "last_success"},
+    "migration": {"cadence_hours": None, "legacy_date": "date"},
+    "cnes": {"cadence_hours": 24 * 8, "legacy_date": "last_import.date"},
+    "hardening": {"cadence_hours": 24 * 8},
+    "maintenance": {"cadence_hours": 24 * 8, "legacy_date": "finished_at"},
+    "profiles": {"cadence_hours": 24 * 32},
+    "lotes": {"cadence_hours": 24 * 8},
+    "upgrade": {"cadence_hours": None},
+    "readiness": {"cadence_hours": 24 * 32},
+}
+
+
+def state_path(facts_dir, concern):
+    return os.path.join(facts_dir, f"{PREFIX}{concern}{SUFFIX}")
+
+
+def _dotted(document, key):
+    value = document
+    for part in key.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _is_envelope(document):
+    return isinstance(document, dict) and "data" in document and "produced_at" in document
+
+
+def new_document(concern, data, previous=None, now=None, refresh_hours=1.0, history=0):
+    """(document to write or None when the file is current, the document as it will be)."""
+    now = now or utcnow()
+    stamp = iso(now)
+    prev = previous if _is_envelope(previous) else None
+    if history:
+        past = list((prev or {}).get("data", {}).get("history", [])) if prev else []
+        last = (prev or {}).get("data", {}).get("last") if prev else None
+        if last != data:
+            past = ([last] if last is not None else []) + past
+        data = {"last": data, "history": past[: max(history - 1, 0)]}
+    if prev and prev.get("concern") == concern and prev.get("data") == data:
+        confirmed = parse_ts(prev.get("confirmed_at"))
+        if confirmed and (now - confirmed).total_seconds() < refresh_hours * 3600 and confirmed <= now:
+            return None, prev
+        document = dict(prev, confirmed_at=stamp)
+        return document, document
+    document = {"concern": concern, "produced_at": stamp, "confirmed_at": stamp, "data": copy.deepcopy(data)}
+    return document, document
+
+
+def write_state(facts_dir, concern, data, now=None, refresh_hours=1.0, history=0, check_mode=False):
+    """Record ``data`` for ``concern``: (changed, before, after). Raises PecError (nothing lost) on a write error.
+
+    An unreadable previous file is replaced (it is a record of the last result, which this call supersedes);
+    ``before`` then carries its error.
+    """
+    path = state_path(facts_dir, concern)
+    try:
+        before = read_json(path, f"state file of {concern}")
+    except PecError as exc:
+        before = {"error": exc.msg}
+    to_write, after = new_document(concern, data, before, now=now, refresh_hours=refresh_hours, history=history)
+    if to_write is None:
+        return False, before, after
+    if not check_mode:
+        if not os.path.isdir(facts_dir):
+            os.makedirs(facts_dir, mode=0o755, exist_ok=True)
+        write_json(path, to_write, mode=STATE_MODE)
+    return True, before, after
+
+
+def _entry(concern, document, spec, now, cadence_hours, path):
+    entry = {
+        "present": document is not None,
+        "path": path,
+        "produced_at": None,
+        "confirmed_at": None,
+        "age_hours": None,
+        "cadence_hours": cadence_hours,
+        "stale": False,
+        "data": None,
+    }
+    if document is None:
+        return entry
+    if not isinstance(document, dict) or ("error" in document and len(document) == 1):
+        entry["error"] = (document or {}).get("error") if isinstance(document, dict) else "not a JSON object"
+        return entry
+    if _is_envelope(document):
+        entry["data"] = document.get("data")
+        produced = parse_ts(document.get("produced_at"))
+        confirmed = parse_ts(document.get("confirmed_at")) or produced
+    else:
+        entry["data"] = document
+        key = spec.get("legacy_date")
+        produced = parse_ts(_dotted(document, key)) if key else None
+        confirmed = produced
+    entry["produced_at"] = iso(produced)
+    entry["confirmed_at"] = iso(confirmed)
+    if confirmed is None:
+        entry["stale"] = cadence_hours is not None
+        entry["error"] = "the state has no valid date: it cannot be taken as current"
+        return entry
+    age = round((now - confirmed).total_seconds() / 3600.0, 1)
+    entry["age_hours"] = age
+    entry["stale"] = cadence_hours is not None and age > cadence_hours
+    return entry
+
+
+def read_states(facts_dir, cadences=None, paths=None, now=None, concerns=None):
+    """Every concern's state as ``{concern: {present, path, produced_at, confirmed_at, age_hours, cadence_hours,
+    stale, data[, error]}}``. Never raises: a missing file is ``present: false``, a corrupt one has ``error``.
+
+    ``cadences`` overrides :data:`CONCERNS`' cadence per concern (hours, or None for never stale); ``paths``
+    overrides a concern's file (a job that keeps its status elsewhere).
+    """
+    now = now or utcnow()
+    cadences = cadences or {}
+    paths = paths or {}
+    states = {}
+    for concern in concerns or CONCERNS:
+        spec = CONCERNS.get(concern, {})
+        path = paths.get(concern) or state_path(facts_dir, concern)
+        try:
+            document = read_json(path, f"state file of {concern}")
+        except PecError as exc:
+            document = {"error": exc.msg}
+        cadence = cadences.get(concern, spec.get("cadence_hours"))
+        states[concern] = _entry(concern, document, spec, now, cadence, path)
+    return states
