@@ -43,7 +43,7 @@ def month_firsts(today, months=12):
     """First days of the ``months`` months ending with today's, oldest first."""
     firsts = []
     year, month = today.year, today.month
-    for _ in range(months):
+    for _month in range(months):
         firsts.append(datetime.date(year, month, 1))
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     return list(reversed(firsts))
@@ -65,7 +65,7 @@ def missing_schema(client, needed):
         "SELECT table_name, column_name FROM information_schema.columns "
         f"WHERE table_schema = current_schema() AND table_name IN ({tables})"
     )
-    have = {(t, c) for t, c in rows}
+    have = {tuple(row) for row in rows}
     return [f"{t}.{c}" for t, cols in needed.items() for c in cols if (t, c) not in have]
 
 

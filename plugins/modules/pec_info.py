@@ -89,7 +89,7 @@ options:
     default: {}
   production:
     description:
-      - Also read the monthly production (RV(pec.production)): read-only, grouped queries bounded to the last
+      - Also read the monthly production (RV(pec.production)), read-only, with grouped queries bounded to the last
         O(production_months) months. Off by default; the site playbook turns it on for the managers' report.
     type: bool
     default: false
@@ -220,7 +220,7 @@ pec:
         - What this collection's roles and jobs recorded on the server, per concern (C(backup), C(migration),
           C(cnes), C(hardening), C(maintenance), C(profiles), C(lotes), C(upgrade), C(readiness)), each with
           C(present), C(path), C(produced_at) (when the result last changed), C(confirmed_at) (when a producer last
-          confirmed it), C(age_hours), C(cadence_hours), C(stale) (older than its cadence: not to be read as fine),
+          confirmed it), C(age_hours), C(cadence_hours), C(stale) (older than its cadence, so not to be read as fine),
           C(data) and, for an unreadable file, C(error). See the module_utils C(pec_state).
       type: dict
       sample:
