@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Lays out the text of O(content) (headings C(h1)/C(h2), paragraphs, lists, two-column table rows, bold and
     monospace runs) as an A4 PDF with the PDF's built-in fonts (Helvetica, Courier) and WinAnsiEncoding, which covers
-    Portuguese. Pure Python: nothing to install on the control node or in the execution environment.
+    Portuguese. Pure Python, so nothing to install on the control node or in the execution environment.
   - Meant for the notices the collection renders from its own templates (e.g. the migration notice of
     M(sesdf.esus.migration_notice) role), so the PDF says exactly what the HTML says. Images, styles and scripts are
     ignored.

@@ -9,9 +9,9 @@ module: report_write
 short_description: Write the regional report of the UBS servers (HTML, CSV, JSON) on the control node
 version_added: 0.1.0
 description:
-  - Runs on the control node (an action plugin): reads, for each host in O(hosts), its host variables
-    (C(sesdf_esus_pec) from M(sesdf.esus.pec_info), C(sesdf_esus_ubs_name), C(sesdf_esus_cnes), C(group_names),
-    C(sesdf_esus_data_migracao), C(sesdf_esus_versao_alvo), C(sesdf_esus_prazo_atualizacao)), builds one model
+  - Runs on the control node (an action plugin). For each host in O(hosts) it reads the host variables
+    C(sesdf_esus_pec) (from M(sesdf.esus.pec_info)), C(sesdf_esus_ubs_name), C(sesdf_esus_cnes), C(group_names),
+    C(sesdf_esus_data_migracao), C(sesdf_esus_versao_alvo) and C(sesdf_esus_prazo_atualizacao), builds one model
     (a row and one list of pendencies per UBS) and renders from it every output, so they agree.
   - Writes per health region and for all regions a self-contained HTML page in Portuguese (inline CSS and SVG
     charts, no script, no external URL, printable), a CSV (UTF-8 with BOM, C(;) separator) and the JSON, named
