@@ -50,7 +50,7 @@ COLUMNS = (
     # (header, field used for red/stale, how to render the cell)
     ("UBS", None, lambda r: r["ubs"]),
     ("CNES", None, lambda r: r["cnes"]),
-    ("Situação", "situacao", lambda r: f"{r['status_label']}; {r['role_label']}"),
+    ("Situação", "situacao", lambda r: _situation(r)),
     ("Versão do PEC", "versao", lambda r: _version(r)),
     ("Último backup verificado", "backup", lambda r: _backup(r)),
     ("Cópia fora do servidor", "copia_externa", lambda r: _offhost(r)),
@@ -68,6 +68,15 @@ COLUMNS = (
 
 def e(value):
     return escape("" if value is None else str(value), quote=True)
+
+
+def _situation(r):
+    text = r["status_label"]
+    if r["status"] == "migrada" and r["migrated_on"]:
+        text += f" em {day_text(r['migrated_on'])}"
+    elif r["status"] == "aguardando_migracao" and r["migration_date"]:
+        text += f" (prevista pelo CTINF para {day_text(r['migration_date'])})"
+    return f"{text}; {r['role_label']}"
 
 
 def _version(r):

@@ -167,6 +167,9 @@ def test_a_migrated_ubs_is_migrated_and_needs_no_daily_backup():
     pec["backup_status"]["age_hours"] = 500
     row = row_of(pec=pec)
     assert row["status_label"] == "migrada" and row["pendencias"] == []
+    model = report_model.build([host("h", pec=pec)], SETTINGS, TODAY)
+    page = report_html.region_page(model, region(model, "regiao_norte"))
+    assert "migrada em 03/11/2026; somente consulta (migrado)" in page
 
 
 @pytest.mark.parametrize(
@@ -232,7 +235,10 @@ def test_the_csv_opens_in_a_pt_br_spreadsheet(model):
     assert list(table[0]) == list(report_csv.HEADER)
     by_cnes = {line["CNES"]: line for line in table}
     assert by_cnes["0010001"]["UBS"] == "UBS 1 Saudável & <Cia>"
-    assert by_cnes["0010001"]["Situação"] == "aguardando migração; servidor local em uso"
+    assert (
+        by_cnes["0010001"]["Situação"]
+        == "aguardando migração (prevista pelo CTINF para 01/02/2027); servidor local em uso"
+    )
     assert by_cnes["0010002"]["Ação necessária"] == "sim" and "backup diário" in by_cnes["0010002"]["O que fazer"]
     assert by_cnes["0010004"]["Situação"].endswith("inacessível") and by_cnes["0010004"]["Pendências"] == "1"
 
