@@ -187,7 +187,7 @@ def _backup_chart(rows, chart_id):
 def _production_chart(row, team, chart_id):
     months = row["production"]["months"]
     items = [(m[2:], team["months"][m]["produced"], None) for m in months]
-    chart = _bars(chart_id, f"Produção da equipe {team['name'] or team['ine']} (INE {team['ine']})", items, "registros")
+    chart = _bars(chart_id, f"Produção de {team['name'] or 'equipe'} (INE {team['ine']})", items, "registros")
     pending = sum(team["months"][m]["pending"] for m in months)
     return chart.replace("</figcaption>", f"; {pending} registro(s) ainda sem envio confirmado</figcaption>")
 
