@@ -22,7 +22,7 @@ EXTRA = (
     "Ação necessária",
     "O que fazer",
 )
-HEADER = ("Região", *tuple(h for h, _, _ in COLUMNS), *EXTRA)
+HEADER = ("Região", *(column[0] for column in COLUMNS), *EXTRA)
 
 
 def render(rows):
@@ -33,7 +33,7 @@ def render(rows):
     for r in rows:
         writer.writerow(
             [r["region"]]
-            + [render_cell(r) for _, _, render_cell in COLUMNS]
+            + [column[2](r) for column in COLUMNS]
             + [
                 r["version"]["target"],
                 day_text(r["version"]["deadline"]),

@@ -46,24 +46,6 @@ STATUS_COLORS = {
     "inapta": "#ef6c00",
     "sem_classificacao": "#757575",
 }
-COLUMNS = (
-    # (header, field used for red/stale, how to render the cell)
-    ("UBS", None, lambda r: r["ubs"]),
-    ("CNES", None, lambda r: r["cnes"]),
-    ("Situação", "situacao", lambda r: _situation(r)),
-    ("Versão do PEC", "versao", lambda r: _version(r)),
-    ("Último backup verificado", "backup", lambda r: _backup(r)),
-    ("Cópia fora do servidor", "copia_externa", lambda r: _offhost(r)),
-    ("Último teste de restauração", "restauracao", lambda r: _drill(r)),
-    ("Importação do CNES", "cnes", lambda r: r["states"]["cnes"]["cell"]),
-    ("Lotes e prazo do CDS", "lotes", lambda r: r["states"]["lotes"]["cell"]),
-    ("Segurança", "hardening", lambda r: r["states"]["hardening"]["cell"]),
-    ("Manutenção", "maintenance", lambda r: r["states"]["maintenance"]["cell"]),
-    ("Perfis", "profiles", lambda r: r["states"]["profiles"]["cell"]),
-    ("Atualização", "upgrade", lambda r: r["states"]["upgrade"]["cell"]),
-    ("Aptidão medida", "readiness", lambda r: r["states"]["readiness"]["cell"]),
-    ("Pendências", None, lambda r: str(len(r["pendencias"]))),
-)
 
 
 def e(value):
@@ -128,6 +110,26 @@ def _drill(r):
     return b["restore_drill"] + (f" ({day_text(b['restore_drill_at'])})" if b["restore_drill_at"] else "")
 
 
+COLUMNS = (
+    # (header, field used for red/stale, how to render the cell)
+    ("UBS", None, lambda r: r["ubs"]),
+    ("CNES", None, lambda r: r["cnes"]),
+    ("Situação", "situacao", _situation),
+    ("Versão do PEC", "versao", _version),
+    ("Último backup verificado", "backup", _backup),
+    ("Cópia fora do servidor", "copia_externa", _offhost),
+    ("Último teste de restauração", "restauracao", _drill),
+    ("Importação do CNES", "cnes", lambda r: r["states"]["cnes"]["cell"]),
+    ("Lotes e prazo do CDS", "lotes", lambda r: r["states"]["lotes"]["cell"]),
+    ("Segurança", "hardening", lambda r: r["states"]["hardening"]["cell"]),
+    ("Manutenção", "maintenance", lambda r: r["states"]["maintenance"]["cell"]),
+    ("Perfis", "profiles", lambda r: r["states"]["profiles"]["cell"]),
+    ("Atualização", "upgrade", lambda r: r["states"]["upgrade"]["cell"]),
+    ("Aptidão medida", "readiness", lambda r: r["states"]["readiness"]["cell"]),
+    ("Pendências", None, lambda r: str(len(r["pendencias"]))),
+)
+
+
 def _cell_class(row, field):
     if field and field in row["red_fields"]:
         return DUE_CLASS
@@ -144,7 +146,7 @@ STEP = 64
 def _bars(chart_id, title, items, unit, color="#1565c0", height=140):
     """A vertical bar chart: items = [(label, value or None, color or None)]. None draws no bar ('sem dado')."""
     width = max(220, STEP * len(items) + 40)
-    top = max([v for _, v, _ in items if v is not None] + [1])
+    top = max([item[1] for item in items if item[1] is not None] + [1])
     scale = (height - 30) / top
     out = [
         f'<figure><svg id="{e(chart_id)}" role="img" width="{width}" '
@@ -201,7 +203,7 @@ def _page(title, body):
 
 
 def _table(rows):
-    head = "".join(f"<th>{e(h)}</th>" for h, _, _ in COLUMNS)
+    head = "".join(f"<th>{e(h)}</th>" for h in (column[0] for column in COLUMNS))
     lines = [f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>"]
     for r in rows:
         cells = "".join(

@@ -24,7 +24,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Nothing is written; RV(changed) says whether a real run would write.
+    details: Nothing is written; C(changed) says whether a real run would write.
   diff_mode:
     support: none
   platform:

@@ -121,4 +121,4 @@ def test_long_words_are_cut_and_pages_break():
     data = report_pdf.render(html)
     assert data.count(b"/Type /Page ") > 3 and data.startswith(b"%PDF-1.4") and data.rstrip().endswith(b"%%EOF")
     for line in report_pdf.wrap([("y" * 300, "C")], 100, 10):
-        assert sum(report_pdf.text_width(w, f, 10) for _, w, f in line) <= 100
+        assert sum(report_pdf.text_width(w, f, 10) for _x, w, f in line) <= 100
