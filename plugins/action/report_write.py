@@ -55,7 +55,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=ARGS)
+        args = self.validate_argument_spec(argument_spec=ARGS)[1]
         try:
             today = datetime.date.fromisoformat(args["date"]) if args["date"] else datetime.date.today()
         except ValueError as exc:

@@ -79,7 +79,7 @@ class Dom(HTMLParser):
 
 
 def assert_bars_drawn_to_scale(bars):
-    top_value, top_height = max((bar[1], bar[2]) for bar in bars)
+    top_value, top_height = max((drawn[1], drawn[2]) for drawn in bars)
     for _label, value, height in bars:
         assert height == pytest.approx(value * top_height / (top_value or 1), abs=0.01), bars
 
@@ -105,12 +105,12 @@ def test_the_region_page_in_a_browser(pages, tmp_path):
     assert dom.rows["ubs-backup"]["backup"]["class"] == "due"
     assert "venceu há 11 dia(s)" in dom.rows["ubs-versao"]["versao"]["text"]
     assert dom.rows["ubs-saudavel"]["UBS"]["text"] == "UBS 1 Saudável & <Cia>"
-    status = {bar[0]: bar[1] for bar in dom.charts["regiao_norte-situacao"]}
+    status = {drawn[0]: drawn[1] for drawn in dom.charts["regiao_norte-situacao"]}
     assert status == {"migrada": 0, "aguardando migração": 3, "inapta": 1, "sem classificação": 0}
-    backup = {bar[0]: bar[1] for bar in dom.charts["regiao_norte-backup"]}
+    backup = {drawn[0]: drawn[1] for drawn in dom.charts["regiao_norte-backup"]}
     assert backup == {"UBS 1 Saudável & <Cia>": 1, "UBS 2 Backup Atrasado": 4, "UBS 3 Versão Vencida": 1}
     team = dom.charts["regiao_norte-prod-ubs-saudavel-0"]
-    assert [bar[1] for bar in team] == [100 + i * 10 for i in range(12)]
+    assert [drawn[1] for drawn in team] == [100 + i * 10 for i in range(12)]
     for bars in dom.charts.values():
         assert_bars_drawn_to_scale(bars)
     assert not [u for u in dom.urls if re.match(r"https?:", u)] and not requested
