@@ -497,8 +497,35 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
 
     # CNES import
     cnes = concerns["cnes"]["data"]
-    cnes_result = _text(cnes.get("result") or cnes.get("status"))
-    cells["cnes"] = _state_cell(concerns["cnes"], cnes_result or "importado")
+    last_import = _dict(cnes.get("last_import"))
+    pending_manual = _dict(cnes.get("pending_manual"))
+    method = {"api": "pela API", "manual": "pela tela do PEC"}.get(_text(last_import.get("method")), "")
+    text = (
+        " ".join(
+            w
+            for w in (
+                "importado",
+                method,
+                day_text(last_import.get("date")) and "em " + day_text(last_import.get("date")),
+            )
+            if w
+        )
+        if last_import
+        else "nenhuma importação"
+    )
+    if pending_manual:
+        text += "; arquivo aguardando importação pela tela do PEC"
+        pend.append(
+            _pendency(
+                "cnes_manual",
+                "media",
+                f"importar pela tela do PEC o arquivo do CNES {_text(pending_manual.get('file'), '')} "
+                f"(preparado em {day_text(pending_manual.get('staged_at')) or '?'}, em "
+                f"{_text(pending_manual.get('path'), '?')})",
+                "cnes",
+            )
+        )
+    cells["cnes"] = _state_cell(concerns["cnes"], text)
 
     # profiles
     profiles = concerns["profiles"]["data"]

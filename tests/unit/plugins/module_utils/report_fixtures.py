@@ -44,7 +44,7 @@ def healthy_pec(version="4.5.2"):
                 summary={"pass": 40, "fail": 0, "fixed": 2}, controls=[{"id": "ssh_root", "status": "pass"}]
             ),
             "maintenance": _state(alarms=[]),
-            "cnes": _state(result="importado"),
+            "cnes": _state(last_import={"date": "2026-11-29T06:00:00Z", "method": "api", "file": "XmlParaESUS31.zip"}),
             "profiles": _state(mismatches=0, items=[]),
             "lotes": _state(
                 pending_lotes=0,

@@ -148,8 +148,21 @@ def test_the_new_rules():
     assert "disco 95% cheio" in msgs["manutencao"] and "2 perfil(is)" in msgs["perfis"]
     assert "48,0 Mbit/s" in msgs["aptidao_divergente"] and "'inapta'" in msgs["aptidao_divergente"]
     assert "faltam 30 dia(s)" in msgs["atualizacao_prevista"]
+    assert row["states"]["cnes"]["cell"] == "importado pela API em 29/11/2026 (30/11/2026)"
     assert not next(p for p in row["pendencias"] if p["code"] == "atualizacao_prevista")["due"]
     assert {"copia_externa", "restauracao", "maintenance", "profiles", "readiness"} <= set(row["red_fields"])
+
+
+def test_a_cnes_file_waiting_for_the_manual_import_is_a_pendency():
+    pec = healthy_pec()
+    pec["state"]["cnes"]["data"]["pending_manual"] = {
+        "file": "XmlParaESUS31_530010.zip",
+        "staged_at": "2026-11-30T06:00:00Z",
+        "path": "/var/lib/sesdf-esus/cnes/pendente/XmlParaESUS31_530010.zip",
+    }
+    row = row_of(pec=pec)
+    assert codes(row) == ["cnes_manual"] and "XmlParaESUS31_530010.zip" in row["pendencias"][0]["msg"]
+    assert row["states"]["cnes"]["cell"].endswith("aguardando importação pela tela do PEC (30/11/2026)")
 
 
 def test_a_restore_drill_never_done_and_an_apt_ubs_offhost_are_not_alarms():
