@@ -202,13 +202,13 @@ def _page(title, body):
     )
 
 
-def _table(rows):
-    head = "".join(f"<th>{e(h)}</th>" for h in (column[0] for column in COLUMNS))
+def _table(rows, columns=COLUMNS):
+    head = "".join(f"<th>{e(h)}</th>" for h in (column[0] for column in columns))
     lines = [f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>"]
     for r in rows:
         cells = "".join(
             f'<td{_cell_class(r, field)} data-field="{e(field or header)}">{e(render(r))}</td>'
-            for header, field, render in COLUMNS
+            for header, field, render in columns
         )
         lines.append(f'<tr data-host="{e(r["host"])}">{cells}</tr>')
     lines.append("</tbody>\n</table>")
@@ -257,6 +257,14 @@ def _production(rows, prefix):
     return "\n".join(out)
 
 
+def _columns(model, region):
+    """The table's columns; the page of all regions starts with the region."""
+    if region["region"] != "todas":
+        return COLUMNS
+    labels = {r["region"]: r["label"] for r in model["regions"]}
+    return (("Região", "regiao", lambda r: labels.get(r["region"], r["region"])), *COLUMNS)
+
+
 def region_page(model, region):
     rows = region["rows"]
     title = f"Relatório e-SUS APS — {region['label']}"
@@ -276,7 +284,7 @@ def region_page(model, region):
         _backup_chart(rows, f"{slug}-backup"),
         "</div>",
         "<h2>UBS</h2>",
-        _table(rows),
+        _table(rows, _columns(model, region)),
         _pendencies(rows),
         _production(rows, slug),
     ]

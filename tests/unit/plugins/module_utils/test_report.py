@@ -237,6 +237,7 @@ def test_the_page_marks_due_cells_red_and_stale_ones(model):
 def test_the_page_is_self_contained_escaped_and_printable(model):
     page = report_html.all_page(model)
     assert "UBS 1 Saudável &amp; &lt;Cia&gt;" in page and "<Cia>" not in page
+    assert td(page, "ubs-velho", "regiao") == ("", "Região Sul")
     assert "<script" not in page.lower() and not re.search(r"(src|href)=\"?https?:", page)
     assert "@media print" in page and '<html lang="pt-BR">' in page
 
