@@ -189,9 +189,7 @@ def _backup_chart(rows, chart_id):
 def _production_chart(row, team, chart_id):
     months = row["production"]["months"]
     items = [(m[2:], team["months"][m]["produced"], None) for m in months]
-    chart = _bars(chart_id, f"Produção de {team['name'] or 'equipe'} (INE {team['ine']})", items, "registros")
-    pending = sum(team["months"][m]["pending"] for m in months)
-    return chart.replace("</figcaption>", f"; {pending} registro(s) ainda sem envio confirmado</figcaption>")
+    return _bars(chart_id, f"Produção de {team['name'] or 'equipe'} (INE {team['ine']})", items, "atendimentos")
 
 
 # --------------------------------------------------------------------------------------------------- pages
@@ -237,10 +235,16 @@ def _production(rows, prefix):
     for r in rows:
         teams = r["production"]["teams"]
         prev = r["previous_month"]
-        if not teams:
+        if not teams and not r["production"]["unavailable"]:
             continue
         shown = True
         out.append(f'<div class="ubs"><h3>{e(r["ubs"])} (CNES {e(r["cnes"])})</h3>')
+        if r["production"]["unavailable"]:
+            out.append(f'<p class="empty">Produção não disponível: {e(r["production"]["unavailable"])}</p>')
+        if r["production"]["pending"]:
+            out.append(
+                f"<p>{r['production']['pending']} registro(s) da unidade ainda sem envio confirmado (12 meses)</p>"
+            )
         if prev["month"]:
             if prev["complete"]:
                 status = "completa"

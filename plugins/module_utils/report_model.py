@@ -59,7 +59,7 @@ OFFHOST_LABELS = {
     "failed": "falhando",
     "disabled": "desativada",
 }
-UPGRADE_OK = ("upgraded", "current")
+UPGRADE_OK = ("upgraded", "current", "at_target")
 NO_REGION = "sem_regiao"
 
 
@@ -466,7 +466,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
     hardening = concerns["hardening"]["data"]
     summary = _dict(hardening.get("summary"))
     fails = _int(summary.get("fail"), 0)
-    failed_ids = [
+    failed_ids = [_text(i) for i in _list(hardening.get("failed"))] or [
         _text(_dict(c).get("id")) for c in _list(hardening.get("controls")) if _dict(c).get("status") == "fail"
     ]
     cells["hardening"] = _state_cell(
@@ -483,7 +483,12 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
         )
 
     # maintenance
-    alarms = [_dict(a) for a in _list(concerns["maintenance"]["data"].get("alarms"))]
+    maintenance = concerns["maintenance"]["data"]
+    alarms = [_dict(a) for a in _list(maintenance.get("alarms"))] or [
+        {"code": name, "msg": _text(_dict(step).get("detail"), _text(_dict(step).get("status")))}
+        for name, step in sorted(_dict(maintenance.get("steps")).items())
+        if _dict(step).get("status") in ("alarme", "erro")
+    ]
     cells["maintenance"] = _state_cell(concerns["maintenance"], f"{len(alarms)} alarme(s)" if alarms else "sem alarmes")
     for alarm in alarms:
         pend.append(
@@ -529,7 +534,8 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
 
     # profiles
     profiles = concerns["profiles"]["data"]
-    mismatches = _int(profiles.get("mismatches"), len(_list(profiles.get("items"))))
+    listed = profiles.get("mismatches")
+    mismatches = len(listed) if isinstance(listed, list) else _int(listed, len(_list(profiles.get("items"))))
     cells["profiles"] = _state_cell(
         concerns["profiles"], f"{mismatches} divergência(s)" if mismatches else "sem divergências"
     )
@@ -568,11 +574,20 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
             )
 
     # upgrade history
-    last = _dict(concerns["upgrade"]["data"].get("last"))
+    upgrade = concerns["upgrade"]["data"]
+    last = _dict(upgrade.get("last")) or (
+        {"from": "", "to": upgrade.get("version"), "result": upgrade.get("result"), "message": upgrade.get("message")}
+        if upgrade.get("result")
+        else {}
+    )
     result = _text(last.get("result"))
     cells["upgrade"] = _state_cell(
         concerns["upgrade"],
-        (f"{_text(last.get('from'), '?')} → {_text(last.get('to'), '?')}: {result}" if last else "sem atualização"),
+        (
+            (f"{_text(last.get('from'))} → " if last.get("from") else "") + f"{_text(last.get('to'), '?')}: {result}"
+            if last
+            else "sem atualização"
+        ),
     )
     if last and result not in UPGRADE_OK:
         pend.append(
@@ -628,7 +643,19 @@ def _production(row, pec, pend):
             }
         )
     prev = _dict(production.get("previous_month"))
-    row["production"] = {"months": months, "teams": teams}
+    unit_pending = sum(
+        _int(_dict(_dict(_dict(u).get("months")).get(m)).get("pending"), 0)
+        for u in _list(production.get("units"))
+        for m in months
+    )
+    unavailable = production.get("available") is False
+    row["production"] = {
+        "months": months,
+        "teams": teams,
+        "pending": unit_pending,
+        "unavailable": _text(production.get("reason") or production.get("error"))
+        or ("indisponível" if unavailable else ""),
+    }
     row["previous_month"] = {
         "month": _text(prev.get("month")),
         "deadline": iso_day(prev.get("deadline")),

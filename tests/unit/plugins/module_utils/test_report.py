@@ -301,3 +301,31 @@ def test_a_bad_report_dir_says_what_to_do(tmp_path):
     blocker.write_text("x")
     with pytest.raises(PecError, match="set report_dir to a writable directory"):
         report_output.write_files(str(blocker / "sub"), {"a": "b"})
+
+
+def test_the_state_layouts_pec_state_records():
+    pec = healthy_pec("4.2.8")
+    state = pec["state"]
+    state["hardening"]["data"] = {"mode": "audit", "summary": {"pass": 30, "fail": 2}, "failed": ["nft", "auditd"]}
+    state["upgrade"]["data"] = {"version": "4.2.8", "target_version": "4.5.2", "result": "rolled_back", "message": "x"}
+    state["profiles"]["data"] = {"cnes": "0010001", "lotacoes": 9, "mismatches": [{"tipo": "cbo_divergente"}]}
+    state["maintenance"]["data"] = {
+        "result": "alarme",
+        "steps": {"disk": {"status": "alarme", "detail": "/opt 93% cheio"}, "logs": {"status": "ok"}},
+    }
+    pec["production"]["units"] = [
+        {"cnes": "0010001", "months": {"2026-11": {"produced": 80, "sent": 60, "pending": 20}}}
+    ]
+    row = row_of(pec=pec, deadline="2027-01-31")
+    msgs = {p["code"]: p["msg"] for p in row["pendencias"]}
+    assert msgs["hardening"].endswith("nft, auditd") and "rolled_back - x" in msgs["upgrade"]
+    assert msgs["perfis"].startswith("1 perfil(is)") and "(disk): /opt 93% cheio" in msgs["manutencao"]
+    assert row["states"]["upgrade"]["cell"].startswith("4.2.8: rolled_back")
+    assert row["production"]["pending"] == 20
+    state["upgrade"]["data"]["result"] = "at_target"
+    assert "upgrade" not in codes(row_of(pec=pec))
+    pec["production"] = {"available": False, "reason": "tb_atend sem a coluna dt_inicio"}
+    model = report_model.build([host("h", pec=pec)], SETTINGS, TODAY)
+    assert "Produção não disponível: tb_atend sem a coluna dt_inicio" in report_html.region_page(
+        model, model["regions"][1]
+    )
