@@ -34,4 +34,5 @@ rm -rf "$report_dir"
 ansible-playbook -i "$inventory" "$repo/playbooks/site.yml" -e "report_dir=$report_dir"
 
 echo
-for f in "$report_dir"/*.md; do echo "===== $f"; cat "$f"; echo; done
+echo "[demo] reports (open index.html in a browser):"
+ls -1 "$report_dir"

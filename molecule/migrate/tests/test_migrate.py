@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import re
+import subprocess
 
 import labhost
 from ansible_module import run_module
@@ -160,13 +161,19 @@ def test_migration_notice_carries_the_right_figures():
         " JOIN tb_ator_papel ap ON ap.co_seq_ator_papel = l.co_ator_papel"
     )
     lotes = len(read_json(LEDGER)["lotes"])
+    assert record["switched_off"]["transmission_off"] == {"TRANSMISSAO_AUTOMATICA": "false"}
     date = record["date"][:10]
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date)
-    for ext in ("md", "html"):
+    for ext in ("md", "html", "pdf"):
         path = os.path.join(NOTICES, f"aviso-migracao-0030001-{date}.{ext}")
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-        flat = re.sub(r"<[^>]+>|\*\*|`", "", text)
+        if ext == "pdf":  # the PDF's text as a reader copies it (pdftotext: poppler-utils, installed by make deps)
+            text = subprocess.run(
+                ["pdftotext", "-layout", path, "-"], capture_output=True, text=True, check=True
+            ).stdout
+        else:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        flat = re.sub(r"\s+", " ", re.sub(r"<[^>]+>|\*\*|`", "", text))
         assert "Aviso de migração" in flat and "somente para" in flat
         assert "UBS 3 Teste Migração" in flat
         assert re.search(r"CNES\s*\|?\s*0030001", flat)
@@ -177,6 +184,9 @@ def test_migration_notice_carries_the_right_figures():
         assert f"({share_size} bytes)" in flat
         assert re.search(rf"Lotes confirmados no destino:\s*{lotes}\b", flat)
         assert re.search(rf"\(somente visualização\):\s*{moved}\b", flat), flat
+        # the switch the run wrote is stated as done, from the record; nothing else is claimed
+        assert "Transmissão automática desligada: gravado pela coleção no banco do PEC" in flat
+        assert "(TRANSMISSAO_AUTOMATICA = false)" in flat
 
 
 def test_a_killed_backup_step_left_no_pec_down_after_the_run_that_stopped_after_the_backup():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import glob
 import json
 import os
@@ -116,12 +117,18 @@ def test_unreadable_credentials_are_a_clear_problem_not_a_traceback(host):
 def test_regional_report_lists_each_ubs_with_its_version(host):
     if host.backend.get_hostname() != UBS:
         pytest.skip("once")
-    reports = glob.glob(
-        os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "relatorios", "relatorio-regiao_norte-*.json")
-    )
-    assert len(reports) == 1
-    rows = {r["host"]: r for r in json.load(open(reports[0]))}
-    assert rows[UBS]["pec"]["version"]["consensus"] == "4.2.8"
-    assert rows[BARE]["pec"]["role"] == "none"
-    markdown = open(reports[0].replace(".json", ".md")).read()
-    assert "| UBS 1 Teste | 0010001 |" in markdown and "servidor local em uso" in markdown
+    reports = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "relatorios")
+    pages = glob.glob(os.path.join(reports, "relatorio-regiao_norte-*.json"))
+    assert len(pages) == 1
+    base = pages[0][: -len(".json")]
+    rows = {r["host"]: r for r in json.load(open(pages[0], encoding="utf-8"))["rows"]}
+    assert rows[UBS]["version"]["current"] == "4.2.8" and rows[UBS]["role"] == "local_server"
+    assert rows[BARE]["role"] == "none" and rows[BARE]["reachable"] is True
+    html = open(base + ".html", encoding="utf-8").read()
+    assert f'<tr data-host="{UBS}">' in html and f'<tr data-host="{BARE}">' in html
+    assert "UBS 1 Teste" in html and "servidor local em uso" in html and "<script" not in html
+    with open(base + ".csv", encoding="utf-8-sig", newline="") as handle:
+        table = {line["CNES"]: line for line in csv.DictReader(handle, delimiter=";")}
+    assert table["0010001"]["UBS"] == "UBS 1 Teste" and table["0010001"]["Versão do PEC"].startswith("4.2.8")
+    index = open(os.path.join(reports, "index.html"), encoding="utf-8").read()
+    assert f'href="{os.path.basename(base)}.html"' in index

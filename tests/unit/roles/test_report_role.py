@@ -38,8 +38,8 @@ CAPABILITIES_STRICT = {
 }
 
 
-def run_report(tmp_path, hostvars):
-    inventory = {"all": {"children": {"ubs": {"children": {"regiao_norte": {"hosts": {}}}}}}}
+def run_report(tmp_path, hostvars, *extra):
+    inventory = {"all": {"children": {"ubs": {"children": {"regiao_norte": {"hosts": {}}}}, "regiao_sul": {}}}}
     for name, variables in hostvars.items():
         inventory["all"]["children"]["ubs"]["children"]["regiao_norte"]["hosts"][name] = variables
     (tmp_path / "inventory.json").write_text(json.dumps(inventory))
@@ -63,6 +63,7 @@ def run_report(tmp_path, hostvars):
             str(playbook),
             "-e",
             f"report_dir={tmp_path / 'out'}",
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -70,10 +71,41 @@ def run_report(tmp_path, hostvars):
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def read_report(tmp_path):
     reports = sorted((tmp_path / "out").glob("relatorio-regiao_norte-*"))
-    md = next(p for p in reports if p.suffix == ".md").read_text()
-    rows = json.loads(next(p for p in reports if p.suffix == ".json").read_text())
-    return md, {r["host"]: r for r in rows}, proc.stdout
+    html = next(p for p in reports if p.suffix == ".html").read_text(encoding="utf-8")
+    rows = json.loads(next(p for p in reports if p.suffix == ".json").read_text(encoding="utf-8"))["rows"]
+    return html, {r["host"]: r for r in rows}
+
+
+HOSTVARS = {
+    "ubs-ok": {"sesdf_esus_ubs_name": "UBS 1 Teste", "sesdf_esus_cnes": "0010001", "sesdf_esus_pec": PEC_OK},
+    "ubs-late": {
+        "sesdf_esus_ubs_name": "UBS 2 Teste",
+        "sesdf_esus_cnes": "0010002",
+        "sesdf_esus_pec": dict(PEC_OK, backup_status=None),
+        "hardening_report": {
+            "summary": {"pass": 20, "fail": 1, "fixed": 0},
+            "controls": [{"id": "ssh_root_login", "status": "pass"}, {"id": "firewall_ubs_networks", "status": "fail"}],
+        },
+        "lotes_export_deadline": {
+            "month": "2026-10",
+            "deadline": "2026-11-10",
+            "days_left": -15,
+            "units": [{"cnes": "0010002", "status": "atrasado", "pending_records": 7}],
+        },
+        "upgrade_summary": {"result": "rolled_back", "message": "installer failed"},
+    },
+    "ubs-down": {"sesdf_esus_ubs_name": "UBS 3 Teste", "sesdf_esus_cnes": "0010003"},
+    "ubs-strict": {
+        "sesdf_esus_ubs_name": "UBS 4 Teste",
+        "sesdf_esus_cnes": "0010004",
+        "sesdf_esus_pec": dict(PEC_OK, capabilities=CAPABILITIES_STRICT),
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -81,74 +113,59 @@ def report(tmp_path_factory):
     if not os.path.exists(os.path.join(REPO, "build", "collections", "ansible_collections", "sesdf", "esus")):
         pytest.fail("run `make collection` first (the unit target does)")
     tmp_path = tmp_path_factory.mktemp("report")
-    hardening = {
-        "summary": {"pass": 20, "fail": 1, "fixed": 0},
-        "controls": [{"id": "ssh_root_login", "status": "pass"}, {"id": "firewall_ubs_networks", "status": "fail"}],
-    }
-    cds = {
-        "month": "2026-10",
-        "deadline": "2026-11-10",
-        "days_left": -15,
-        "units": [{"cnes": "0010002", "status": "atrasado", "pending_records": 7}],
-    }
-    return run_report(
-        tmp_path,
-        {
-            "ubs-ok": {"sesdf_esus_ubs_name": "UBS 1 Teste", "sesdf_esus_cnes": "0010001", "sesdf_esus_pec": PEC_OK},
-            "ubs-late": {
-                "sesdf_esus_ubs_name": "UBS 2 Teste",
-                "sesdf_esus_cnes": "0010002",
-                "sesdf_esus_pec": dict(PEC_OK, backup_status=None),
-                "hardening_report": hardening,
-                "lotes_export_deadline": cds,
-                "upgrade_summary": {"result": "rolled_back", "message": "installer failed"},
-            },
-            "ubs-down": {"sesdf_esus_ubs_name": "UBS 3 Teste", "sesdf_esus_cnes": "0010003"},
-            "ubs-strict": {
-                "sesdf_esus_ubs_name": "UBS 4 Teste",
-                "sesdf_esus_cnes": "0010004",
-                "sesdf_esus_pec": dict(PEC_OK, capabilities=CAPABILITIES_STRICT),
-            },
-        },
-    )
+    out = run_report(tmp_path, HOSTVARS)
+    return (*read_report(tmp_path), out, tmp_path)
 
 
-def test_a_healthy_ubs_has_nothing_pending(report):
-    md, rows, _out = report
-    assert rows["ubs-ok"]["pendencias"] == []
-    assert "| UBS 1 Teste | 0010001 |" in md and "2026-11-25 (em dia, cópia externa: ok)" in md
+def test_a_healthy_ubs_has_nothing_pending_but_its_restore_test(report):
+    _html, rows, _out, _tmp = report
+    assert [p["code"] for p in rows["ubs-ok"]["pendencias"]] == ["teste_restauracao", "sem_estado"]
+    assert not rows["ubs-ok"]["due"] and rows["ubs-ok"]["backup"]["last_success"] == "2026-11-25"
 
 
 def test_every_pending_action_of_a_ubs_is_listed_in_portuguese(report):
-    md, rows, _out = report
-    codes = [p["code"] for p in rows["ubs-late"]["pendencias"]]
-    assert codes == ["backup", "upgrade", "hardening", "cds"]
-    assert "backup diário do banco ausente ou atrasado" in md
-    assert "atualização do PEC: rolled_back" in md
-    assert "controles de segurança falhando: firewall_ubs_networks" in md
-    assert "produção de 2026-10 (CNES 0010002): atrasado, 7 registro(s)" in md
+    html, rows, _out, _tmp = report
+    codes = [p["code"] for p in rows["ubs-late"]["pendencias"] if p["code"] not in ("teste_restauracao", "sem_estado")]
+    assert codes == ["backup", "hardening", "cds", "upgrade"]
+    assert "backup diário do banco ausente ou atrasado" in html
+    assert "atualização do PEC: rolled_back - installer failed" in html
+    assert "controles de segurança falhando: firewall_ubs_networks" in html
+    assert "produção de 2026-10 (CNES 0010002): atrasado, 7 registro(s)" in html
 
 
 def test_a_capability_refused_on_a_server_is_a_pending_action_with_the_manual_path(report):
-    _md, rows, _out = report
-    assert rows["ubs-strict"]["pendencias"] == [
-        {
-            "code": "compat",
-            "msg": "a coleção não pode desligar a transmissão automática neste servidor (o banco do PEC não tem: "
-            "key TRANSMISSAO_AUTOMATICA in tb_config_sistema); fazer pelo PEC: Transmissão de dados → Configurações",
-        }
+    _html, rows, _out, _tmp = report
+    compat = [p for p in rows["ubs-strict"]["pendencias"] if p["code"] == "compat"]
+    assert [p["msg"] for p in compat] == [
+        "a coleção não pode desligar a transmissão automática neste servidor (o banco do PEC não tem: "
+        "key TRANSMISSAO_AUTOMATICA in tb_config_sistema); fazer pelo PEC: Transmissão de dados → Configurações"
     ]
+    assert compat[0]["due"] and "situacao" in rows["ubs-strict"]["red_fields"]
 
 
 def test_an_unreachable_ubs_is_reported_not_dropped(report):
-    md, rows, _out = report
-    assert rows["ubs-down"]["reachable"] is False
-    assert "| UBS 3 Teste | 0010003 | nao_informada | inacessível |" in md
-    assert "o servidor não respondeu ao Ansible" in md
+    html, rows, _out, _tmp = report
+    assert rows["ubs-down"]["reachable"] is False and rows["ubs-down"]["role_label"] == "inacessível"
+    assert '<tr data-host="ubs-down">' in html and "o servidor não respondeu ao Ansible" in html
 
 
-def test_report_has_no_volatile_byte_counts(report):
-    _md, rows, _out = report
+def test_the_printed_summary_counts_what_the_page_lists(report):
+    _html, rows, out, _tmp = report
+    for host, row in rows.items():
+        line = f"{row['ubs']} (CNES {row['cnes']}, sem classificação): "
+        assert any(
+            line in text and text.endswith(f'pendências: {len(row["pendencias"])}",') for text in out.splitlines()
+        ), host
+    assert "Região Sul: 0 UBS, 0 pendência(s)" in out, "a region of the inventory with no UBS"
+
+
+def test_report_has_no_volatile_byte_counts_and_a_second_run_changes_nothing(report):
+    _html, rows, _out, tmp_path = report
     text = json.dumps(rows)
     assert "123456789" not in text and "52428800" not in text and "age_hours" not in text
-    assert int(rows["ubs-ok"]["database_mb"]) == 50
+    assert "changed=0" in run_report(tmp_path, HOSTVARS).splitlines()[-2]
+
+
+def test_check_mode_writes_nothing(tmp_path):
+    out = run_report(tmp_path, HOSTVARS, "--check")
+    assert "changed=1" in out and not (tmp_path / "out").exists()

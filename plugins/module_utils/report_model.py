@@ -1,0 +1,731 @@
+# Copyright: (c) 2026, SES-DF NTINF
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The regional report's model: one row per UBS and ONE list of pendencies per UBS, computed here.
+
+Every output (the summary printed in the play, the HTML pages, the CSV, the JSON) is rendered from the model
+this module builds, so they agree by construction. Input per UBS is what the control node knows about it
+(:func:`build` documents the shape); every field may be missing or malformed, and a host with no data at all
+(unreachable) is still a row. Text a manager reads is Portuguese.
+
+The model holds nothing that changes between two runs on the same state the same day (no byte counts, no
+ages in hours): ages are whole days between the report's date and the recorded date.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+SEVERITIES = ("critica", "alta", "media")
+# A pendency of these severities needs someone's action now: its cell and line are red.
+DUE = ("critica", "alta")
+
+STATUS_LABELS = {
+    "migrada": "migrada",
+    "aguardando_migracao": "aguardando migração",
+    "apta": "apta",
+    "inapta": "inapta",
+    "sem_classificacao": "sem classificação",
+}
+ROLE_LABELS = {
+    "local_server": "servidor local em uso",
+    "consultation": "somente consulta (migrado)",
+    "none": "sem PEC",
+}
+CONCERNS = {
+    "hardening": "segurança (hardening)",
+    "maintenance": "manutenção",
+    "cnes": "importação do CNES",
+    "profiles": "auditoria de perfis",
+    "lotes": "lotes e prazo do CDS",
+    "upgrade": "atualização do PEC",
+    "readiness": "medição de aptidão",
+}
+CAPABILITY_NAMES = {
+    "create_lotes": "gerar lotes",
+    "mark_lotes_sent": "marcar lotes enviados",
+    "change_profiles": "trocar perfis para visualização",
+    "transmission_off": "desligar a transmissão automática",
+    "cnes_profile_reset_off": "impedir que a importação do CNES redefina perfis",
+}
+BAD_CHECKS = {
+    "mismatch": "o arquivo foi alterado ou danificado depois de feito (não confere com o manifesto)",
+    "missing_manifest": "o manifesto do backup foi apagado: o backup não pode ser dado como verificado",
+    "missing_archive": "o arquivo do backup não existe mais no servidor",
+}
+OFFHOST_LABELS = {
+    "ok": "em dia",
+    "pending": "pendente",
+    "failed": "falhando",
+    "disabled": "desativada",
+}
+UPGRADE_OK = ("upgraded", "current", "at_target")
+NO_REGION = "sem_regiao"
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+def _dict(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value):
+    return value if isinstance(value, list) else []
+
+
+def _num(value, default=None):
+    if isinstance(value, bool):
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _int(value, default=None):
+    number = _num(value)
+    return default if number is None else int(number)
+
+
+def _text(value, default=""):
+    if value is None:
+        return default
+    return str(value)
+
+
+def parse_day(value):
+    """The date part of an ISO 8601 date or timestamp, or None."""
+    match = re.match(r"^(\d{4})-(\d{2})-(\d{2})", _text(value).strip())
+    if not match:
+        return None
+    try:
+        return datetime.date(*(int(g) for g in match.groups()))
+    except ValueError:
+        return None
+
+
+def iso_day(value):
+    """The ISO date (AAAA-MM-DD) of an ISO date or timestamp, '' when there is none."""
+    day = parse_day(value)
+    return day.isoformat() if day else ""
+
+
+def day_text(value):
+    """DD/MM/AAAA of an ISO date, '' when there is none."""
+    day = value if isinstance(value, datetime.date) else parse_day(value)
+    return day.strftime("%d/%m/%Y") if day else ""
+
+
+def version_key(value):
+    """A comparable tuple of a PEC version ('4.5.2' -> (4, 5, 2)); None when it is not one."""
+    parts = re.findall(r"\d+", _text(value))
+    return tuple(int(p) for p in parts) if parts else None
+
+
+def region_label(region, prefix="regiao_"):
+    if region == NO_REGION:
+        return "Sem região"
+    name = region[len(prefix) :] if prefix and region.startswith(prefix) else region
+    return "Região " + name.replace("_", " ").title()
+
+
+def _pendency(code, severity, msg, field):
+    return {"code": code, "severity": severity, "msg": msg, "field": field, "due": severity in DUE}
+
+
+# ---------------------------------------------------------------------------------------------------- state
+def _concern(state, name, today):
+    """One concern's state: {present, stale, error, day, age_days, data}, with defaults for a missing one."""
+    raw = state.get(name)
+    if raw is None:
+        return {"present": False, "stale": False, "error": "", "day": "", "age_days": None, "data": {}}
+    if not isinstance(raw, dict):
+        return {"present": False, "stale": False, "error": "registro ilegível", "day": "", "age_days": None, "data": {}}
+    day = parse_day(raw.get("produced_at"))
+    return {
+        "present": bool(raw.get("present", True)) and not raw.get("error"),
+        "stale": bool(raw.get("stale")),
+        "error": _text(raw.get("error")),
+        "day": day.isoformat() if day else "",
+        "age_days": (today - day).days if day else None,
+        "cadence_hours": _int(raw.get("cadence_hours")),
+        "data": _dict(raw.get("data")),
+    }
+
+
+def _state_cell(concern, summary):
+    """What a cell shows for a concern: the summary, 'desatualizado' when stale, what is wrong otherwise."""
+    if concern["error"]:
+        return "registro danificado"
+    if not concern["present"]:
+        return "sem registro"
+    text = summary
+    if concern["day"]:
+        text += f" ({day_text(concern['day'])})"
+    if concern["stale"]:
+        text = "desatualizado: " + text
+    return text
+
+
+# ------------------------------------------------------------------------------------------------ one host
+def _status(groups, aptidao, migrated):
+    if migrated:
+        return "migrada"
+    if "ubs_aptas" in groups or aptidao == "apta":
+        return "aguardando_migracao"
+    if "ubs_inaptas" in groups or aptidao == "inapta":
+        return "inapta"
+    return "sem_classificacao"
+
+
+def _region(groups, prefix):
+    regions = sorted(g for g in groups if isinstance(g, str) and g.startswith(prefix))
+    return regions[0] if regions else NO_REGION
+
+
+def build_row(host, settings, today):
+    """The row of one UBS (see :func:`build` for ``host``)."""
+    host = _dict(host)
+    name = _text(host.get("host"), "?")
+    groups = [g for g in _list(host.get("groups")) if isinstance(g, str)]
+    pec_raw = host.get("pec")
+    reachable = pec_raw is not None
+    pec = _dict(pec_raw)
+    state_raw = pec.get("state")
+    state = _dict(state_raw)
+    legacy = _dict(host.get("legacy"))
+    pend = []
+    max_age = _num(settings.get("backup_max_age_hours"), 26.0)
+
+    migration = _dict(pec.get("migration"))
+    role = _text(pec.get("role"), "none") if reachable else ""
+    migrated = migration.get("migrated") is True or role == "consultation"
+    status = _status(groups, _text(host.get("aptidao")), migrated)
+    row = {
+        "host": name,
+        "ubs": _text(host.get("name")) or name,
+        "cnes": _text(host.get("cnes")) or "?",
+        "region": _region(groups, settings.get("region_prefix") or "regiao_"),
+        "status": status,
+        "status_label": STATUS_LABELS[status],
+        "reachable": reachable,
+        "role": role,
+        "role_label": ROLE_LABELS.get(role, role) if reachable else "inacessível",
+        "migration_date": iso_day(host.get("migration_date")),
+        "migrated_on": iso_day(migration.get("date")),
+    }
+
+    if reachable and not isinstance(pec_raw, dict):
+        pend.append(
+            _pendency(
+                "estado_corrompido",
+                "alta",
+                "o inventário do PEC deste servidor chegou ilegível ao relatório: rodar o site.yml de novo e, se "
+                "persistir, conferir o sesdf_esus_pec do servidor",
+                "situacao",
+            )
+        )
+    if not reachable:
+        pend.append(
+            _pendency(
+                "unreachable",
+                "critica",
+                "o servidor não respondeu ao Ansible: conferir rede, SSH e a conta do NTINF",
+                "situacao",
+            )
+        )
+
+    # PEC version against IT's target and deadline
+    version = _dict(pec.get("version"))
+    current = _text(version.get("consensus")) or _text(version.get("config"))
+    target = _text(host.get("target_version"))
+    deadline = parse_day(host.get("deadline"))
+    below = bool(target and current and (version_key(current) or ()) < (version_key(target) or ()))
+    row["version"] = {
+        "current": current,
+        "agree": bool(version.get("agree")),
+        "target": target,
+        "deadline": deadline.isoformat() if deadline else "",
+        "days_left": (deadline - today).days if deadline else None,
+        "below_target": below,
+    }
+    if reachable and pec.get("installed") and below and deadline and role != "consultation":
+        days = (deadline - today).days
+        if days < 0:
+            pend.append(
+                _pendency(
+                    "atualizacao_atrasada",
+                    "alta",
+                    f"PEC {current} abaixo da versão {target} pedida pela TI; o prazo ({day_text(deadline)}) "
+                    f"venceu há {-days} dia(s): atualizar (playbooks/upgrade.yml)",
+                    "versao",
+                )
+            )
+        else:
+            pend.append(
+                _pendency(
+                    "atualizacao_prevista",
+                    "media",
+                    f"PEC {current} abaixo da versão {target} pedida pela TI: atualizar até {day_text(deadline)} "
+                    f"(faltam {days} dia(s))",
+                    "versao",
+                )
+            )
+
+    # PEC problems and refused capabilities
+    for problem in _list(pec.get("problems")):
+        problem = _dict(problem)
+        if problem.get("code") == "missing" or not problem.get("msg"):
+            continue
+        pend.append(_pendency(_text(problem.get("code"), "pec"), "alta", _text(problem.get("msg")), "situacao"))
+    database = _dict(pec.get("database"))
+    if database.get("reachable"):
+        for cap_name, cap in sorted(_dict(pec.get("capabilities")).items()):
+            cap = _dict(cap)
+            if cap.get("supported", True):
+                continue
+            missing = ", ".join(_text(m) for m in _list(cap.get("missing")))
+            pend.append(
+                _pendency(
+                    "compat",
+                    "alta",
+                    f"a coleção não pode {CAPABILITY_NAMES.get(cap_name, cap_name)} neste servidor (o banco do PEC "
+                    f"não tem: {missing}); fazer pelo PEC: {_text(cap.get('manual'), '?')}",
+                    "situacao",
+                )
+            )
+
+    _backup(row, pec, pend, role, status, max_age, today)
+    _states(row, state_raw, state, legacy, pend, reachable and bool(pec.get("installed")), today)
+    _production(row, pec, pend)
+
+    ranks = {s: i for i, s in enumerate(SEVERITIES)}
+    pend.sort(key=lambda p: ranks[p["severity"]])
+    row["pendencias"] = pend
+    row["due"] = any(p["due"] for p in pend)
+    row["red_fields"] = sorted({p["field"] for p in pend if p["due"]})
+    return row
+
+
+def _backup(row, pec, pend, role, status, max_age, today):
+    bs = _dict(pec.get("backup_status"))
+    last = parse_day(bs.get("last_success"))
+    age_hours = _num(bs.get("age_hours"))
+    off = _dict(bs.get("offhost"))
+    repo = _dict(bs.get("repo_check"))
+    drill = _dict(bs.get("restore_drill"))
+    off_state = _text(off.get("state")) or "desconhecido"
+    row["backup"] = {
+        "last_success": last.isoformat() if last else "",
+        "age_days": (today - last).days if last else None,
+        "late": age_hours is None or age_hours > max_age,
+        "verified": bs.get("verified") is True,
+        "check": _text(bs.get("check")),
+        "offhost": off_state,
+        "offhost_label": OFFHOST_LABELS.get(off_state, off_state),
+        "offhost_last_success": iso_day(off.get("last_success") or off.get("last_push")),
+        "offhost_pending_days": _int(off.get("pending_days")),
+        "repo_check": _text(repo.get("result")),
+        "repo_checked_at": iso_day(repo.get("checked_at")),
+        "restore_drill": _text(drill.get("result")),
+        "restore_drill_at": iso_day(drill.get("finished_at")),
+    }
+    if role != "local_server":
+        return
+    if row["backup"]["late"]:
+        pend.append(
+            _pendency(
+                "backup",
+                "alta",
+                "backup diário do banco ausente ou atrasado (a Nota Técnica pede backup diário guardado fora do "
+                "servidor)",
+                "backup",
+            )
+        )
+    check = row["backup"]["check"]
+    if check in BAD_CHECKS:
+        path = _text(bs.get("path"), "?").rsplit("/", 1)[-1]
+        when = day_text(bs.get("verified_at")) or "?"
+        pend.append(
+            _pendency(
+                "backup_verificacao",
+                "critica",
+                f"CRÍTICO: o último backup NÃO confere: {BAD_CHECKS[check]} ({path}; verificado em {when}); fazer um "
+                "novo backup agora e verificar o disco do servidor",
+                "backup",
+            )
+        )
+    if status == "inapta":
+        pending_days = row["backup"]["offhost_pending_days"]
+        why = {
+            "failed": "está falhando" + (f" ({_text(off.get('error'))})" if off.get("error") else ""),
+            "disabled": "está desativada",
+            "desconhecido": "não tem registro",
+        }.get(off_state)
+        if why is None and off_state == "pending" and (pending_days or 0) >= 2:
+            why = f"está pendente há {pending_days} dia(s)"
+        if why:
+            pend.append(
+                _pendency(
+                    "copia_externa",
+                    "alta",
+                    f"a cópia do backup fora do servidor {why}: numa UBS inapta o servidor local continua em uso e "
+                    "precisa da cópia externa diária",
+                    "copia_externa",
+                )
+            )
+    if row["backup"]["repo_check"] in ("failed", "falha", "error"):
+        pend.append(
+            _pendency(
+                "repositorio",
+                "critica",
+                "a verificação do repositório de backups falhou"
+                + (f" em {day_text(repo.get('checked_at'))}" if repo.get("checked_at") else "")
+                + ": conferir o repositório antes que seja preciso restaurar",
+                "copia_externa",
+            )
+        )
+    drill_result = row["backup"]["restore_drill"]
+    if drill_result in ("failed", "falha", "error"):
+        pend.append(
+            _pendency(
+                "teste_restauracao",
+                "critica",
+                f"o último teste de restauração falhou ({day_text(drill.get('finished_at')) or '?'}): o backup pode "
+                "não servir; investigar e repetir o teste",
+                "restauracao",
+            )
+        )
+    elif not drill_result:
+        pend.append(
+            _pendency(
+                "teste_restauracao",
+                "media",
+                "nenhum teste de restauração registrado: agendar um (playbooks/backup.yml)",
+                "restauracao",
+            )
+        )
+
+
+def _states(row, state_raw, state, legacy, pend, reachable, today):
+    concerns = {name: _concern(state, name, today) for name in CONCERNS}
+    row["state_missing"] = bool(reachable and not state)
+    if reachable and state_raw is not None and not isinstance(state_raw, dict):
+        pend.append(
+            _pendency(
+                "estado_corrompido",
+                "alta",
+                "o registro de estado do servidor está ilegível: inspecionar os arquivos de estado no servidor",
+                "situacao",
+            )
+        )
+    elif row["state_missing"]:
+        pend.append(
+            _pendency(
+                "sem_estado",
+                "media",
+                "o servidor não tem nenhum registro de estado (segurança, manutenção, CNES, perfis, lotes, "
+                "aptidão): rodar as rotinas da coleção neste servidor",
+                "situacao",
+            )
+        )
+    for name, concern in concerns.items():
+        if concern["error"]:
+            pend.append(
+                _pendency(
+                    "estado_corrompido",
+                    "alta",
+                    f"o registro de {CONCERNS[name]} no servidor está danificado ({concern['error']}): inspecionar "
+                    "e corrigir o arquivo; até lá a situação é desconhecida",
+                    name,
+                )
+            )
+        elif concern["present"] and concern["stale"]:
+            produced = day_text(concern["day"]) or "data desconhecida"
+            pend.append(
+                _pendency(
+                    "estado_desatualizado",
+                    "media",
+                    f"o registro de {CONCERNS[name]} está desatualizado (produzido em {produced}): a rotina não "
+                    "rodou no prazo",
+                    name,
+                )
+            )
+
+    # The same-run facts stand in for a concern the server has not recorded.
+    fallback = {
+        "hardening": legacy.get("hardening_report"),
+        "upgrade": {"last": legacy.get("upgrade_summary")} if legacy.get("upgrade_summary") else None,
+        "lotes": {"deadline": legacy.get("lotes_export_deadline")} if legacy.get("lotes_export_deadline") else None,
+    }
+    for name, data in fallback.items():
+        if not concerns[name]["present"] and not concerns[name]["error"] and isinstance(data, dict):
+            concerns[name].update(present=True, data=data)
+    cells = {}
+
+    # hardening
+    hardening = concerns["hardening"]["data"]
+    summary = _dict(hardening.get("summary"))
+    fails = _int(summary.get("fail"), 0)
+    failed_ids = [_text(i) for i in _list(hardening.get("failed"))] or [
+        _text(_dict(c).get("id")) for c in _list(hardening.get("controls")) if _dict(c).get("status") == "fail"
+    ]
+    cells["hardening"] = _state_cell(
+        concerns["hardening"], f"{_int(summary.get('pass'), 0)} ok, {fails} falha(s)" if summary else "sem resumo"
+    )
+    if concerns["hardening"]["present"] and fails > 0:
+        pend.append(
+            _pendency(
+                "hardening",
+                "alta",
+                "controles de segurança falhando: " + (", ".join(failed_ids) or f"{fails} controle(s)"),
+                "hardening",
+            )
+        )
+
+    # maintenance
+    maintenance = concerns["maintenance"]["data"]
+    alarms = [_dict(a) for a in _list(maintenance.get("alarms"))] or [
+        {"code": name, "msg": _text(_dict(step).get("detail"), _text(_dict(step).get("status")))}
+        for name, step in sorted(_dict(maintenance.get("steps")).items())
+        if _dict(step).get("status") in ("alarme", "erro")
+    ]
+    cells["maintenance"] = _state_cell(concerns["maintenance"], f"{len(alarms)} alarme(s)" if alarms else "sem alarmes")
+    for alarm in alarms:
+        pend.append(
+            _pendency(
+                "manutencao",
+                "alta",
+                f"alarme da manutenção ({_text(alarm.get('code'), '?')}): {_text(alarm.get('msg'))}",
+                "maintenance",
+            )
+        )
+
+    # CNES import
+    cnes = concerns["cnes"]["data"]
+    last_import = _dict(cnes.get("last_import"))
+    pending_manual = _dict(cnes.get("pending_manual"))
+    method = {"api": "pela API", "manual": "pela tela do PEC"}.get(_text(last_import.get("method")), "")
+    text = (
+        " ".join(
+            w
+            for w in (
+                "importado",
+                method,
+                day_text(last_import.get("date")) and "em " + day_text(last_import.get("date")),
+            )
+            if w
+        )
+        if last_import
+        else "nenhuma importação"
+    )
+    if pending_manual:
+        text += "; arquivo aguardando importação pela tela do PEC"
+        pend.append(
+            _pendency(
+                "cnes_manual",
+                "media",
+                f"importar pela tela do PEC o arquivo do CNES {_text(pending_manual.get('file'), '')} "
+                f"(preparado em {day_text(pending_manual.get('staged_at')) or '?'}, em "
+                f"{_text(pending_manual.get('path'), '?')})",
+                "cnes",
+            )
+        )
+    cells["cnes"] = _state_cell(concerns["cnes"], text)
+
+    # profiles
+    profiles = concerns["profiles"]["data"]
+    listed = profiles.get("mismatches")
+    mismatches = len(listed) if isinstance(listed, list) else _int(listed, len(_list(profiles.get("items"))))
+    cells["profiles"] = _state_cell(
+        concerns["profiles"], f"{mismatches} divergência(s)" if mismatches else "sem divergências"
+    )
+    if concerns["profiles"]["present"] and mismatches:
+        pend.append(
+            _pendency(
+                "perfis",
+                "alta",
+                f"{mismatches} perfil(is) de profissional não confere(m) com a lotação do CNES: corrigir no PEC",
+                "profiles",
+            )
+        )
+
+    # lotes and the CDS deadline
+    lotes = concerns["lotes"]["data"]
+    pending_lotes = _int(lotes.get("pending_lotes"), 0)
+    cds = _dict(lotes.get("deadline"))
+    cells["lotes"] = _state_cell(
+        concerns["lotes"],
+        f"{pending_lotes} pendente(s)" + (f"; prazo {day_text(cds.get('deadline'))}" if cds.get("deadline") else ""),
+    )
+    row["lotes_pending"] = pending_lotes if concerns["lotes"]["present"] else None
+    row["cds_deadline"] = iso_day(cds.get("deadline"))
+    for unit in _list(cds.get("units")):
+        unit = _dict(unit)
+        if unit.get("status") in ("pendente", "atrasado"):
+            pend.append(
+                _pendency(
+                    "cds",
+                    "alta" if unit.get("status") == "atrasado" else "media",
+                    f"produção de {_text(cds.get('month'), '?')} (CNES {_text(unit.get('cnes'), '?')}): "
+                    f"{unit.get('status')}, {_int(unit.get('pending_records'), 0)} registro(s) sem envio confirmado; "
+                    f"prazo {day_text(cds.get('deadline')) or _text(cds.get('deadline'), '?')}",
+                    "lotes",
+                )
+            )
+
+    # upgrade history
+    upgrade = concerns["upgrade"]["data"]
+    last = _dict(upgrade.get("last")) or (
+        {"from": "", "to": upgrade.get("version"), "result": upgrade.get("result"), "message": upgrade.get("message")}
+        if upgrade.get("result")
+        else {}
+    )
+    result = _text(last.get("result"))
+    cells["upgrade"] = _state_cell(
+        concerns["upgrade"],
+        (
+            (f"{_text(last.get('from'))} → " if last.get("from") else "") + f"{_text(last.get('to'), '?')}: {result}"
+            if last
+            else "sem atualização"
+        ),
+    )
+    if last and result not in UPGRADE_OK:
+        pend.append(
+            _pendency(
+                "upgrade",
+                "alta",
+                f"atualização do PEC: {result or '?'}" + (f" - {last.get('message')}" if last.get("message") else ""),
+                "upgrade",
+            )
+        )
+
+    # readiness measurement
+    ready = concerns["readiness"]["data"]
+    verdict = _text(ready.get("verdict"))
+    mbps = _num(ready.get("measured_mbps"))
+    cells["readiness"] = _state_cell(
+        concerns["readiness"],
+        (verdict or "?") + (f", {mbps:.1f} Mbit/s".replace(".", ",") if mbps is not None else ""),
+    )
+    if concerns["readiness"]["present"] and ready.get("agrees") is False:
+        group = {"ubs_aptas": "apta", "ubs_inaptas": "inapta"}.get(_text(ready.get("group")), _text(ready.get("group")))
+        pend.append(
+            _pendency(
+                "aptidao_divergente",
+                "alta",
+                f"a medição de {day_text(ready.get('measured_at')) or '?'} indica '{verdict or '?'}' "
+                f"({(f'{mbps:.1f}' if mbps is not None else '?').replace('.', ',')} Mbit/s), mas o CTINF classificou "
+                f"a UBS como '{group or '?'}': rever a classificação com o CTINF",
+                "readiness",
+            )
+        )
+    row["states"] = {
+        name: {"cell": cells.get(name, ""), "stale": c["stale"], "error": bool(c["error"]), "present": c["present"]}
+        for name, c in concerns.items()
+    }
+
+
+def _production(row, pec, pend):
+    production = _dict(pec.get("production"))
+    months = [m for m in _list(production.get("months")) if isinstance(m, str)]
+    teams = []
+    for team in _list(production.get("teams")):
+        team = _dict(team)
+        per_month = _dict(team.get("months"))
+        teams.append(
+            {
+                "ine": _text(team.get("ine"), "?"),
+                "name": _text(team.get("name")),
+                "months": {
+                    m: {k: _int(_dict(per_month.get(m)).get(k), 0) for k in ("produced", "sent", "pending")}
+                    for m in months
+                },
+            }
+        )
+    prev = _dict(production.get("previous_month"))
+    unit_pending = sum(
+        _int(_dict(_dict(_dict(u).get("months")).get(m)).get("pending"), 0)
+        for u in _list(production.get("units"))
+        for m in months
+    )
+    unavailable = production.get("available") is False
+    row["production"] = {
+        "months": months,
+        "teams": teams,
+        "pending": unit_pending,
+        "unavailable": _text(production.get("reason") or production.get("error"))
+        or ("indisponível" if unavailable else ""),
+    }
+    row["previous_month"] = {
+        "month": _text(prev.get("month")),
+        "deadline": iso_day(prev.get("deadline")),
+        "complete": prev.get("complete") if isinstance(prev.get("complete"), bool) else None,
+        "days_left": _int(prev.get("days_left")),
+    }
+    if prev and prev.get("complete") is False and not any(p["code"] == "cds" for p in pend):
+        days = _int(prev.get("days_left"), 0)
+        late = days < 0
+        pend.append(
+            _pendency(
+                "producao",
+                "alta" if late else "media",
+                f"produção de {_text(prev.get('month'), '?')} ainda não foi toda enviada; "
+                + (f"o prazo venceu há {-days} dia(s)" if late else f"faltam {days} dia(s) para o prazo"),
+                "lotes",
+            )
+        )
+
+
+# ---------------------------------------------------------------------------------------------------- fleet
+def build(hosts, settings=None, today=None):
+    """The report model: {date, regions: [{region, label, rows, counts}], rows, pendencies}.
+
+    ``hosts``: one dict per UBS: host, name, cnes, groups (its inventory groups), pec (pec_info's result, or None
+    when the host did not answer), aptidao, migration_date, target_version, deadline, legacy (same-run facts:
+    upgrade_summary, hardening_report, lotes_export_deadline). ``settings``: region_prefix, backup_max_age_hours,
+    regions (inventory region groups, so a region with no UBS still has a page). ``today``: the report's date.
+    """
+    settings = settings or {}
+    today = today or datetime.date.today()
+    rows = sorted(
+        (build_row(h, settings, today) for h in _list(hosts)), key=lambda r: (r["region"], r["ubs"], r["host"])
+    )
+    prefix = settings.get("region_prefix") or "regiao_"
+    names = sorted({r["region"] for r in rows} | {g for g in _list(settings.get("regions")) if isinstance(g, str)})
+    regions = []
+    for name in names:
+        members = [r for r in rows if r["region"] == name]
+        regions.append(
+            {
+                "region": name,
+                "label": region_label(name, prefix),
+                "rows": members,
+                "counts": {s: sum(1 for r in members if r["status"] == s) for s in STATUS_LABELS},
+                "pendencies": sum(len(r["pendencias"]) for r in members),
+                "due": sum(1 for r in members if r["due"]),
+            }
+        )
+    return {
+        "date": today.isoformat(),
+        "target_version": next((r["version"]["target"] for r in rows if r["version"]["target"]), ""),
+        "regions": regions,
+        "rows": rows,
+        "pendencies": [dict(p, host=r["host"], ubs=r["ubs"]) for r in rows for p in r["pendencias"]],
+    }
+
+
+def summary_lines(model):
+    """The summary printed in the play: one line per UBS, counted from the same pendency list as the pages."""
+    lines = []
+    for region in model["regions"]:
+        lines.append(f"{region['label']}: {len(region['rows'])} UBS, {region['pendencies']} pendência(s)")
+        if not region["rows"]:
+            lines.append("  nenhuma UBS nesta região no inventário")
+        for r in region["rows"]:
+            version = r["version"]["current"] or "-"
+            lines.append(
+                f"  {r['ubs']} (CNES {r['cnes']}, {r['status_label']}): {r['role_label']}, PEC {version}, "
+                f"pendências: {len(r['pendencias'])}"
+            )
+            lines.extend(f"    - [{p['severity']}] {p['msg']}" for p in r["pendencias"])
+    return lines

@@ -1,0 +1,102 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, SES-DF NTINF
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: report_write
+short_description: Write the regional report of the UBS servers (HTML, CSV, JSON) on the control node
+version_added: 0.1.0
+description:
+  - Runs on the control node (an action plugin). For each host in O(hosts) it reads the host variables
+    C(sesdf_esus_pec) (from M(sesdf.esus.pec_info)), C(sesdf_esus_ubs_name), C(sesdf_esus_cnes), C(group_names),
+    C(sesdf_esus_data_migracao), C(sesdf_esus_versao_alvo) and C(sesdf_esus_prazo_atualizacao), builds one model
+    (a row and one list of pendencies per UBS) and renders from it every output, so they agree.
+  - Writes per health region and for all regions a self-contained HTML page in Portuguese (inline CSS and SVG
+    charts, no script, no external URL, printable), a CSV (UTF-8 with BOM, C(;) separator) and the JSON, named
+    C(relatorio-<region>-<date>.<ext>) (C(todas) for all regions), and C(index.html) linking the day's pages.
+  - A host with no C(sesdf_esus_pec) (unreachable, or failed earlier in the run) is listed as unreachable; a
+    missing, stale or corrupted state is shown as such. Every inventory group named with O(region_prefix) has a
+    page, also one with no UBS.
+  - Each file is written atomically and only when its content differs; the content carries the date, never
+    the time, so a second run the same day on the same state changes nothing.
+author:
+  - SES-DF NTINF (@sesdf-ntinf)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Nothing is written; RV(changed_files) lists what a real run would write.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+options:
+  hosts:
+    description: Inventory hosts (UBS servers) the report covers.
+    type: list
+    elements: str
+    required: true
+  dest:
+    description: Absolute directory on the control node for the report files; created when missing.
+    type: path
+    required: true
+  region_prefix:
+    description: Prefix of the inventory groups that are health regions.
+    type: str
+    default: regiao_
+  backup_max_age_hours:
+    description: A verified backup older than this many hours is late.
+    type: int
+    default: 26
+  date:
+    description: The report's date (AAAA-MM-DD); today on the control node when not set.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Write the regional reports
+  sesdf.esus.report_write:
+    hosts: "{{ groups['ubs'] }}"
+    dest: /var/lib/sesdf-esus/relatorios
+"""
+
+RETURN = r"""
+files:
+  description: Names of the report's files in O(dest).
+  returned: always
+  type: list
+  elements: str
+changed_files:
+  description: Names of the files written (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+index:
+  description: Path of the index page.
+  returned: always
+  type: str
+summary:
+  description: The summary in Portuguese (a line per region, UBS and pendency), from the same model as the pages.
+  returned: always
+  type: list
+  elements: str
+pendencies:
+  description: Number of pendencies in all regions.
+  returned: always
+  type: int
+due:
+  description: Number of UBS where action is due.
+  returned: always
+  type: int
+"""

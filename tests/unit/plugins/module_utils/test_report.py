@@ -1,0 +1,331 @@
+"""The regional report: one model, its pendencies, and the pages, CSV and JSON rendered from it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+
+import pytest
+from report_fixtures import SETTINGS, TODAY, fleet, healthy_pec, host
+
+from ansible_collections.sesdf.esus.plugins.module_utils import report_csv, report_html, report_model, report_output
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
+
+
+@pytest.fixture
+def model():
+    return report_model.build(fleet(), SETTINGS, TODAY)
+
+
+def rows(model):
+    return {r["host"]: r for r in model["rows"]}
+
+
+def codes(row):
+    return [p["code"] for p in row["pendencias"]]
+
+
+def region(model, name):
+    return next(r for r in model["regions"] if r["region"] == name)
+
+
+def row_of(**kwargs):
+    return report_model.build([host("h", **kwargs)], SETTINGS, TODAY)["rows"][0]
+
+
+def td(page, host_name, field):
+    """The <td> of a UBS's row for one field: (class attribute, text)."""
+    line = re.search(rf'<tr data-host="{re.escape(host_name)}">(.*?)</tr>', page).group(1)
+    match = re.search(rf'<td( class="[a-z]+")? data-field="{field}">(.*?)</td>', line)
+    return (match.group(1) or "").strip(), match.group(2)
+
+
+# ------------------------------------------------------------------------------------------------ the model
+def test_a_healthy_ubs_has_no_pendency_and_waits_for_its_migration(model):
+    row = rows(model)["ubs-saudavel"]
+    assert row["pendencias"] == [] and not row["due"]
+    assert row["status_label"] == "aguardando migração"
+    assert row["backup"]["age_days"] == 1 and not row["backup"]["late"]
+
+
+def test_each_case_gets_its_pendency(model):
+    by_host = rows(model)
+    assert codes(by_host["ubs-backup"]) == ["backup"]
+    assert "atualizacao_atrasada" in codes(by_host["ubs-versao"]) and "upgrade" in codes(by_host["ubs-versao"])
+    late = next(p for p in by_host["ubs-versao"]["pendencias"] if p["code"] == "atualizacao_atrasada")
+    assert "venceu há 11 dia(s)" in late["msg"] and late["due"]
+    assert codes(by_host["ubs-fora"]) == ["unreachable"] and by_host["ubs-fora"]["role_label"] == "inacessível"
+    assert codes(by_host["ubs-velho"]) == ["estado_desatualizado"]
+    assert by_host["ubs-velho"]["states"]["hardening"]["cell"].startswith("desatualizado")
+    assert codes(by_host["ubs-sem-estado"]) == ["sem_estado"]
+    assert by_host["ubs-sem-estado"]["states"]["hardening"]["cell"] == "sem registro"
+    assert codes(by_host["ubs-corrompido"]) == ["estado_corrompido"]
+    assert by_host["ubs-corrompido"]["states"]["maintenance"]["cell"] == "registro danificado"
+
+
+def test_a_region_with_no_ubs_has_its_page_saying_so(model):
+    leste = region(model, "regiao_leste")
+    assert leste["rows"] == []
+    page = report_html.region_page(model, leste)
+    assert "Nenhuma UBS desta região está no inventário" in page
+    assert "Região Leste: 0 UBS, 0 pendência(s)" in report_model.summary_lines(model)
+
+
+def test_the_summary_and_the_pages_count_the_same_pendencies(model):
+    lines = report_model.summary_lines(model)
+    for reg in model["regions"]:
+        page = report_html.region_page(model, reg)
+        for r in reg["rows"]:
+            assert any(
+                f"{r['ubs']} (CNES {r['cnes']}" in line and f"pendências: {len(r['pendencias'])}" in line
+                for line in lines
+            )
+            assert td(page, r["host"], "Pendências")[1] == str(len(r["pendencias"]))
+            for p in r["pendencias"]:
+                assert report_html.e(p["msg"]) in page
+    assert sum(len(r["pendencias"]) for r in model["rows"]) == len(model["pendencies"]) > 0
+
+
+def test_the_previous_rules_are_kept():
+    pec = healthy_pec()
+    pec["problems"] = [
+        {"code": "missing", "msg": "ignored"},
+        {"code": "http", "msg": "PEC application does not answer"},
+    ]
+    pec["capabilities"]["transmission_off"] = {
+        "supported": False,
+        "missing": ["tb_config_sistema.TRANSMISSAO"],
+        "manual": "Administração > Transmissão",
+    }
+    pec["backup_status"].update(
+        check="mismatch", path="/var/backups/x/esus_1.pgdump.zst", verified_at="2026-11-30T02:10:00Z"
+    )
+    del pec["state"]["hardening"], pec["state"]["upgrade"], pec["state"]["lotes"]
+    legacy = {
+        "hardening_report": {
+            "summary": {"pass": 3, "fail": 2},
+            "controls": [{"id": "ssh_root", "status": "fail"}, {"id": "nft", "status": "fail"}],
+        },
+        "upgrade_summary": {"from": "4.2.8", "to": "4.5.2", "result": "rolled_back", "message": "installer exited 1"},
+        "lotes_export_deadline": {
+            "month": "2026-11",
+            "deadline": "2026-12-10",
+            "units": [{"cnes": "0010001", "status": "atrasado", "pending_records": 7}],
+        },
+    }
+    row = row_of(pec=pec, legacy=legacy)
+    msgs = {p["code"]: p for p in row["pendencias"]}
+    assert "missing" not in msgs and msgs["http"]["msg"] == "PEC application does not answer"
+    assert (
+        "desligar a transmissão automática" in msgs["compat"]["msg"]
+        and "Administração > Transmissão" in msgs["compat"]["msg"]
+    )
+    assert (
+        msgs["backup_verificacao"]["severity"] == "critica" and "esus_1.pgdump.zst" in msgs["backup_verificacao"]["msg"]
+    )
+    assert msgs["hardening"]["msg"].endswith("ssh_root, nft")
+    assert "rolled_back - installer exited 1" in msgs["upgrade"]["msg"]
+    assert "7 registro(s) sem envio confirmado; prazo 10/12/2026" in msgs["cds"]["msg"] and msgs["cds"]["due"]
+    assert row["pendencias"][0]["severity"] == "critica", "the most severe first"
+
+
+def test_the_new_rules():
+    pec = healthy_pec("4.2.8")
+    pec["backup_status"]["offhost"] = {"state": "failed", "error": "share unreachable"}
+    pec["backup_status"]["repo_check"] = {"result": "failed", "checked_at": "2026-11-29T04:00:00Z"}
+    pec["backup_status"]["restore_drill"] = {"result": "failed", "finished_at": "2026-11-20T05:00:00Z"}
+    pec["state"]["maintenance"]["data"]["alarms"] = [{"code": "disk", "msg": "disco 95% cheio"}]
+    pec["state"]["profiles"]["data"] = {"mismatches": 2, "items": [{}, {}]}
+    pec["state"]["readiness"]["data"].update(verdict="apta", agrees=False, group="ubs_inaptas", measured_mbps=48.0)
+    row = row_of(pec=pec, group="ubs_inaptas", deadline="2026-12-31")
+    msgs = {p["code"]: p["msg"] for p in row["pendencias"]}
+    assert "está falhando (share unreachable)" in msgs["copia_externa"]
+    assert "verificação do repositório de backups falhou em 29/11/2026" in msgs["repositorio"]
+    assert "teste de restauração falhou (20/11/2026)" in msgs["teste_restauracao"]
+    assert "disco 95% cheio" in msgs["manutencao"] and "2 perfil(is)" in msgs["perfis"]
+    assert "48,0 Mbit/s" in msgs["aptidao_divergente"] and "'inapta'" in msgs["aptidao_divergente"]
+    assert "faltam 30 dia(s)" in msgs["atualizacao_prevista"]
+    assert row["states"]["cnes"]["cell"] == "importado pela API em 29/11/2026 (30/11/2026)"
+    assert not next(p for p in row["pendencias"] if p["code"] == "atualizacao_prevista")["due"]
+    assert {"copia_externa", "restauracao", "maintenance", "profiles", "readiness"} <= set(row["red_fields"])
+
+
+def test_a_cnes_file_waiting_for_the_manual_import_is_a_pendency():
+    pec = healthy_pec()
+    pec["state"]["cnes"]["data"]["pending_manual"] = {
+        "file": "XmlParaESUS31_530010.zip",
+        "staged_at": "2026-11-30T06:00:00Z",
+        "path": "/var/lib/sesdf-esus/cnes/pendente/XmlParaESUS31_530010.zip",
+    }
+    row = row_of(pec=pec)
+    assert codes(row) == ["cnes_manual"] and "XmlParaESUS31_530010.zip" in row["pendencias"][0]["msg"]
+    assert row["states"]["cnes"]["cell"].endswith("aguardando importação pela tela do PEC (30/11/2026)")
+
+
+def test_a_restore_drill_never_done_and_an_apt_ubs_offhost_are_not_alarms():
+    pec = healthy_pec()
+    pec["backup_status"]["restore_drill"] = None
+    pec["backup_status"]["offhost"] = {"state": "disabled"}
+    row = row_of(pec=pec)
+    assert codes(row) == ["teste_restauracao"] and not row["due"]
+    assert row_of(pec=pec, group="ubs_inaptas")["red_fields"] == ["copia_externa"]
+
+
+def test_a_migrated_ubs_is_migrated_and_needs_no_daily_backup():
+    pec = healthy_pec()
+    pec.update(role="consultation", migration={"migrated": True, "date": "2026-11-03T10:00:00Z"})
+    pec["backup_status"]["age_hours"] = 500
+    row = row_of(pec=pec)
+    assert row["status_label"] == "migrada" and row["pendencias"] == []
+    model = report_model.build([host("h", pec=pec)], SETTINGS, TODAY)
+    page = report_html.region_page(model, region(model, "regiao_norte"))
+    assert "migrada em 03/11/2026; somente consulta (migrado)" in page
+
+
+@pytest.mark.parametrize(
+    "pec",
+    [
+        "not a dict",
+        {"state": "garbage", "installed": True, "role": "local_server"},
+        {"state": {"hardening": "x", "lotes": {"data": {"deadline": {"units": ["bad", None]}, "pending_lotes": "n"}}}},
+        {
+            "backup_status": "x",
+            "version": [],
+            "capabilities": {"a": "b"},
+            "problems": ["x", None],
+            "production": {"teams": "x"},
+        },
+        {
+            "production": {
+                "months": ["2026-11", 3],
+                "teams": [None, {"months": {"2026-11": {"produced": "x"}}}],
+                "previous_month": "x",
+            }
+        },
+    ],
+)
+def test_malformed_input_renders_a_page_never_a_crash(pec):
+    model = report_model.build([host("h", pec=pec), {"host": None}, "junk"], SETTINGS, TODAY)
+    files = report_output.render_files(model)
+    assert "relatorio-regiao_norte-2026-12-01.html" in files
+    assert all(r["ubs"] for r in model["rows"])
+
+
+def test_no_host_at_all_gives_an_index_and_empty_pages():
+    model = report_model.build([], {}, TODAY)
+    files = report_output.render_files(model)
+    assert "Nenhuma região no inventário" in files["index.html"]
+    assert report_csv.render([]).count("\n") == 1
+
+
+# ------------------------------------------------------------------------------------------------ the pages
+def test_the_page_marks_due_cells_red_and_stale_ones(model):
+    page = report_html.region_page(model, region(model, "regiao_norte"))
+    assert td(page, "ubs-backup", "backup")[0] == 'class="due"'
+    assert td(page, "ubs-saudavel", "backup") == ("", "30/11/2026 (há 1 dia(s)), em dia")
+    cls, text = td(page, "ubs-versao", "versao")
+    assert cls == 'class="due"' and "venceu há 11 dia(s)" in text
+    assert td(page, "ubs-fora", "situacao")[0] == 'class="due"'
+    sul = report_html.region_page(model, region(model, "regiao_sul"))
+    assert td(sul, "ubs-velho", "hardening")[0] == 'class="stale"'
+    assert td(sul, "ubs-corrompido", "maintenance")[0] == 'class="due"'
+
+
+def test_the_page_is_self_contained_escaped_and_printable(model):
+    page = report_html.all_page(model)
+    assert "UBS 1 Saudável &amp; &lt;Cia&gt;" in page and "<Cia>" not in page
+    assert td(page, "ubs-velho", "regiao") == ("", "Região Sul")
+    assert "<script" not in page.lower() and not re.search(r"(src|href)=\"?https?:", page)
+    assert "@media print" in page and '<html lang="pt-BR">' in page
+
+
+def test_the_csv_opens_in_a_pt_br_spreadsheet(model):
+    data = report_csv.render(region(model, "regiao_norte")["rows"]).encode("utf-8")
+    assert data.startswith(b"\xef\xbb\xbf")
+    table = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert list(table[0]) == list(report_csv.HEADER)
+    by_cnes = {line["CNES"]: line for line in table}
+    assert by_cnes["0010001"]["UBS"] == "UBS 1 Saudável & <Cia>"
+    assert (
+        by_cnes["0010001"]["Situação"]
+        == "aguardando migração (prevista pelo CTINF para 01/02/2027); servidor local em uso"
+    )
+    assert by_cnes["0010002"]["Ação necessária"] == "sim" and "backup diário" in by_cnes["0010002"]["O que fazer"]
+    assert by_cnes["0010004"]["Situação"].endswith("inacessível") and by_cnes["0010004"]["Pendências"] == "1"
+
+
+def test_the_json_has_the_rows_of_its_region(model):
+    files = report_output.render_files(model)
+    doc = json.loads(files["relatorio-regiao_sul-2026-12-01.json"])
+    assert doc["region"] == "regiao_sul" and [r["host"] for r in doc["rows"]] == [
+        "ubs-velho",
+        "ubs-sem-estado",
+        "ubs-corrompido",
+    ]
+    assert len(json.loads(files["relatorio-todas-2026-12-01.json"])["rows"]) == 7
+
+
+# ------------------------------------------------------------------------------------------------ the files
+def test_files_are_written_once_and_check_mode_writes_nothing(model, tmp_path):
+    files = report_output.render_files(model)
+    dest = str(tmp_path / "relatorios")
+    assert report_output.write_files(dest, files, check_mode=True) == sorted(files)
+    assert not os.path.exists(dest)
+    assert report_output.write_files(dest, files) == sorted(files)
+    assert (
+        report_output.write_files(dest, report_output.render_files(report_model.build(fleet(), SETTINGS, TODAY))) == []
+    )
+    assert sorted(os.listdir(dest)) == sorted(files), "no temporary file left"
+    assert oct(os.stat(os.path.join(dest, "index.html")).st_mode & 0o777) == "0o640"
+    changed = fleet()
+    changed[0]["pec"]["backup_status"]["age_hours"] = 30
+    new = report_output.render_files(report_model.build(changed, SETTINGS, TODAY))
+    assert report_output.write_files(dest, new, check_mode=True) == [
+        "index.html",
+        "relatorio-regiao_norte-2026-12-01.csv",
+        "relatorio-regiao_norte-2026-12-01.html",
+        "relatorio-regiao_norte-2026-12-01.json",
+        "relatorio-todas-2026-12-01.csv",
+        "relatorio-todas-2026-12-01.html",
+        "relatorio-todas-2026-12-01.json",
+    ]
+
+
+def test_a_bad_report_dir_says_what_to_do(tmp_path):
+    with pytest.raises(PecError, match="absolute path"):
+        report_output.write_files("relatorios", {"a": "b"})
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PecError, match="set report_dir to a writable directory"):
+        report_output.write_files(str(blocker / "sub"), {"a": "b"})
+
+
+def test_the_state_layouts_pec_state_records():
+    pec = healthy_pec("4.2.8")
+    state = pec["state"]
+    state["hardening"]["data"] = {"mode": "audit", "summary": {"pass": 30, "fail": 2}, "failed": ["nft", "auditd"]}
+    state["upgrade"]["data"] = {"version": "4.2.8", "target_version": "4.5.2", "result": "rolled_back", "message": "x"}
+    state["profiles"]["data"] = {"cnes": "0010001", "lotacoes": 9, "mismatches": [{"tipo": "cbo_divergente"}]}
+    state["maintenance"]["data"] = {
+        "result": "alarme",
+        "steps": {"disk": {"status": "alarme", "detail": "/opt 93% cheio"}, "logs": {"status": "ok"}},
+    }
+    pec["production"]["units"] = [
+        {"cnes": "0010001", "months": {"2026-11": {"produced": 80, "sent": 60, "pending": 20}}}
+    ]
+    row = row_of(pec=pec, deadline="2027-01-31")
+    msgs = {p["code"]: p["msg"] for p in row["pendencias"]}
+    assert msgs["hardening"].endswith("nft, auditd") and "rolled_back - x" in msgs["upgrade"]
+    assert msgs["perfis"].startswith("1 perfil(is)") and "(disk): /opt 93% cheio" in msgs["manutencao"]
+    assert row["states"]["upgrade"]["cell"].startswith("4.2.8: rolled_back")
+    assert row["production"]["pending"] == 20
+    state["upgrade"]["data"]["result"] = "at_target"
+    assert "upgrade" not in codes(row_of(pec=pec))
+    pec["production"] = {"available": False, "reason": "tb_atend sem a coluna dt_inicio"}
+    model = report_model.build([host("h", pec=pec)], SETTINGS, TODAY)
+    assert "Produção não disponível: tb_atend sem a coluna dt_inicio" in report_html.region_page(
+        model, model["regions"][1]
+    )
