@@ -1181,13 +1181,13 @@ DEFAULT_FACTS_DIR = "/etc/ansible/facts.d"
 def state_data(result):
     """What the managers' report needs of a lotes run: the ``lotes`` concern of the server's state.
 
-    State, not this run's counts (a second run that has nothing to do records the same thing).
+    State, not this run's counts (a second run that has nothing to do records the same thing): the records still
+    pending are in the CDS deadline (per unit) and in pec_info's production view.
     """
     files = result.get("files") or {}
     return {
         "source": result.get("source", "db"),
         "pending_lotes": result.get("pending", 0),
-        "pending_records": result.get("pending_records_before", 0),
         "invalid_files": [i.get("file") for i in files.get("invalid", [])],
         "errors": [e.get("msg") for e in result.get("errors", [])][:5],
         "deadline": result.get("deadline"),

@@ -149,7 +149,7 @@ options:
   facts_dir:
     description:
       - Where the run's state for the managers' report is recorded (C(sesdf_esus_lotes.fact), see
-        M(sesdf.esus.pec_state)), that is lotes pending, records without a lote, invalid files, errors and the CDS
+        M(sesdf.esus.pec_state)), that is lotes pending, invalid files, errors and the CDS
         deadline.
     type: path
     default: /etc/ansible/facts.d
