@@ -9,6 +9,8 @@ instead of exhausting the server.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import io
 import os
@@ -209,6 +211,17 @@ def read_cnes_file(path, cnes):
     return parse_cnes(data, cnes, os.path.basename(path))
 
 
+def cnes_from_base64(content, cnes, name="cnes"):
+    """parse_cnes on base64 text (a file slurped from another host); a clear message when it is not base64."""
+    try:
+        data = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PecError("the CNES content is not base64 (pass the 'content' that slurp returns)") from exc
+    if len(data) > MAX_XML_BYTES:
+        raise PecError(f"the CNES content is larger than {MAX_XML_BYTES} bytes; refusing it")
+    return parse_cnes(data, cnes, name)
+
+
 # Profile audit -------------------------------------------------------------------------------------
 
 AUDIT_SQL = """
@@ -289,6 +302,32 @@ def audit_profiles(cnes_data, lotacoes, extra_allowed_profiles=(), include_inact
                     "detalhe": f"perfil '{prof['name']}' não é perfil padrão do CBO {lot['cbo']}",
                 }
             )
+    return mismatches
+
+
+def central_audit(cnes_data, lotacoes, cnes, extra_allowed_profiles=(), include_inactive=False):
+    """The central server's side of a migrated UBS: its lotações of unit ``cnes`` checked as audit_profiles does,
+    plus every professional the CNES XML places in that unit with no active lotação there with that CBO
+    (``profissional_sem_lotacao_no_central``). The central server holds many units: the others are ignored.
+    """
+    here = [lot for lot in lotacoes if lot.get("cnes") == cnes]
+    mismatches = audit_profiles(cnes_data, here, extra_allowed_profiles, include_inactive)
+    present = {(lot["cpf"], lot["cbo"]) for lot in here if lot.get("active", True)}
+    for prof in cnes_data["professionals"]:
+        if (prof["cpf"], prof["cbo"]) in present:
+            continue
+        mismatches.append(
+            {
+                "cpf": prof["cpf"],
+                "nome": prof["name"],
+                "cnes": cnes,
+                "cbo": prof["cbo"],
+                "ator_papel": None,
+                "tipo": "profissional_sem_lotacao_no_central",
+                "detalhe": f"o CNES lota o profissional nesta unidade com o CBO {prof['cbo']}; o servidor central "
+                "não tem essa lotação ativa (importar o CNES no servidor central ou cadastrar a lotação)",
+            }
+        )
     return mismatches
 
 

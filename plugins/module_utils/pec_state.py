@@ -43,6 +43,7 @@ CONCERNS = {
     "lotes": {"cadence_hours": 24 * 8},
     "upgrade": {"cadence_hours": None},
     "readiness": {"cadence_hours": 24 * 32},
+    "central_profiles": {"cadence_hours": 24 * 32},
 }
 
 

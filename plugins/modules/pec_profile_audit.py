@@ -13,7 +13,11 @@ description:
     same unit CNES with the same CBO, and that each of its profiles is a default profile of that CBO
     (C(rl_perfil_cbo_padrao)) or one of O(extra_allowed_profiles).
   - Returns the mismatches as data (machine-readable), one entry per problem, with C(tipo) one of
-    C(profissional_ausente_do_cnes), C(lotacao_em_outro_cnes), C(cbo_divergente), C(perfil_nao_permitido_para_cbo).
+    C(profissional_ausente_do_cnes), C(lotacao_em_outro_cnes), C(cbo_divergente), C(perfil_nao_permitido_para_cbo)
+    and, with O(scope=central), C(profissional_sem_lotacao_no_central).
+  - With O(scope=central) the database is the central server's (many units); only the lotações of unit O(cnes) are
+    audited, and every professional the CNES XML places in that unit must have an active lotação there with that CBO
+    (the central server's side of a migrated UBS).
   - Changes nothing in the PEC. Schema names are those of pec-facts.md (unconfirmed for 4.5.2).
 author:
   - SES-DF NTINF (@sesdf-ntinf)
@@ -31,9 +35,14 @@ attributes:
     platforms: posix
 options:
   cnes_file:
-    description: The CNES file (C(.xml) or C(.zip)) on the managed host.
+    description:
+      - The CNES file (C(.xml) or C(.zip)) on the managed host. One of O(cnes_file) and O(cnes_content) is required.
     type: path
-    required: true
+  cnes_content:
+    description:
+      - The CNES file's bytes, base64-encoded (what M(ansible.builtin.slurp) returns), for a file that is on another
+        host (the migrated UBS's file, audited on the central server). Never logged (it holds the professionals' CPF).
+    type: str
   cnes:
     description: CNES of the UBS.
     type: str
@@ -47,6 +56,14 @@ options:
     description: Also audit inactive lotações (C(st_ativo = false)).
     type: bool
     default: false
+  scope:
+    description:
+      - C(local) audits every lotação of the UBS's own PEC; C(central) audits the lotações of unit O(cnes) on the
+        central server and lists the professionals of that unit it lacks.
+      - For C(central), connect with the central server's read-only database user (O(db_user), O(db_password)).
+    type: str
+    choices: [local, central]
+    default: local
 """
 
 EXAMPLES = r"""
@@ -55,6 +72,15 @@ EXAMPLES = r"""
     cnes_file: /var/lib/sesdf-esus/cnes/atual.xml
     cnes: "{{ sesdf_esus_cnes }}"
   register: audit
+
+- name: The central server's side of a migrated UBS, with its read-only user
+  sesdf.esus.pec_profile_audit:
+    scope: central
+    cnes_content: "{{ cnes_file_of_the_ubs.content }}"  # slurped from the migrated UBS
+    cnes: "0030001"
+    db_user: leitura
+    db_password: "{{ vault_central_db_password }}"
+  delegate_to: servidor-central
 """
 
 RETURN = r"""
@@ -70,8 +96,11 @@ audit:
       description: sha256 of the CNES file used.
       type: str
     lotacoes:
-      description: Number of lotações audited.
+      description: Number of lotações audited (with O(scope=central), those of unit O(cnes)).
       type: int
+    scope:
+      description: The scope audited, O(scope).
+      type: str
     mismatches:
       description: One entry per problem (tipo, cpf, nome, cnes, cbo, ator_papel, perfil, detalhe).
       type: list
@@ -90,7 +119,13 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.cnes import AUDIT_SQL, audit_profiles, read_cnes_file
+from ansible_collections.sesdf.esus.plugins.module_utils.cnes import (
+    AUDIT_SQL,
+    audit_profiles,
+    central_audit,
+    cnes_from_base64,
+    read_cnes_file,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 
@@ -98,20 +133,35 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_d
 def main():
     argument_spec = pec_argument_spec()
     argument_spec.update(
-        cnes_file=dict(type="path", required=True),
+        cnes_file=dict(type="path"),
+        cnes_content=dict(type="str", no_log=True),
         cnes=dict(type="str", required=True),
         extra_allowed_profiles=dict(type="list", elements="str", default=[]),
         include_inactive=dict(type="bool", default=False),
+        scope=dict(type="str", choices=["local", "central"], default="local"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        required_one_of=[("cnes_file", "cnes_content")],
+        mutually_exclusive=[("cnes_file", "cnes_content")],
+    )
     params = module.params
     try:
-        data = read_cnes_file(params["cnes_file"], params["cnes"])
+        if params["cnes_content"] is not None:
+            data = cnes_from_base64(params["cnes_content"], params["cnes"])
+        else:
+            data = read_cnes_file(params["cnes_file"], params["cnes"])
     except PecError as exc:
         module.fail_json(msg=exc.msg, executed_queries=[], **exc.details)
     with pec_database(module) as pec:
         rows = [json.loads(r[0]) for r in pec.client.query(AUDIT_SQL)]
-        mismatches = audit_profiles(data, rows, params["extra_allowed_profiles"], params["include_inactive"])
+        if params["scope"] == "central":
+            mismatches = central_audit(
+                data, rows, params["cnes"], params["extra_allowed_profiles"], params["include_inactive"]
+            )
+        else:
+            mismatches = audit_profiles(data, rows, params["extra_allowed_profiles"], params["include_inactive"])
     executed = pec.executed_queries
     counts = {}
     for item in mismatches:
@@ -119,7 +169,10 @@ def main():
     audit = {
         "cnes": params["cnes"],
         "cnes_file_sha256": data["sha256"],
-        "lotacoes": len(rows),
+        "lotacoes": len(rows)
+        if params["scope"] == "local"
+        else sum(1 for r in rows if r.get("cnes") == params["cnes"]),
+        "scope": params["scope"],
         "mismatches": mismatches,
         "counts": counts,
     }

@@ -37,7 +37,7 @@ options:
       - What the result is about; the file name is derived from it.
     type: str
     required: true
-    choices: [cnes, hardening, maintenance, profiles, lotes, upgrade, readiness]
+    choices: [cnes, hardening, maintenance, profiles, central_profiles, lotes, upgrade, readiness]
   data:
     description:
       - The result, as a JSON-serializable dictionary. Put in it only what the report needs; the file is
@@ -98,7 +98,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_state import state_path, write_state
 
-WRITABLE = ["cnes", "hardening", "maintenance", "profiles", "lotes", "upgrade", "readiness"]
+WRITABLE = ["cnes", "hardening", "maintenance", "profiles", "central_profiles", "lotes", "upgrade", "readiness"]
 
 
 def main():

@@ -231,3 +231,50 @@ def test_consultation_server_never_imports_the_cnes(host):
         with host.sudo():
             host.run("rm -f /etc/ansible/facts.d/sesdf_esus_migration.fact")
             host.run(f"mv /root/distribuido.zip.bak {ZIP}")
+
+
+CENTRAL_FACT = "/etc/ansible/facts.d/sesdf_esus_central_profiles.fact"
+CENTRAL_DUMP = (
+    "runuser -u postgres -- $(ls /opt/e-SUS/database/postgresql-*/bin/pg_dump | head -1) -p 5433 --data-only "
+    "-d esus_central"
+)
+
+
+def test_central_audit_names_what_the_central_server_lacks_for_the_apt_ubs(host):
+    """GPMA's check after a migration: every professional of the UBS has the right profile on the central server."""
+    if host.backend.get_hostname() != H455:
+        pytest.skip("ubs455 is the UBS audited against the central server's stand-in")
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(host.file("/root/cnes.xml").content)  # noqa: S314 (the lab's own synthetic file)
+    names = [
+        p.get("NM_PROF")
+        for p in root.iter("DADOS_PROFISSIONAIS")
+        for lot in p.iter("DADOS_LOTACOES")
+        if lot.get("CNES") == "0010001"
+    ]
+    state = host.file(CENTRAL_FACT)
+    assert state.mode == 0o600 and state.user == "root"
+    data = json.loads(state.content_string)["data"]
+    assert data["checked"] and data["central"] == H452 and data["cnes"] == "0010001"
+    assert data["lotacoes"] == len(names) - 2
+    missing = sorted(m["nome"] for m in data["mismatches"] if m["tipo"] == "profissional_sem_lotacao_no_central")
+    assert missing == sorted(names[-2:])
+    assert [m["tipo"] for m in data["mismatches"]].count("perfil_nao_permitido_para_cbo") == 1
+    assert len(data["mismatches"]) == 3
+    cpfs = [p.get("CPF_PROF") for p in root.iter("DADOS_PROFISSIONAIS")]
+    assert not any(cpf in state.content_string for cpf in cpfs), "no CPF in the state a report reads"
+
+
+def test_central_audit_is_read_only_on_the_central_server(host):
+    if host.backend.get_hostname() != H452:
+        pytest.skip("ubs452 holds the central server's stand-in")
+    grants = sql(
+        host,
+        "SELECT DISTINCT privilege_type FROM information_schema.role_table_grants WHERE grantee = 'leitura_central'",
+        db="esus_central",
+    )
+    assert grants == [["SELECT"]], "the audit connects with a user that can only read"
+    # check, converge and idempotence each audited the central database: its data is what prepare left
+    dump = host.run(f"{CENTRAL_DUMP} | md5sum")
+    assert dump.rc == 0 and dump.stdout == host.file("/root/central-after-prepare.md5").content_string

@@ -7,7 +7,12 @@ import zipfile
 
 import pytest
 
-from ansible_collections.sesdf.esus.plugins.module_utils.cnes import audit_profiles, parse_cnes, read_cnes_file
+from ansible_collections.sesdf.esus.plugins.module_utils.cnes import (
+    audit_profiles,
+    central_audit,
+    parse_cnes,
+    read_cnes_file,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 CNES = "0010001"
@@ -171,3 +176,20 @@ def test_profile_audit_reports_each_kind_of_mismatch_and_nothing_for_correct_lot
         (6, "profissional_ausente_do_cnes"),
     ]
     assert found[0]["perfil"] == "Farmacêutico"
+
+
+def test_central_audit_looks_only_at_the_migrated_unit_and_lists_the_professionals_the_central_server_lacks():
+    data = parse_cnes(cnes_xml(), CNES)
+    lotacoes = [
+        lot("80000000001", CNES, "225142", [bad("Farmacêutico")], 1),  # present, wrong profile
+        lot("80000000002", CNES, "422110", [ok("Recepcionista")], 2, active=False),  # inactive: counts as missing
+        lot("80000000003", "9999999", "223505", [bad("Médico")], 3),  # another unit of the central server: ignored
+        lot("80000000077", "5555555", "225142", [ok("Médico")], 4),  # another unit, not in this XML: ignored
+    ]
+    found = central_audit(data, lotacoes, CNES)
+    assert sorted((m["cpf"], m["tipo"]) for m in found) == [
+        ("80000000001", "perfil_nao_permitido_para_cbo"),
+        ("80000000002", "profissional_sem_lotacao_no_central"),
+    ]
+    complete = [lot("80000000001", CNES, "225142", [ok("Médico")], 1), lot("80000000002", CNES, "422110", [], 2)]
+    assert central_audit(data, complete, CNES) == []
