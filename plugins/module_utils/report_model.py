@@ -40,6 +40,7 @@ CONCERNS = {
     "lotes": "lotes e prazo do CDS",
     "upgrade": "atualização do PEC",
     "readiness": "medição de aptidão",
+    "central_profiles": "perfis no servidor central",
 }
 CAPABILITY_NAMES = {
     "create_lotes": "gerar lotes",
@@ -548,6 +549,49 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                 "profiles",
             )
         )
+
+    # the central server's side of a migrated UBS: its professionals' lotações and profiles there
+    central = concerns["central_profiles"]["data"]
+    if row.get("status") == "migrada":
+        if not concerns["central_profiles"]["present"]:
+            cells["profiles"] = "servidor central não conferido"
+            pend.append(
+                _pendency(
+                    "perfis_central",
+                    "media",
+                    "os perfis desta UBS no servidor central ainda não foram conferidos: rodar o relatório "
+                    "(report.yml) com o servidor central no inventário (grupo servidor_central)",
+                    "profiles",
+                )
+            )
+        elif not central.get("checked"):
+            cells["profiles"] = _state_cell(concerns["central_profiles"], "servidor central não conferido")
+            pend.append(
+                _pendency(
+                    "perfis_central",
+                    "media",
+                    "perfis no servidor central não conferidos: " + _text(central.get("reason"), "motivo não registrado"),
+                    "profiles",
+                )
+            )
+        else:
+            wrong = _list(central.get("mismatches"))
+            missing = sum(1 for m in wrong if _dict(m).get("tipo") == "profissional_sem_lotacao_no_central")
+            cells["profiles"] = _state_cell(
+                concerns["central_profiles"],
+                f"servidor central: {len(wrong)} divergência(s)" if wrong else "servidor central: sem divergências",
+            )
+            if wrong:
+                pend.append(
+                    _pendency(
+                        "perfis_central",
+                        "alta",
+                        f"no servidor central ({_text(central.get('central'), '?')}), {missing} profissional(is) desta "
+                        f"UBS sem lotação e {len(wrong) - missing} lotação(ões) ou perfil(is) que não conferem com o "
+                        "CNES: corrigir no servidor central (importar o CNES ou ajustar a lotação e o perfil)",
+                        "profiles",
+                    )
+                )
 
     # lotes and the CDS deadline
     lotes = concerns["lotes"]["data"]

@@ -179,10 +179,35 @@ def test_a_migrated_ubs_is_migrated_and_needs_no_daily_backup():
     pec.update(role="consultation", migration={"migrated": True, "date": "2026-11-03T10:00:00Z"})
     pec["backup_status"]["age_hours"] = 500
     row = row_of(pec=pec)
-    assert row["status_label"] == "migrada" and row["pendencias"] == []
+    assert row["status_label"] == "migrada" and codes(row) == ["perfis_central"]
+    assert not row["pendencias"][0]["due"], "not checked yet is said, not an alarm"
     model = report_model.build([host("h", pec=pec)], SETTINGS, TODAY)
     page = report_html.region_page(model, region(model, "regiao_norte"))
     assert "migrada em 03/11/2026; somente consulta (migrado)" in page
+
+
+def test_a_migrated_ubs_shows_what_the_central_server_lacks():
+    pec = healthy_pec()
+    pec.update(role="consultation", migration={"migrated": True, "date": "2026-11-03T10:00:00Z"})
+    central = {
+        "checked": True,
+        "central": "servidor-central",
+        "cnes": "0030001",
+        "mismatches": [
+            {"tipo": "profissional_sem_lotacao_no_central", "nome": "Profissional Sintético 7"},
+            {"tipo": "perfil_nao_permitido_para_cbo", "nome": "Profissional Sintético 1"},
+        ],
+    }
+    pec["state"] = {"central_profiles": {"present": True, "produced_at": "2026-11-30T03:00:00Z", "data": central}}
+    row = row_of(pec=pec)
+    (pend,) = [p for p in row["pendencias"] if p["code"] == "perfis_central"]
+    assert pend["due"] and "1 profissional(is) desta UBS sem lotação" in pend["msg"] and "servidor-central" in pend["msg"]
+    model = report_model.build([host("h", pec=pec)], SETTINGS, TODAY)
+    page = report_html.region_page(model, region(model, "regiao_norte"))
+    assert "servidor central: 2 divergência(s)" in page
+    pec["state"]["central_profiles"]["data"] = {"checked": False, "reason": "nenhum servidor central no inventário"}
+    (pend,) = [p for p in row_of(pec=pec)["pendencias"] if p["code"] == "perfis_central"]
+    assert not pend["due"] and "nenhum servidor central no inventário" in pend["msg"]
 
 
 @pytest.mark.parametrize(
