@@ -570,7 +570,8 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                 _pendency(
                     "perfis_central",
                     "media",
-                    "perfis no servidor central não conferidos: " + _text(central.get("reason"), "motivo não registrado"),
+                    "perfis no servidor central não conferidos: "
+                    + _text(central.get("reason"), "motivo não registrado"),
                     "profiles",
                 )
             )

@@ -201,7 +201,8 @@ def test_a_migrated_ubs_shows_what_the_central_server_lacks():
     pec["state"] = {"central_profiles": {"present": True, "produced_at": "2026-11-30T03:00:00Z", "data": central}}
     row = row_of(pec=pec)
     (pend,) = [p for p in row["pendencias"] if p["code"] == "perfis_central"]
-    assert pend["due"] and "1 profissional(is) desta UBS sem lotação" in pend["msg"] and "servidor-central" in pend["msg"]
+    assert pend["due"] and "1 profissional(is) desta UBS sem lotação" in pend["msg"]
+    assert "servidor-central" in pend["msg"]
     model = report_model.build([host("h", pec=pec)], SETTINGS, TODAY)
     page = report_html.region_page(model, region(model, "regiao_norte"))
     assert "servidor central: 2 divergência(s)" in page
