@@ -61,8 +61,12 @@ def stage(cfg):
         if not (os.path.exists(dest) and sha256_file(dest) == digest):
             with open(path, "rb") as handle:
                 atomic_write(dest, handle.read(), mode=0o640)
-        status.update(result="ok", staged=dest, sha256=digest,
-                      message=f"{os.path.basename(path)} validado para o CNES {cfg['cnes']} e preparado")
+        status.update(
+            result="ok",
+            staged=dest,
+            sha256=digest,
+            message=f"{os.path.basename(path)} validado para o CNES {cfg['cnes']} e preparado",
+        )
     except PecError as exc:
         status["message"] = str(exc)
     except KeyError as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -72,8 +73,20 @@ def parse_iperf3(text):
 def iperf3_argv(target, port, seconds, max_bytes, reverse=False, binary="iperf3"):
     """The iperf3 client command: bounded in time (-t) and, through the rate cap, in bytes."""
     cap_bits = int(max_bytes * 8 / seconds)
-    argv = [binary, "--json", "-c", target, "-p", str(port), "-t", str(seconds), "-b", str(cap_bits),
-            "--connect-timeout", "5000"]
+    argv = [
+        binary,
+        "--json",
+        "-c",
+        target,
+        "-p",
+        str(port),
+        "-t",
+        str(seconds),
+        "-b",
+        str(cap_bits),
+        "--connect-timeout",
+        "5000",
+    ]
     if reverse:
         argv.append("-R")
     return argv
@@ -146,9 +159,7 @@ def _homologated_sets(homologated):
         prefix = normalize_mac(entry.get("mac_prefix"))
         if prefix:
             if not _PREFIX.match(prefix):
-                raise PecError(
-                    f"homologated entry {entry!r}: mac_prefix must be the first three octets (aa:bb:cc)"
-                )
+                raise PecError(f"homologated entry {entry!r}: mac_prefix must be the first three octets (aa:bb:cc)")
             prefixes[prefix] = entry.get("vendor") or ""
         if entry.get("vendor") and entry.get("model"):
             models.add((str(entry["vendor"]).lower(), str(entry["model"]).lower()))
@@ -171,8 +182,14 @@ def classify_equipment(seen, declared, homologated):
         ok = key in models or (bool(mac) and mac[:8] in prefixes)
         out_declared.append(dict(device, homologated=ok))
         if not ok:
-            bad.append({"source": "inventario", "vendor": device.get("vendor"), "model": device.get("model"),
-                        "mac": mac or None})
+            bad.append(
+                {
+                    "source": "inventario",
+                    "vendor": device.get("vendor"),
+                    "model": device.get("model"),
+                    "mac": mac or None,
+                }
+            )
     return {"seen": out_seen, "declared": out_declared, "not_homologated": bad}
 
 
@@ -238,20 +255,30 @@ def fresh(previous, target, max_age_days, now):
     return data
 
 
+def target_addresses(target):
+    """The target's own addresses (it is the measurement's far end, not equipment of the UBS network)."""
+    try:
+        return tuple(sorted({info[4][0] for info in socket.getaddrinfo(target, None)}))
+    except (OSError, UnicodeError):
+        return (target,)
+
+
 def observe(params, runner, opener=None):
     """Measure toward the target (iperf3, then the HTTP fallback) and read the neighbour table."""
     target = params["target"]
     measurement, errors = None, []
     if params["method"] in ("auto", "iperf3"):
         try:
-            measurement = measure_iperf3(runner, target, params["iperf3_port"], params["max_seconds"],
-                                         params["max_bytes"], params["reverse"])
+            measurement = measure_iperf3(
+                runner, target, params["iperf3_port"], params["max_seconds"], params["max_bytes"], params["reverse"]
+            )
         except PecError as exc:
             errors.append(str(exc))
     if measurement is None and params["method"] in ("auto", "http") and params.get("http_url"):
         try:
-            measurement = measure_http(params["http_url"], target, params["max_seconds"], params["max_bytes"],
-                                       opener=opener)
+            measurement = measure_http(
+                params["http_url"], target, params["max_seconds"], params["max_bytes"], opener=opener
+            )
         except PecError as exc:
             errors.append(str(exc))
     if measurement is None and not errors:
@@ -259,7 +286,7 @@ def observe(params, runner, opener=None):
     rc, out, err = runner.run(["ip", "-j", "neigh", "show"], timeout=10)
     if rc != 0:
         raise PecError(f"cannot read the neighbour table (ip -j neigh show): {(err or '').strip() or rc}")
-    seen = parse_neigh(out, tuple(params.get("ignore_addresses") or ()))
+    seen = parse_neigh(out, tuple(params.get("ignore_addresses") or ()) + target_addresses(target))
     return measurement, "; ".join(errors) if measurement is None else None, seen
 
 
@@ -282,7 +309,8 @@ def assess(params, runner, previous, now, opener=None):
         measurement, error, seen = observe(params, runner, opener)
         measured_at = iso(now)
     equipment = classify_equipment(seen, params.get("declared_equipment"), params.get("homologated"))
-    link = {"type": (params.get("link") or {}).get("type"), "nominal_mbps": (params.get("link") or {}).get("nominal_mbps")}
+    declared_link = params.get("link") or {}
+    link = {"type": declared_link.get("type"), "nominal_mbps": declared_link.get("nominal_mbps")}
     value, reasons = verdict(link, measurement, error, equipment, target, params["min_mbps"])
     group, agrees = agreement(value, params.get("group"))
     data = {

@@ -172,7 +172,7 @@ def decide(params, today=None, now=None):
     if role == "consultation":
         result.update(flow="consulta", reason="migrada: servidor em modo consulta, só verificações")
         return result
-    if role != "local":
+    if role != "local_server":
         result.update(flow="sem_pec", reason="nenhum PEC instalado neste servidor")
         return result
     if not (apt or inapt):
@@ -183,7 +183,7 @@ def decide(params, today=None, now=None):
         result.update(flow="local", reason="inapta: regime de servidor local")
         return result
     if migration_date is None:
-        result.update(flow="aguardando", reason="apta, sem data de migração definida pela CTINF (sesdf_esus_data_migracao)")
+        result.update(flow="aguardando", reason="apta, sem data de migração da CTINF (sesdf_esus_data_migracao)")
     elif migration_date > today:
         result.update(flow="aguardando", reason=f"apta, migração marcada para {migration_date.isoformat()}")
     else:

@@ -44,7 +44,7 @@ options:
     elements: str
     default: [regiao_central, regiao_centro_sul, regiao_norte, regiao_sul, regiao_leste, regiao_oeste, regiao_sudoeste]
   pec_role:
-    description: pec_info's RV(sesdf.esus.pec_info#module:pec.role) (local, consultation, none).
+    description: pec_info's role (local_server, consultation, none).
     type: str
     required: true
   version:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.sesdf.esus.plugins.module_utils import cnes_stage
-
 from test_cnes import CNES, cnes_xml
+
+from ansible_collections.sesdf.esus.plugins.module_utils import cnes_stage
 
 
 def config(tmp_path, **overrides):
-    cfg = {"source": str(tmp_path / "ncais"), "patterns": ["*.xml"], "cnes": CNES,
-           "staging_dir": str(tmp_path / "semanal"), "status_file": str(tmp_path / "status.json")}
+    cfg = {
+        "source": str(tmp_path / "ncais"),
+        "patterns": ["*.xml"],
+        "cnes": CNES,
+        "staging_dir": str(tmp_path / "semanal"),
+        "status_file": str(tmp_path / "status.json"),
+    }
     cfg.update(overrides)
     path = tmp_path / "cnes-stage.json"
     path.write_text(json.dumps(cfg))

@@ -8,13 +8,20 @@ import pytest
 from ansible_collections.sesdf.esus.plugins.module_utils import readiness
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
-NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)
 HOMOLOGATED = [{"vendor": "Intelbras", "model": "SG 2404", "mac_prefix": "00:1a:3f"}]
 
 
 def iperf_json(bps, nbytes=10_000_000):
-    return json.dumps({"start": {}, "end": {"sum_sent": {"bits_per_second": bps * 1.01, "bytes": nbytes},
-                                            "sum_received": {"bits_per_second": bps, "bytes": nbytes}}})
+    return json.dumps(
+        {
+            "start": {},
+            "end": {
+                "sum_sent": {"bits_per_second": bps * 1.01, "bytes": nbytes},
+                "sum_received": {"bits_per_second": bps, "bytes": nbytes},
+            },
+        }
+    )
 
 
 def neigh_json(*rows):
@@ -33,10 +40,23 @@ class FakeRunner:
 
 
 def params(**overrides):
-    base = {"target": "10.88.0.50", "method": "auto", "iperf3_port": 5201, "reverse": False, "http_url": "",
-            "max_seconds": 5, "max_bytes": 20_000_000, "min_mbps": 16.0,
-            "link": {"type": "gdfnet", "nominal_mbps": 20}, "declared_equipment": [], "homologated": HOMOLOGATED,
-            "ignore_addresses": [], "group": "ubs_aptas", "max_age_days": 30, "force": False}
+    base = {
+        "target": "10.88.0.50",
+        "method": "auto",
+        "iperf3_port": 5201,
+        "reverse": False,
+        "http_url": "",
+        "max_seconds": 5,
+        "max_bytes": 20_000_000,
+        "min_mbps": 16.0,
+        "link": {"type": "gdfnet", "nominal_mbps": 20},
+        "declared_equipment": [],
+        "homologated": HOMOLOGATED,
+        "ignore_addresses": [],
+        "group": "ubs_aptas",
+        "max_age_days": 30,
+        "force": False,
+    }
     base.update(overrides)
     return base
 
@@ -84,15 +104,27 @@ class FakeResponse:
 
 def test_http_fallback_stops_at_max_bytes():
     ticks = iter(i * 0.01 for i in range(100000))
-    result = readiness.measure_http("http://10.88.0.50/blob", "10.88.0.50", 5, 200_000,
-                                    opener=lambda url, timeout: FakeResponse(10**9), clock=lambda: next(ticks))
+    result = readiness.measure_http(
+        "http://10.88.0.50/blob",
+        "10.88.0.50",
+        5,
+        200_000,
+        opener=lambda url, timeout: FakeResponse(10**9),
+        clock=lambda: next(ticks),
+    )
     assert result["bytes"] == 200_000
 
 
 def test_http_fallback_stops_at_max_seconds():
     ticks = iter(i * 1.0 for i in range(100000))
-    result = readiness.measure_http("http://10.88.0.50/blob", "10.88.0.50", 3, 10**9,
-                                    opener=lambda url, timeout: FakeResponse(10**9), clock=lambda: next(ticks))
+    result = readiness.measure_http(
+        "http://10.88.0.50/blob",
+        "10.88.0.50",
+        3,
+        10**9,
+        opener=lambda url, timeout: FakeResponse(10**9),
+        clock=lambda: next(ticks),
+    )
     assert result["bytes"] < 10**9 and result["bytes"] <= 3 * 65536
 
 
@@ -102,38 +134,55 @@ def test_http_fallback_refuses_any_host_but_the_target():
 
 
 def test_neighbours_answered_only_and_ignored_addresses_left_out():
-    text = neigh_json(("10.0.0.1", "00:1A:3F:00:00:01", "REACHABLE"), ("10.0.0.2", "aa:bb:cc:00:00:02", "STALE"),
-                      ("10.0.0.3", None, "FAILED"), ("10.0.0.254", "52:54:00:00:00:fe", "REACHABLE"))
+    text = neigh_json(
+        ("10.0.0.1", "00:1A:3F:00:00:01", "REACHABLE"),
+        ("10.0.0.2", "aa:bb:cc:00:00:02", "STALE"),
+        ("10.0.0.3", None, "FAILED"),
+        ("10.0.0.254", "52:54:00:00:00:fe", "REACHABLE"),
+    )
     seen = readiness.parse_neigh(text, ignore_addresses=("10.0.0.254",))
     assert [item["mac"] for item in seen] == ["00:1a:3f:00:00:01", "aa:bb:cc:00:00:02"]
 
 
 def test_apt_when_gdfnet_fast_and_all_homologated():
-    runner = FakeRunner(iperf=(0, iperf_json(38e6), ""), neigh=(0, neigh_json(("10.0.0.1", "00:1a:3f:00:00:01",
-                                                                                "REACHABLE")), ""))
+    runner = FakeRunner(
+        iperf=(0, iperf_json(38e6), ""), neigh=(0, neigh_json(("10.0.0.1", "00:1a:3f:00:00:01", "REACHABLE")), "")
+    )
     data, measured = readiness.assess(params(), runner, None, NOW)
     assert measured and data["verdict"] == "apta" and data["agrees"] and data["measured_mbps"] == 38.0
     assert data["measured_at"] == "2026-12-01T12:00:00Z"
 
 
 def test_inapt_lists_every_reason():
-    runner = FakeRunner(iperf=(0, iperf_json(9.5e6), ""), neigh=(0, neigh_json(("10.0.0.9", "aa:bb:cc:00:00:09",
-                                                                                 "REACHABLE")), ""))
-    data, _ = readiness.assess(params(link={"type": "adsl", "nominal_mbps": 10},
-                                      declared_equipment=[{"vendor": "TP-Link", "model": "TL-SG108"}]),
-                               runner, None, NOW)
+    runner = FakeRunner(
+        iperf=(0, iperf_json(9.5e6), ""), neigh=(0, neigh_json(("10.0.0.9", "aa:bb:cc:00:00:09", "REACHABLE")), "")
+    )
+    data, _ = readiness.assess(
+        params(
+            link={"type": "adsl", "nominal_mbps": 10}, declared_equipment=[{"vendor": "TP-Link", "model": "TL-SG108"}]
+        ),
+        runner,
+        None,
+        NOW,
+    )
     assert data["verdict"] == "inapta"
     text = " | ".join(data["reasons"])
-    for expected in ("enlace adsl, não GDFNET", "nominal 10 Mb/s", "medido 9.5 Mb/s", "aa:bb:cc:00:00:09",
-                     "TP-Link TL-SG108"):
+    for expected in (
+        "enlace adsl, não GDFNET",
+        "nominal 10 Mb/s",
+        "medido 9.5 Mb/s",
+        "aa:bb:cc:00:00:09",
+        "TP-Link TL-SG108",
+    ):
         assert expected in text
     assert data["group"] == "ubs_aptas" and data["agrees"] is False
 
 
 def test_failed_measurement_with_http_fallback():
     runner = FakeRunner(iperf=(1, json.dumps({"error": "unable to connect"}), ""))
-    data, _ = readiness.assess(params(http_url="http://10.88.0.50/blob"), runner, None, NOW,
-                               opener=lambda url, timeout: FakeResponse(300_000))
+    data, _ = readiness.assess(
+        params(http_url="http://10.88.0.50/blob"), runner, None, NOW, opener=lambda url, timeout: FakeResponse(300_000)
+    )
     assert data["measurement"]["method"] == "http"
 
 

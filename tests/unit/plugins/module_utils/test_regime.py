@@ -13,9 +13,17 @@ NOON = datetime.datetime(2026, 12, 1, 12, 0)
 
 
 def params(**overrides):
-    base = {"host": "ubs-1", "group_names": ["ubs", "regiao_norte", "ubs_aptas"], "pec_role": "local",
-            "version": "4.2.8", "migration_date": "", "target_version": "", "upgrade_opens": "",
-            "upgrade_deadline": "", "maintenance_window": "20:00-06:00"}
+    base = {
+        "host": "ubs-1",
+        "group_names": ["ubs", "regiao_norte", "ubs_aptas"],
+        "pec_role": "local_server",
+        "version": "4.2.8",
+        "migration_date": "",
+        "target_version": "",
+        "upgrade_opens": "",
+        "upgrade_deadline": "",
+        "maintenance_window": "20:00-06:00",
+    }
     base.update(overrides)
     return base
 
@@ -70,8 +78,7 @@ def test_bad_inventory_names_the_host_and_the_variable(overrides, needle):
 
 
 def upgrade(now, **overrides):
-    base = {"group_names": ["regiao_sul", "ubs_inaptas"], "target_version": "4.5.2",
-            "upgrade_deadline": "2026-12-31"}
+    base = {"group_names": ["regiao_sul", "ubs_inaptas"], "target_version": "4.5.2", "upgrade_deadline": "2026-12-31"}
     base.update(overrides)
     return flow(now=now, **base)["upgrade"]
 
