@@ -22,7 +22,8 @@ import socket
 import subprocess
 import time
 import urllib.parse
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, parse_ts
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
@@ -115,7 +116,7 @@ def measure_http(url, target, seconds, max_bytes, opener=None, clock=time.monoto
         raise PecError(f"http_url {url!r} is not an http(s) URL")
     if not same_host(url, target):
         raise PecError(f"http_url {url} is not on the configured target {target}: only the target is measured")
-    opener = opener or urllib.request.urlopen
+    opener = opener or open_url
     start = clock()
     received = 0
     try:

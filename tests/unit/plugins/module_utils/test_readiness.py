@@ -157,14 +157,14 @@ def test_inapt_lists_every_reason():
     runner = FakeRunner(
         iperf=(0, iperf_json(9.5e6), ""), neigh=(0, neigh_json(("10.0.0.9", "aa:bb:cc:00:00:09", "REACHABLE")), "")
     )
-    data, _ = readiness.assess(
+    data = readiness.assess(
         params(
             link={"type": "adsl", "nominal_mbps": 10}, declared_equipment=[{"vendor": "TP-Link", "model": "TL-SG108"}]
         ),
         runner,
         None,
         NOW,
-    )
+    )[0]
     assert data["verdict"] == "inapta"
     text = " | ".join(data["reasons"])
     for expected in (
@@ -180,28 +180,28 @@ def test_inapt_lists_every_reason():
 
 def test_failed_measurement_with_http_fallback():
     runner = FakeRunner(iperf=(1, json.dumps({"error": "unable to connect"}), ""))
-    data, _ = readiness.assess(
+    data = readiness.assess(
         params(http_url="http://10.88.0.50/blob"), runner, None, NOW, opener=lambda url, timeout: FakeResponse(300_000)
-    )
+    )[0]
     assert data["measurement"]["method"] == "http"
 
 
 def test_failed_measurement_is_inapt_with_the_error():
     runner = FakeRunner(iperf=(1, json.dumps({"error": "unable to connect"}), ""))
-    data, _ = readiness.assess(params(), runner, None, NOW)
+    data = readiness.assess(params(), runner, None, NOW)[0]
     assert data["verdict"] == "inapta" and data["measured_mbps"] is None
     assert any("unable to connect" in reason for reason in data["reasons"])
 
 
 def test_missing_link_facts_are_reasons_naming_the_variable():
     runner = FakeRunner(iperf=(0, iperf_json(38e6), ""))
-    data, _ = readiness.assess(params(link={}), runner, None, NOW)
+    data = readiness.assess(params(link={}), runner, None, NOW)[0]
     assert any("sesdf_esus_enlace.type" in reason for reason in data["reasons"])
 
 
 def test_fresh_observation_is_reused_and_the_document_kept():
     runner = FakeRunner(iperf=(0, iperf_json(38e6), ""))
-    data, _ = readiness.assess(params(), runner, None, NOW)
+    data = readiness.assess(params(), runner, None, NOW)[0]
     first = readiness.document("readiness", data, None, "2026-12-01T12:00:00Z")
     later = NOW + datetime.timedelta(days=2)
     again, measured = readiness.assess(params(), FakeRunner(), first, later)
@@ -211,17 +211,17 @@ def test_fresh_observation_is_reused_and_the_document_kept():
 
 def test_observation_of_another_target_or_too_old_is_measured_again():
     runner = FakeRunner(iperf=(0, iperf_json(38e6), ""))
-    data, _ = readiness.assess(params(), runner, None, NOW)
+    data = readiness.assess(params(), runner, None, NOW)[0]
     doc = readiness.document("readiness", data, None, "x")
-    _, measured = readiness.assess(params(target="10.88.0.51"), runner, doc, NOW)
+    measured = readiness.assess(params(target="10.88.0.51"), runner, doc, NOW)[1]
     assert measured
-    _, measured = readiness.assess(params(), runner, doc, NOW + datetime.timedelta(days=31))
+    measured = readiness.assess(params(), runner, doc, NOW + datetime.timedelta(days=31))[1]
     assert measured
 
 
 def test_group_change_changes_the_data_but_not_the_measurement():
     runner = FakeRunner(iperf=(0, iperf_json(38e6), ""))
-    data, _ = readiness.assess(params(), runner, None, NOW)
+    data = readiness.assess(params(), runner, None, NOW)[0]
     doc = readiness.document("readiness", data, None, "t0")
     again, measured = readiness.assess(params(group="ubs_inaptas"), FakeRunner(), doc, NOW)
     assert not measured and again["agrees"] is False
