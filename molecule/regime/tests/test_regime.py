@@ -1,0 +1,122 @@
+"""regime: the readiness verdicts from the shaped links, the flow each UBS got from site.yml, the jobs of the
+inapt UBS, the consultation checks that wrote nothing, and bad input in a check run (one UBS fails, the others
+go on)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+from labhost import not_view_only, pec_app_password, read_json, sh
+
+APTA, INAPTA, MIGRADA = "sesdf-regime-apta", "sesdf-regime-inapta", "sesdf-regime-migrada"
+FACT = "/etc/ansible/facts.d/sesdf_esus_readiness.fact"
+JOBS = "ls /etc/cron.d | grep '^sesdf-esus-' || true"
+REPO = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+REPORTS = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", ""), "relatorios")
+
+testinfra_hosts = [APTA]
+
+
+def site_check(*extra):
+    """playbooks/site.yml in check mode over the scenario's inventory: (rc, output)."""
+    cmd = [
+        "ansible-playbook",
+        "-i",
+        os.environ["MOLECULE_INVENTORY_FILE"],
+        "--check",
+        os.path.join(REPO, "playbooks", "site.yml"),
+        *extra,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def bad_input_run():
+    """One check run: the inapt UBS without its off-host destination, the apt one with its date reached but no
+    migration settings."""
+    before = {
+        host: sh(host, "find /etc/cron.d /etc/sesdf-esus /etc/ansible/facts.d -type f | sort | xargs md5sum")
+        for host in (APTA, INAPTA, MIGRADA)
+    }
+    extra = json.dumps({"backup_schedule_offhost_dest": "", "sesdf_esus_data_migracao": "2026-01-01"})
+    rc, out = site_check("-e", extra)
+    after = {
+        host: sh(host, "find /etc/cron.d /etc/sesdf-esus /etc/ansible/facts.d -type f | sort | xargs md5sum")
+        for host in (APTA, INAPTA, MIGRADA)
+    }
+    return rc, out, before, after
+
+
+def test_readiness_verdicts_come_from_the_shaped_links():
+    fast, slow = read_json(APTA, FACT), read_json(INAPTA, FACT)
+    assert fast["concern"] == "readiness" and fast["data"]["verdict"] == "apta"
+    assert fast["data"]["measured_mbps"] >= 16 and fast["data"]["agrees"] is True
+    assert slow["data"]["verdict"] == "inapta" and slow["data"]["measured_mbps"] < 16
+    assert any("medido" in reason and "abaixo de 16" in reason for reason in slow["data"]["reasons"])
+    assert slow["data"]["group"] == "ubs_inaptas" and slow["data"]["agrees"] is True
+    assert sh(INAPTA, f"stat -c '%a %U' {FACT}") == "600 root"
+
+
+def test_the_region_files_on_the_control_node_hold_each_verdict():
+    with open(os.path.join(REPORTS, "prontidao-regiao_norte.json"), encoding="utf-8") as handle:
+        norte = json.load(handle)
+    with open(os.path.join(REPORTS, "prontidao-regiao_sul.json"), encoding="utf-8") as handle:
+        sul = json.load(handle)
+    assert sorted(norte["ubs"]) == [APTA, MIGRADA] and list(sul["ubs"]) == [INAPTA]
+    assert sul["ubs"][INAPTA]["verdict"] == "inapta"
+
+
+def test_the_waiting_apt_ubs_was_not_touched():
+    assert sh(APTA, JOBS) == ""
+    assert sh(APTA, "ls /etc/ansible/facts.d") == "sesdf_esus_readiness.fact"
+    assert sh(APTA, "test -e /etc/sesdf-esus && echo yes || echo no") == "no"
+
+
+def test_the_inapt_ubs_has_its_daily_and_weekly_jobs_without_secrets():
+    assert sh(INAPTA, JOBS).split() == ["sesdf-esus-backup", "sesdf-esus-cnes", "sesdf-esus-lotes"]
+    config = read_json(INAPTA, "/etc/sesdf-esus/backup.json")
+    assert config["offhost_enabled"] is True and config["offhost_dest"] == "/srv/copia-ti/ubs"
+    cron = sh(INAPTA, "cat /etc/cron.d/sesdf-esus-* /etc/sesdf-esus/*.json")
+    assert "--config" in sh(INAPTA, "cat /etc/cron.d/sesdf-esus-*") and pec_app_password(INAPTA) not in cron
+
+
+def test_the_cnes_job_stages_the_week_file_for_this_ubs():
+    sh(INAPTA, "cp /root/cnes.xml /srv/ncais/cnes/XmlParaESUS31_530010.xml")
+    run = sh(INAPTA, "/usr/local/sbin/sesdf-esus-cnes --config /etc/sesdf-esus/cnes-stage.json; echo rc=$?")
+    assert run.endswith("rc=0"), run
+    assert read_json(INAPTA, "/var/lib/sesdf-esus/cnes/semanal-status.json")["result"] == "ok"
+
+
+def test_the_inapt_ubs_was_not_upgraded_before_its_window():
+    assert "4.2.8" in sh(INAPTA, "cat /etc/pec.config")
+
+
+def test_consultation_checks_found_the_profiles_and_wrote_nothing():
+    assert not_view_only(MIGRADA), "the lab's migrated UBS keeps its full profiles: the checks must see them"
+    assert sh(MIGRADA, JOBS) == ""
+    assert sh(MIGRADA, "test -e /var/lib/sesdf-esus/profile-snapshots && echo yes || echo no") == "no"
+
+
+def test_bad_input_fails_only_its_ubs_naming_the_variable(bad_input_run):
+    rc, out = bad_input_run[:2]
+    assert rc != 0
+    assert re.search(rf"{INAPTA} \(local\):.*backup_schedule_offhost_dest", out)
+    # the migrated UBS of the same run still got its consultation checks and nothing failed there
+    assert re.search(rf"{MIGRADA}: consulta", out)
+    assert re.search(rf"{MIGRADA}\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0\s+skipped=\d+\s+rescued=0", out)
+
+
+def test_a_check_run_changes_nothing(bad_input_run):
+    before, after = bad_input_run[2:]
+    assert before == after
+
+
+def test_an_apt_ubs_whose_date_came_gets_the_migration_flow_and_fails_alone(bad_input_run):
+    out = bad_input_run[1]
+    assert f"{APTA}: migracao" in out
+    assert re.search(rf"{APTA} \(migracao\):.*migrate_share_dir", out)
