@@ -22,6 +22,7 @@ HOST_VARS = {
     "migration_date": "sesdf_esus_data_migracao",
     "target_version": "sesdf_esus_versao_alvo",
     "deadline": "sesdf_esus_prazo_atualizacao",
+    "failure": "regime_failure",
 }
 LEGACY_VARS = ("upgrade_summary", "hardening_report", "lotes_export_deadline")
 ARGS = {

@@ -9,7 +9,7 @@ equipment on the internal network), measured from the UBS server.
   max_seconds, whichever comes first.
 - ``parse_neigh`` / ``classify_equipment``: ``ip -j neigh`` entries and the inventory's declared equipment against
   CTINF's homologated list (MAC prefixes, vendor/model).
-- ``verdict``: apta / inapta with every reason (Portuguese, for the report), ``document``: the state file.
+- ``verdict``: apta / inapta with every reason (Portuguese, for the report); the role records it with pec_state.
 
 Commands go through one runner object (``Runner.run(argv, timeout)``), faked by the tests.
 """
@@ -236,13 +236,6 @@ def agreement(verdict_value, group):
     """(group, agrees): the group CTINF put the UBS in, and whether the measured verdict says the same."""
     expected = {"ubs_aptas": "apta", "ubs_inaptas": "inapta"}.get(group)
     return (group if expected else None), (expected == verdict_value)
-
-
-def document(concern, data, previous, now_iso):
-    """The state file: produced_at / confirmed_at kept when the data did not change (a rerun changes nothing)."""
-    if isinstance(previous, dict) and previous.get("data") == data and previous.get("produced_at"):
-        return previous
-    return {"concern": concern, "produced_at": now_iso, "confirmed_at": now_iso, "data": data}
 
 
 def fresh(previous, target, max_age_days, now):

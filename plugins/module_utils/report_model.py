@@ -295,6 +295,26 @@ def build_row(host, settings, today):
                 )
             )
 
+    failure = _dict(host.get("failure"))
+    if failure:
+        flows = {
+            "rota": "roteamento",
+            "local": "rotina do servidor local",
+            "consulta": "verificações de consulta",
+            "migracao": "migração",
+            "atualizacao": "atualização",
+        }
+        flow = _text(failure.get("flow"))
+        pend.append(
+            _pendency(
+                "fluxo_falhou",
+                "critica",
+                f"a {flows.get(flow, flow or 'rotina')} desta UBS falhou nesta execução: "
+                + _text(failure.get("msg"), "sem mensagem")
+                + " (corrigir e rodar o site.yml de novo)",
+                "situacao",
+            )
+        )
     _backup(row, pec, pend, role, status, max_age, today)
     _states(row, state_raw, state, legacy, pend, reachable and bool(pec.get("installed")), today)
     _production(row, pec, pend)

@@ -18,8 +18,8 @@ description:
     O(homologated); declared devices (O(declared_equipment)) match by vendor and model or MAC prefix.
   - The verdict (C(apta)/C(inapta)) comes with every reason in Portuguese. A previous observation (O(previous))
     of the same target younger than O(max_age_days) is reused, so a rerun measures nothing and changes nothing.
-  - The module writes nothing; RV(document) is the state file to write (its time stamps kept when the data did
-    not change). When the verdict disagrees with O(group) it warns; CTINF's group stays the decision.
+  - The module writes nothing; the readiness role records RV(data) with M(sesdf.esus.pec_state). When the verdict
+    disagrees with O(group) it warns; CTINF's group stays the decision.
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
@@ -128,17 +128,13 @@ measured:
   description: Whether the network was measured in this run (false when a fresh observation was reused).
   returned: always
   type: bool
-document:
-  description: The state file's content (concern readiness, produced_at, confirmed_at, data).
-  returned: always
-  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, utcnow
+from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import utcnow
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
-from ansible_collections.sesdf.esus.plugins.module_utils.readiness import Runner, assess, document
+from ansible_collections.sesdf.esus.plugins.module_utils.readiness import Runner, assess
 
 
 def main():
@@ -168,13 +164,12 @@ def main():
         data, measured = assess(module.params, Runner(), module.params["previous"], now)
     except PecError as exc:
         module.fail_json(msg=str(exc))
-    doc = document("readiness", data, module.params["previous"], iso(now))
     if data["group"] and not data["agrees"]:
         module.warn(
             f"MEDIÇÃO DIVERGE DA CTINF: medido {data['verdict']}, mas a UBS está em {data['group']} "
             f"({'; '.join(data['reasons'])}). O grupo da CTINF continua sendo a decisão."
         )
-    module.exit_json(changed=False, data=data, measured=measured, document=doc)
+    module.exit_json(changed=False, data=data, measured=measured)
 
 
 if __name__ == "__main__":

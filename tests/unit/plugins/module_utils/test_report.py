@@ -186,6 +186,13 @@ def test_a_migrated_ubs_is_migrated_and_needs_no_daily_backup():
     assert "migrada em 03/11/2026; somente consulta (migrado)" in page
 
 
+def test_a_flow_that_failed_in_this_run_is_critical():
+    row = row_of(failure={"flow": "local", "msg": "backup_schedule_offhost_dest não definido"})
+    (pend,) = [p for p in row["pendencias"] if p["code"] == "fluxo_falhou"]
+    assert pend["due"] and pend["severity"] == "critica"
+    assert "rotina do servidor local desta UBS falhou" in pend["msg"] and "backup_schedule_offhost_dest" in pend["msg"]
+
+
 def test_a_migrated_ubs_shows_what_the_central_server_lacks():
     pec = healthy_pec()
     pec.update(role="consultation", migration={"migrated": True, "date": "2026-11-03T10:00:00Z"})
