@@ -80,11 +80,10 @@ unit: venv collection ee
 sanity: venv
 	bash tests/sanity/run.sh
 
+# Scenarios run MOLECULE_JOBS at a time (default 2; each has its own containers and network), longest first;
+# logs in build/molecule/<scenario>.log.
 molecule: venv collection lab-image
-	@for s in $(if $(SCENARIO),$(SCENARIO),$(SCENARIOS)); do \
-	  echo "=== molecule test -s $$s"; \
-	  molecule test -s $$s || { echo "scenario $$s FAILED"; exit 1; }; \
-	done
+	bash tests/molecule/run.sh $(if $(SCENARIO),$(SCENARIO),$(SCENARIOS))
 
 test: deps venv collection lint unit sanity molecule
 	@echo "make test: all checks passed"
