@@ -276,5 +276,5 @@ def test_central_audit_is_read_only_on_the_central_server(host):
     )
     assert grants == [["SELECT"]], "the audit connects with a user that can only read"
     # check, converge and idempotence each audited the central database: its data is what prepare left
-    dump = host.run(f"{CENTRAL_DUMP} | md5sum")
+    dump = host.run(f"{CENTRAL_DUMP} | grep -Ev '^\\\\(un)?restrict ' | md5sum")
     assert dump.rc == 0 and dump.stdout == host.file("/root/central-after-prepare.md5").content_string
