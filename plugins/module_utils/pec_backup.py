@@ -459,6 +459,21 @@ def repository_duties(params, now, previous, offhost):
     if not offhost or offhost["state"] == "failing":
         return duties
     repo = borg_repo(params)
+    if params.get("borg_prune") and offhost["state"] == "ok":
+        # borg_mount only: over SSH the repository is append-only and pruned on the backup host
+        try:
+            duties["repo_prune"] = {
+                "pruned": repo.prune(
+                    borg_prefix(params),
+                    params.get("borg_keep_daily", 7),
+                    params.get("borg_keep_weekly", 4),
+                    params.get("borg_keep_monthly", 12),
+                ),
+                "at": iso(now),
+                "error": None,
+            }
+        except PecError as exc:
+            duties["repo_prune"] = {"pruned": [], "at": iso(now), "error": exc.msg}
     if due(duties["repo_check"], "checked_at", params.get("borg_check_every_days", 7), now):
         try:
             duties["repo_check"] = repo_check(repo, params.get("borg_check_verify_data", True), now)
