@@ -164,9 +164,11 @@ class BorgRunner:
             )
         finally:
             src.stdout.close()
-            if src.poll() is None:
+            try:
+                rc = src.wait(timeout=300)  # borg ends its session after the last byte
+            except subprocess.TimeoutExpired:
                 src.kill()
-            rc = src.wait()
+                rc = src.wait()
             err = src.stderr.read().decode(errors="replace")
             src.stderr.close()
         return rc, cons.returncode, err + cons.stderr
