@@ -12,9 +12,8 @@ import shutil
 import pytest
 from backup_helpers import CANARY, params
 
-from ansible_collections.sesdf.esus.plugins.module_utils import _borg
+from ansible_collections.sesdf.esus.plugins.module_utils import _borg, pec_drill
 from ansible_collections.sesdf.esus.plugins.module_utils import pec_backup as pb
-from ansible_collections.sesdf.esus.plugins.module_utils import pec_drill
 from ansible_collections.sesdf.esus.plugins.module_utils import pec_offhost as poff
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
@@ -102,7 +101,9 @@ def test_check_reports_damage_as_a_result_but_an_unreachable_host_as_an_error(tm
 
 
 def test_prune_never_without_a_daily_copy_and_only_this_ubs_archives(tmp_path):
-    runner = FakeRunner({"prune": (0, "", "Pruning archive (1/1):   esus-0020002-diario-20260101T023000Z  Thu, 2026-01-01\n")})
+    runner = FakeRunner(
+        {"prune": (0, "", "Pruning archive (1/1):   esus-0020002-diario-20260101T023000Z  Thu, 2026-01-01\n")}
+    )
     repo = fake_repo(tmp_path, runner)
     with pytest.raises(PecError, match="never pruned"):
         repo.prune("esus-0020002-", 0, 4, 6)
@@ -139,7 +140,7 @@ def test_a_repository_of_another_ubs_is_refused_by_id_and_by_archive_names(tmp_p
 
 
 def test_cadence_of_check_and_drill():
-    now = datetime.datetime(2026, 1, 8, 2, 30, tzinfo=datetime.timezone.utc)
+    now = datetime.datetime(2026, 1, 8, 2, 30, tzinfo=datetime.UTC)
     assert pec_drill.due({"result": "never"}, "checked_at", 7, now)
     assert not pec_drill.due({"checked_at": "2026-01-05T02:30:00Z"}, "checked_at", 7, now)
     assert pec_drill.due({"checked_at": "2026-01-01T02:31:00Z"}, "checked_at", 7, now), "a run a bit earlier counts"
@@ -173,7 +174,7 @@ def borg_params(source, tmp_path, **over):
 
 
 def day(n):
-    return datetime.datetime(2026, 1, 1, 2, 30, tzinfo=datetime.timezone.utc) + datetime.timedelta(days=n)
+    return datetime.datetime(2026, 1, 1, 2, 30, tzinfo=datetime.UTC) + datetime.timedelta(days=n)
 
 
 def status_of(p):
@@ -239,3 +240,10 @@ def test_wrong_passphrase_and_another_ubs_repository_fail_clearly_local_backup_k
     assert error is None and os.path.exists(result["path"])
     off = status_of(other)["offhost"]
     assert off["state"] == "failing" and "archives of another UBS" in off["error"], off
+
+
+def test_row_counts_of_the_manifest_leave_out_tables_modified_during_the_dump():
+    result = {}
+    pb.record_row_counts(result, {"a": 5, "b": 7}, {"a": 10, "b": 3, "c": 1}, {"a": 5, "b": 8, "c": 0})
+    assert result["row_counts"] == {"a": 10}
+    assert result["changed_during_dump"] == ["b", "c"], "modified, or unknown before the dump"
