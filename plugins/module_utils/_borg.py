@@ -96,9 +96,9 @@ class BorgError(PecError):
 
 
 class BorgRunner:
-    """The one place borg (and what feeds it) is started. ``run`` -> (rc, stdout, stderr) as text; ``pipe`` runs
-    ``producer | argv`` -> (producer_rc, rc, stdout, stderr); ``extract_to`` runs ``argv | consumer`` ->
-    (rc, consumer_rc, stderr of both)."""
+    """The one place borg (and what feeds it or reads it) is started. ``run`` -> (rc, stdout, stderr) as text;
+    ``pipe`` runs ``producer | argv`` -> (producer_rc, rc, stdout, stderr); ``extract_to`` runs ``argv | consumer``
+    -> (rc, consumer_rc, stderr of both); both through ``chain``."""
 
     def __init__(self, preexec_fn=None):
         self.preexec_fn = preexec_fn
@@ -116,9 +116,12 @@ class BorgRunner:
         )
         return proc.returncode, proc.stdout, proc.stderr
 
-    def pipe(self, producer, argv, env, timeout=None):
-        prod = subprocess.Popen(
-            producer,
+    def chain(self, first, second, first_env, second_env, timeout=None):
+        """``first | second`` -> (first rc, second rc, second's stdout, stderr of both); ``first`` is waited for
+        after ``second`` ends (borg ends its session after the last byte), killed only when it does not end."""
+        src = subprocess.Popen(
+            first,
+            env=first_env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -126,35 +129,8 @@ class BorgRunner:
         )
         try:
             proc = subprocess.run(
-                argv,
-                env=env,
-                stdin=prod.stdout,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                preexec_fn=self.preexec_fn,
-            )
-        finally:
-            prod.stdout.close()  # a borg that stopped reading ends the producer with SIGPIPE
-            prod_rc = prod.wait()
-            prod_err = prod.stderr.read().decode(errors="replace")
-            prod.stderr.close()
-        return prod_rc, proc.returncode, proc.stdout, proc.stderr + prod_err
-
-    def extract_to(self, argv, env, consumer, consumer_env, timeout=None):
-        src = subprocess.Popen(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            preexec_fn=self.preexec_fn,
-        )
-        try:
-            cons = subprocess.run(
-                consumer,
-                env=consumer_env,
+                second,
+                env=second_env,
                 stdin=src.stdout,
                 capture_output=True,
                 text=True,
@@ -163,15 +139,22 @@ class BorgRunner:
                 preexec_fn=self.preexec_fn,
             )
         finally:
-            src.stdout.close()
+            src.stdout.close()  # a second that stopped reading ends the first with SIGPIPE
             try:
-                rc = src.wait(timeout=300)  # borg ends its session after the last byte
+                first_rc = src.wait(timeout=300)
             except subprocess.TimeoutExpired:
                 src.kill()
-                rc = src.wait()
-            err = src.stderr.read().decode(errors="replace")
+                first_rc = src.wait()
+            first_err = src.stderr.read().decode(errors="replace")
             src.stderr.close()
-        return rc, cons.returncode, err + cons.stderr
+        return first_rc, proc.returncode, proc.stdout, proc.stderr + first_err
+
+    def pipe(self, producer, argv, env, timeout=None):
+        return self.chain(producer, argv, None, env, timeout=timeout)
+
+    def extract_to(self, argv, env, consumer, consumer_env, timeout=None):
+        rc, consumer_rc, _out, err = self.chain(argv, consumer, env, consumer_env, timeout=timeout)
+        return rc, consumer_rc, err
 
 
 def comment_text(document):

@@ -18,6 +18,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils._borg import (
     NO_REPOSITORY,
     BorgError,
     BorgRepo,
+    BorgRunner,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     atomic_write,
@@ -44,6 +45,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
     find_tool,
     list_backups,
     read_sha_sidecar,
+    set_pdeathsig,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
@@ -242,7 +244,7 @@ def borg_repo(params, runner=None):
         chunker=params.get("borg_chunker_params") or DEFAULT_CHUNKER,
         compression=params.get("borg_compression") or DEFAULT_COMPRESSION,
         timeout=int(params.get("borg_timeout") or 6 * 3600),
-        runner=runner,
+        runner=runner or BorgRunner(preexec_fn=set_pdeathsig),
     )
 
 
