@@ -138,7 +138,7 @@ def test_wrong_passphrase_another_ubs_and_a_full_share_fail_clearly_local_kept(h
     assert rc == 3 and st["last_result"] == "ok" and st["offhost"]["state"] == "failing"
     assert "does not open with this UBS's passphrase" in st["offhost"]["error"]
     assert set(before) < set(local_backups(host, cfg)), "today's local backup made, none removed"
-    other = dict(shared, cnes="0030003", borg_state_path=f"{LAB}/outra-state.json")
+    other = {**shared, "cnes": "0030003", "borg_state_path": f"{LAB}/outra-state.json"}
     config, _cfg = variant(host, "outra", **other)
     rc, st = run_day(host, config, "2026-03-10")
     assert rc == 3 and "archives of another UBS" in st["offhost"]["error"], st["offhost"]
