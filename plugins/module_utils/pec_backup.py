@@ -54,8 +54,16 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup_status import read_status, write_status
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient, classify_error, database_size
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_drill import NEVER, due, repo_check, restore_drill
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_offhost import pending_offhost, push_offhost
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_offhost import (
+    BORG_METHODS,
+    borg_prefix,
+    borg_repo,
+    pending_offhost,
+    push_borg,
+    push_offhost,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_restore import restore_test, row_counts
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_retention import apply_retention
 
@@ -256,6 +264,26 @@ def verify_new(client, plan, tmp, counts_before):
     return check
 
 
+MODS_SQL = (
+    "SELECT schemaname || '.' || relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_all_tables "
+    "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname NOT LIKE 'pg_toast%'"
+)
+
+
+def modifications(client):
+    """Rows inserted, updated or deleted per table since the statistics began (no lock: never waits on the PEC)."""
+    return {name: int(mods) for name, mods in client.query(MODS_SQL, record=False)}
+
+
+def record_row_counts(result, mods_before, counts_after, mods_after):
+    """Per-table row counts of the dump for its manifest (what a later restore drill compares with): counted after
+    the dump, for the tables nothing modified between before and after it; the others are listed in
+    ``changed_during_dump``."""
+    stable = {t for t in counts_after if t in mods_before and mods_before[t] == mods_after.get(t)}
+    result["row_counts"] = {t: c for t, c in counts_after.items() if t in stable}
+    result["changed_during_dump"] = sorted(set(counts_after) - stable)
+
+
 def publish(plan, result, tmp):
     """Stage "publish": sidecar checksum, manifest, then the rename of the verified archive to its final name."""
     final = result["path"]
@@ -276,6 +304,9 @@ def publish(plan, result, tmp):
         # what pec_info's re-check compares without reading the archive (the rename keeps the mtime)
         "mtime_ns": os.stat(tmp).st_mtime_ns,
     }
+    if "row_counts" in result:
+        manifest["row_counts"] = result["row_counts"]
+        manifest["changed_during_dump"] = result["changed_during_dump"]
     atomic_write(final + SHA_SUFFIX, sidecar_text(result["sha256"], plan["name"]))
     write_json(final + MANIFEST_SUFFIX, manifest)
     os.replace(tmp, final)
@@ -300,7 +331,10 @@ def dump_verify_publish(params, plan, result, t0):
             with PgClient(plan["bin_dir"], plan["conn"], timeout=int(params.get("db_timeout") or 600)) as client:
                 client.scalar("SELECT 1")  # clear message for a stopped database or wrong password
                 counts_before = row_counts(client) if plan["verify_level"] == "restore" else None
+                mods_before = modifications(client) if params.get("manifest_row_counts") else None
                 _dump_to(client, tmp, plan)
+                if mods_before is not None:
+                    record_row_counts(result, mods_before, row_counts(client), modifications(client))
                 os.chmod(tmp, 0o600)
                 with open(tmp, "rb") as handle:
                     os.fsync(handle.fileno())
@@ -354,13 +388,20 @@ def run_backup(params, check_mode=False, now=None):
 
 
 def offhost_enabled(params):
-    return bool(params.get("offhost_enabled")) and params.get("offhost_method") in ("mount", "rsync", "controller")
+    return bool(params.get("offhost_enabled")) and params.get("offhost_method") in (
+        "mount",
+        "rsync",
+        "controller",
+        *BORG_METHODS,
+    )
 
 
 def offhost_stage(params, result):
     """Stage "off-host": push this run's backup, or retry the newest verified one still pending. None: nothing."""
     status_path = params.get("status_path")
     previous = read_status(status_path).get("offhost", {}) if status_path else {}
+    if params.get("offhost_method") in BORG_METHODS:
+        return push_borg(params, previous.get("last_archive"))
     target = result if result and result.get("verified") else None
     if target is None:
         pending = pending_offhost(
@@ -411,9 +452,50 @@ def backup_run(params, check_mode=False, now=None):
     if result and result.get("verified") and not check_mode and (params.get("keep_daily") or params.get("keep_weekly")):
         result["retention"] = retention_stage(params, result)
     status_path = params.get("status_path")
+    duties = {}
+    if enabled and not check_mode and params.get("offhost_method") in BORG_METHODS:
+        duties = repository_duties(params, attempt, read_status(status_path) if status_path else {}, offhost)
+        if result is not None:
+            result.update(duties)
     if status_path and not check_mode:
-        write_status(status_path, attempt, result, error, offhost, enabled, params.get("offhost_dest"))
+        write_status(status_path, attempt, result, error, offhost, enabled, params.get("offhost_dest"), duties)
     return result, error
+
+
+def repository_duties(params, now, previous, offhost):
+    """The weekly ``borg check`` and restore drill when due (and the repository was reached this run); the parts
+    of the status not due are kept as they were ({"result": "never"} before the first)."""
+    duties = {
+        "repo_check": previous.get("repo_check") or dict(NEVER),
+        "restore_drill": previous.get("restore_drill") or dict(NEVER),
+    }
+    if not offhost or offhost["state"] == "failing":
+        return duties
+    repo = borg_repo(params)
+    if params.get("borg_prune") and offhost["state"] == "ok":
+        # borg_mount only: over SSH the repository is append-only and pruned on the backup host
+        try:
+            duties["repo_prune"] = {
+                "pruned": repo.prune(
+                    borg_prefix(params),
+                    params.get("borg_keep_daily", 7),
+                    params.get("borg_keep_weekly", 4),
+                    params.get("borg_keep_monthly", 12),
+                ),
+                "at": iso(now),
+                "error": None,
+            }
+        except PecError as exc:
+            duties["repo_prune"] = {"pruned": [], "at": iso(now), "error": exc.msg}
+    if due(duties["repo_check"], "checked_at", params.get("borg_check_every_days", 7), now):
+        try:
+            duties["repo_check"] = repo_check(repo, params.get("borg_check_verify_data", True), now)
+        except PecError as exc:
+            duties["repo_check"] = dict(duties["repo_check"], last_attempt_error=exc.msg)
+    hours = params.get("borg_drill_hours") or None
+    if due(duties["restore_drill"], "finished_at", params.get("borg_drill_every_days", 7), now, hours):
+        duties["restore_drill"] = restore_drill(repo, borg_prefix(params), params, now)
+    return duties
 
 
 # ------------------------------------------------------------------------- the scheduled job entry point
@@ -455,10 +537,16 @@ def cli_main(argv=None):
             log(f"retention removed {path}")
     off = (result or {}).get("offhost")
     if off:
-        if off["state"] == "ok":
+        if off["state"] == "ok" and off.get("method") in BORG_METHODS:
+            log(f"off-host repository ok: {off['repository']} sent {off['sent'] or 'nothing new'}")
+        elif off["state"] == "ok":
             log(f"off-host copy ok: {off['path']}")
         else:
             log(f"OFF-HOST COPY {off['state'].upper()}: {off.get('error')}", "warning")
     if error:
         return EXIT_FAILED
-    return EXIT_OFFHOST_FAILED if off and off["state"] == "failed" else EXIT_OK
+    for part in ("repo_check", "restore_drill"):
+        done = (result or {}).get(part) or {}
+        if done.get("result") == "failed":
+            log(f"{part.upper().replace('_', ' ')} FAILED: {done.get('error')}", "warning")
+    return EXIT_OFFHOST_FAILED if off and off["state"] in ("failed", "failing") else EXIT_OK

@@ -38,8 +38,11 @@ def read_status(path, what="backup status"):
     return data if isinstance(data, dict) else {}
 
 
-def write_status(path, attempt_at, result=None, error=None, offhost=None, enabled_offhost=False, destination=None):
-    """Update the status fact file (JSON) after a run; keeps the last success's details on failure."""
+def write_status(
+    path, attempt_at, result=None, error=None, offhost=None, enabled_offhost=False, destination=None, extra=None
+):
+    """Update the status fact file (JSON) after a run; keeps the last success's details on failure. ``extra``:
+    top-level parts replaced as a whole (``repo_check``, ``restore_drill``)."""
     if not path:
         return None
     status = read_status(path)
@@ -61,6 +64,11 @@ def write_status(path, attempt_at, result=None, error=None, offhost=None, enable
         status.setdefault("last_success", None)
         status.setdefault("verified", False)
     off = dict(status.get("offhost") or {})
+    if enabled_offhost and offhost is not None and offhost.get("method") in ("borg_mount", "borg_ssh"):
+        status["offhost"] = repository_offhost(off, offhost, attempt_at)
+        status.update(extra or {})
+        write_job_status(path, status, mode=0o644, create_dir=True)
+        return status
     if not enabled_offhost:
         off = {"state": "disabled", "last_push": off.get("last_push"), "destination": destination or ""}
     elif offhost is not None:
@@ -74,8 +82,28 @@ def write_status(path, attempt_at, result=None, error=None, offhost=None, enable
             off["pushed_backup"] = offhost.get("source")
         off.setdefault("last_push", None)
     status["offhost"] = off
+    status.update(extra or {})
     write_job_status(path, status, mode=0o644, create_dir=True)
     return status
+
+
+def repository_offhost(previous, offhost, attempt_at):
+    """The ``offhost`` part for a borg repository: {state ok|failing|stale, method, repository, last_success,
+    pending_days, error, last_archive, sent, bytes_sent}; ``last_success`` and ``last_archive`` survive failures."""
+    off = {
+        "state": offhost["state"],
+        "method": offhost["method"],
+        "repository": offhost.get("repository") or "",
+        "pending_days": offhost.get("pending_days"),
+        "error": offhost.get("error"),
+        "sent": offhost.get("sent") or [],
+        "bytes_sent": offhost.get("bytes_sent") or 0,
+        "last_success": previous.get("last_success") if previous.get("method") == offhost["method"] else None,
+        "last_archive": offhost.get("last_archive") or previous.get("last_archive"),
+    }
+    if offhost["state"] == "ok":
+        off["last_success"] = iso(attempt_at)
+    return off
 
 
 def status_age_hours(status, now=None):

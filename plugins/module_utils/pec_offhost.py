@@ -1,15 +1,32 @@
 # Copyright: (c) 2026, SES-DF NTINF
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Off-host copies of the backups: staging (optionally age-encrypted), push to a mounted share or over
-rsync/SSH through the destinations of ``_transfer``, and the retry of a copy still pending.
+rsync/SSH through the destinations of ``_transfer``, and the retry of a copy still pending; or (methods
+``borg_mount``/``borg_ssh``) every verified local backup the deduplicating repository of ``_borg`` lacks.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import time
 
-from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import atomic_write, sha256_file, unlink_quiet
+from ansible_collections.sesdf.esus.plugins.module_utils._borg import (
+    DEFAULT_CHUNKER,
+    DEFAULT_COMPRESSION,
+    NO_REPOSITORY,
+    BorgError,
+    BorgRepo,
+    BorgRunner,
+)
+from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
+    atomic_write,
+    read_json,
+    sha256_file,
+    unlink_quiet,
+    write_json,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils._transfer import (
     MISSING,
     NOT_MOUNTED,
@@ -17,14 +34,18 @@ from ansible_collections.sesdf.esus.plugins.module_utils._transfer import (
     RsyncDestination,
     run_command,
     sidecar_text,
+    under_mount,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
+    ARCHIVE_SUFFIX,
+    MANIFEST_SUFFIX,
     OFFHOST_NAMES,
     SHA_SUFFIX,
     TMP_PREFIX,
     find_tool,
     list_backups,
     read_sha_sidecar,
+    set_pdeathsig,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
@@ -175,3 +196,185 @@ def pending_offhost(directory, label, last_pushed_path):
     if last_pushed_path and os.path.basename(last_pushed_path).startswith(os.path.basename(newest["path"])):
         return None
     return newest
+
+
+# ------------------------------------------------------------------------- the borg repository (borg_mount, borg_ssh)
+BORG_METHODS = ("borg_mount", "borg_ssh")
+DEFAULT_BORG_STATE = "/var/lib/sesdf-esus/borg-repo.json"
+DEFAULT_BORG_BASE = "/var/lib/sesdf-esus/borg"
+DEFAULT_PASSPHRASE_FILE = "/etc/sesdf-esus/borg.passphrase"  # noqa: S105 - a path
+_TS_RE = re.compile(r"(\d{8}T\d{6}Z)$")
+
+
+def borg_prefix(params):
+    """Archive names of this UBS: ``esus-<CNES>-<label>-<UTC>``; the CNES makes another UBS's archives visible."""
+    cnes = str(params.get("cnes") or "").strip()
+    if not re.fullmatch(r"\d{7}", cnes):
+        raise PecError(f"the borg off-host copy needs this UBS's CNES (7 digits), got {cnes!r}: set sesdf_esus_cnes")
+    return f"esus-{cnes}-"
+
+
+def borg_archive_name(prefix, local_path):
+    """``esus_diario_20260101T023000Z.pgdump.zst`` -> ``<prefix>diario-20260101T023000Z``."""
+    stem = os.path.basename(local_path)[: -len(ARCHIVE_SUFFIX)]
+    _db, _sep, rest = stem.partition("_")
+    label, _sep, stamp = rest.rpartition("_")
+    return f"{prefix}{label}-{stamp}"
+
+
+def archive_stamp(name):
+    match = _TS_RE.search(name)
+    return match.group(1) if match else ""
+
+
+def borg_repo(params, runner=None):
+    method = params.get("offhost_method")
+    location = params.get("offhost_dest") or ""
+    if method == "borg_ssh" and not location.startswith("ssh://"):
+        raise PecError(f"borg_ssh needs backup_schedule_offhost_dest as ssh://user@host[:port]/path, not {location!r}")
+    if method == "borg_mount" and not location.startswith("/"):
+        raise PecError(f"borg_mount needs backup_schedule_offhost_dest as an absolute path, not {location!r}")
+    return BorgRepo(
+        location,
+        params.get("borg_passphrase_file") or DEFAULT_PASSPHRASE_FILE,
+        params.get("borg_base_dir") or DEFAULT_BORG_BASE,
+        ssh_key=params.get("borg_ssh_key"),
+        known_hosts=params.get("borg_known_hosts"),
+        borg=params.get("borg_path") or "borg",
+        chunker=params.get("borg_chunker_params") or DEFAULT_CHUNKER,
+        compression=params.get("borg_compression") or DEFAULT_COMPRESSION,
+        timeout=int(params.get("borg_timeout") or 6 * 3600),
+        runner=runner or BorgRunner(preexec_fn=set_pdeathsig),
+    )
+
+
+def open_repository(repo, params, prefix):
+    """The repository, made on first use, refused when it is not this UBS's. Returns its id."""
+    if params.get("offhost_method") == "borg_mount" and params.get("offhost_require_mount", True):
+        if not under_mount(os.path.dirname(repo.location.rstrip("/"))):
+            raise PecError(
+                f"off-host destination {repo.location} is not on a mounted share (nothing is mounted there); "
+                "mount the share; the missing days are sent on the next run; the local backups are untouched"
+            )
+    state_path = params.get("borg_state_path") or DEFAULT_BORG_STATE
+    os.makedirs(os.path.dirname(state_path), mode=0o755, exist_ok=True)
+    state = read_json(state_path, "borg repository state", missing={}) or {}
+    if not os.path.isfile(repo.passphrase_file):
+        raise PecError(
+            f"the repository passphrase file {repo.passphrase_file} is missing; run the backup_schedule role "
+            "(it restores backup_schedule_borg_passphrase from IT's vault or makes a new one for a new repository)"
+        )
+    try:
+        info = repo.info()
+    except BorgError as exc:
+        if exc.kind != NO_REPOSITORY:
+            raise
+        if state.get("repository_id"):
+            raise PecError(
+                f"the repository this UBS made (id {state['repository_id']}) is no longer at {repo.location}: "
+                "it was removed or the destination points elsewhere; point backup_schedule_offhost_dest to it, or "
+                f"remove {state_path} to start a new repository; the local backups are untouched"
+            ) from exc
+        repo.init()
+        info = repo.info()
+        key_file = params.get("borg_key_export") or os.path.join(os.path.dirname(repo.passphrase_file), "borg.key")
+        repo.export_key(key_file)
+        os.chmod(key_file, 0o600)
+        state = {"repository_id": info["id"], "location": repo.location, "prefix": prefix}
+        write_json(state_path, state, mode=0o600)
+    if state.get("repository_id") and state["repository_id"] != info["id"]:
+        raise PecError(
+            f"the repository at {repo.location} (id {info['id']}) is not the one this UBS made "
+            f"(id {state['repository_id']}): it was made by another UBS or recreated; nothing was sent; point "
+            f"backup_schedule_offhost_dest to this UBS's repository or remove {state_path} to adopt it"
+        )
+    foreign = sorted({a["name"] for a in repo.archives() if not a["name"].startswith(prefix)})
+    if foreign:
+        raise PecError(
+            f"the repository at {repo.location} holds archives of another UBS ({', '.join(foreign[:3])}); this UBS "
+            f"writes only {prefix}*; nothing was sent; give each UBS its own repository"
+        )
+    if not state.get("repository_id"):
+        write_json(state_path, {"repository_id": info["id"], "location": repo.location, "prefix": prefix}, mode=0o600)
+    return info["id"]
+
+
+def borg_comment(backup):
+    """What the restore drill compares with: the local archive's manifest (row counts when it recorded them)."""
+    try:
+        manifest = read_json(backup["path"] + MANIFEST_SUFFIX, "backup manifest", missing={}) or {}
+    except PecError:
+        manifest = {}
+    return {
+        "file": os.path.basename(backup["path"]),
+        "sha256": manifest.get("sha256") or backup.get("sha256"),
+        "created_at": manifest.get("created_at"),
+        "row_counts": manifest.get("row_counts"),
+        "changed_during_dump": manifest.get("changed_during_dump") or [],
+    }
+
+
+def pending_for_borg(local, names):
+    """Local verified backups (oldest first) the repository lacks and that are newer than its newest archive:
+    the days missed while the destination was down; what retention pruned there is never sent again."""
+    newest = max((archive_stamp(n) for n in names), default="")
+    return [b for b in local if b["name"] not in names and archive_stamp(b["name"]) > newest]
+
+
+def push_borg(params, last_archive=None, runner=None, clock=time.monotonic):
+    """Send every pending verified backup into the repository, oldest first (``last_archive``: the newest a previous
+    run sent, for the count of pending days while the repository cannot be reached). Returns the ``offhost`` part:
+    {state ok|failing|stale, method, repository, pending_days, error, sent[], bytes_sent, last_archive}."""
+    out = {
+        "state": "failing",
+        "method": params.get("offhost_method"),
+        "repository": params.get("offhost_dest"),
+        "pending_days": None,
+        "error": None,
+        "sent": [],
+        "bytes_sent": 0,
+    }
+    local = []
+    try:
+        prefix = borg_prefix(params)
+        label = params.get("label") or "manual"
+        local = [b for b in reversed(list_backups(params["dest_dir"], label=label)) if b["verified"]]
+        for backup in local:
+            backup["name"] = borg_archive_name(prefix, backup["path"])
+        # until the repository answers: the days newer than the last archive a run sent
+        out["pending_days"] = len(pending_for_borg(local, {last_archive} if last_archive else set()))
+        repo = borg_repo(params, runner)
+        open_repository(repo, params, prefix)
+        names = {a["name"] for a in repo.archives(prefix)}
+        pending = pending_for_borg(local, names)
+        out["pending_days"] = len(pending)
+        window = float(params.get("borg_send_window_s") or 0)
+        started = clock()
+        zstd = find_tool("zstd", params.get("zstd_path"))
+        for backup in pending:
+            if window and clock() - started > window:
+                out["state"] = "stale"
+                out["error"] = (
+                    f"the send window ({int(window)} s) ended with {out['pending_days']} day(s) still to send; "
+                    "they are sent on the next runs"
+                )
+                return out
+            stats = repo.create_from(
+                [zstd, "-dc", "-q", backup["path"]],
+                backup["name"],
+                backup["created_at"].strftime("%Y-%m-%dT%H:%M:%S"),
+                borg_comment(backup),
+            )
+            out["sent"].append(backup["name"])
+            out["bytes_sent"] += int(stats.get("deduplicated_size") or 0)
+            out["pending_days"] -= 1
+            out["last_archive"] = backup["name"]
+            out["last_source"] = backup["path"]
+    except PecError as exc:
+        out["error"] = exc.msg
+        return out
+    out["state"] = "ok"
+    if not local:
+        out["state"] = "stale"
+        out["error"] = "no verified local backup to send"
+    return out

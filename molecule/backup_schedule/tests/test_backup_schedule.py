@@ -16,7 +16,7 @@ from labhost import pec_app_password as app_password
 from labhost import sh
 
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
-testinfra_hosts = RUNNER.get_hosts("all")
+testinfra_hosts = RUNNER.get_hosts("ubs")
 BIN = "/opt/e-SUS/database/postgresql-9.6.13-1-linux-x64/bin"
 SCRIPT = "/usr/local/sbin/sesdf-esus-backup"
 CONFIG = "/etc/sesdf-esus/backup.json"
@@ -25,6 +25,7 @@ SHARE_ROOT = "/mnt/compartilhamento-ti"
 SHARE = SHARE_ROOT + "/ubs-0020002"
 FACT = "/etc/ansible/facts.d/sesdf_esus_backup.fact"
 JOB = f"systemd-cat -t sesdf-esus-backup {SCRIPT} --config"
+MOUNT_CONFIG = "/root/lab-only/mount.json"
 
 
 def test_exactly_one_root_only_job_and_no_secret_in_it(host):
@@ -41,11 +42,19 @@ def test_exactly_one_root_only_job_and_no_secret_in_it(host):
     assert password not in out
 
 
+def mount_config(host):
+    """The installed config with the plain copy to the share (the scenario installs the borg repository)."""
+    cfg = json.loads(sh(host, f"cat {CONFIG}"))
+    cfg.update(offhost_method="mount", offhost_dest=SHARE)
+    sh(host, f"mkdir -p -m 0700 /root/lab-only && echo {shlex.quote(json.dumps(cfg))} > {MOUNT_CONFIG}")
+    return MOUNT_CONFIG
+
+
 def test_job_runs_without_ansible_logs_to_journal_and_share_down_then_back(host):
     out = sh(
         host,
         f"python3 -c 'import ansible' 2>/dev/null && echo ANSIBLE-PRESENT; mountpoint -q {SHARE_ROOT} && echo MOUNTED; "
-        f"{JOB} {CONFIG}; echo rc=$?; cat {FACT}",
+        f"{JOB} {mount_config(host)}; echo rc=$?; cat {FACT}",
     )
     assert "ANSIBLE-PRESENT" not in out and "MOUNTED" not in out
     st = json.loads(out[out.index("{") :])
@@ -54,7 +63,7 @@ def test_job_runs_without_ansible_logs_to_journal_and_share_down_then_back(host)
     out = sh(
         host,
         f"stat -c %a {st['path']}; journalctl --no-pager -t sesdf-esus-backup | tail -20; "
-        f"mount -t tmpfs -o size=64m tmpfs {SHARE_ROOT} && mkdir -p {SHARE} && {JOB} {CONFIG}; cat {FACT}",
+        f"mount -t tmpfs -o size=64m tmpfs {SHARE_ROOT} && mkdir -p {SHARE} && {JOB} {MOUNT_CONFIG}; cat {FACT}",
     )
     assert out.splitlines()[0] == "600"
     assert "backup ok" in out and "OFF-HOST COPY FAILED" in out
@@ -139,3 +148,4 @@ def test_canary_password_never_in_process_arguments_journal_or_cron(host):
     )
     assert int(out.splitlines()[0]) > 0, "the sampler must have seen the dump"
     assert password not in out
+    assert "borg create" in out, "the installed job sends into the borg repository (its passphrase: see test_borg_*)"
