@@ -58,6 +58,8 @@ OFFHOST_LABELS = {
     "ok": "em dia",
     "pending": "pendente",
     "failed": "falhando",
+    "failing": "falhando",
+    "stale": "atrasada",
     "disabled": "desativada",
 }
 UPGRADE_OK = ("upgraded", "current", "at_target")
@@ -377,8 +379,11 @@ def _backup(row, pec, pend, role, status, max_age, today):
         )
     if status == "inapta":
         pending_days = row["backup"]["offhost_pending_days"]
+        failing = "está falhando" + (f" ({_text(off.get('error'))})" if off.get("error") else "")
         why = {
-            "failed": "está falhando" + (f" ({_text(off.get('error'))})" if off.get("error") else ""),
+            "failed": failing,
+            "failing": failing,
+            "stale": "está atrasada" + (f" ({pending_days} dia(s) sem envio)" if pending_days else ""),
             "disabled": "está desativada",
             "desconhecido": "não tem registro",
         }.get(off_state)
@@ -416,7 +421,7 @@ def _backup(row, pec, pend, role, status, max_age, today):
                 "restauracao",
             )
         )
-    elif not drill_result:
+    elif not drill_result or drill_result == "never":
         pend.append(
             _pendency(
                 "teste_restauracao",

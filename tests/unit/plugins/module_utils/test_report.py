@@ -186,6 +186,17 @@ def test_a_migrated_ubs_is_migrated_and_needs_no_daily_backup():
     assert "migrada em 03/11/2026; somente consulta (migrado)" in page
 
 
+@pytest.mark.parametrize("state", ["failing", "stale"])
+def test_a_borg_offhost_copy_failing_or_stale_on_an_inapt_ubs_is_due(state):
+    pec = healthy_pec()
+    pec["backup_status"]["offhost"] = {"state": state, "method": "borg_ssh", "pending_days": 3, "error": "destino fora"}
+    pec["backup_status"]["restore_drill"] = {"result": "never"}
+    row = row_of(pec=pec, group="ubs_inaptas")
+    (pend,) = [p for p in row["pendencias"] if p["code"] == "copia_externa"]
+    assert pend["due"] and ("falhando" in pend["msg"] or "atrasada (3 dia(s)" in pend["msg"])
+    assert "teste_restauracao" in codes(row)
+
+
 def test_a_flow_that_failed_in_this_run_is_critical():
     row = row_of(failure={"flow": "local", "msg": "backup_schedule_offhost_dest não definido"})
     (pend,) = [p for p in row["pendencias"] if p["code"] == "fluxo_falhou"]
