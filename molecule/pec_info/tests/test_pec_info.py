@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import glob
 import json
 import os
@@ -124,6 +125,9 @@ def test_regional_report_lists_each_ubs_with_its_version(host):
     rows = {r["host"]: r for r in json.load(open(pages[0], encoding="utf-8"))["rows"]}
     assert rows[UBS]["version"]["current"] == "4.2.8" and rows[UBS]["role"] == "local_server"
     assert rows[BARE]["role"] == "none" and rows[BARE]["reachable"] is True
+    # report.yml reads the monthly production: twelve months, this one the last
+    months = rows[UBS]["production"]["months"]
+    assert len(months) == 12 and months[-1] == datetime.date.today().strftime("%Y-%m")
     html = open(base + ".html", encoding="utf-8").read()
     assert f'<tr data-host="{UBS}">' in html and f'<tr data-host="{BARE}">' in html
     assert "UBS 1 Teste" in html and "servidor local em uso" in html and "<script" not in html
