@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# make bench-fleet: the daily health check (AWX job template "sesdf.esus - inventário e relatório": playbooks/site.yml,
-# extra vars {}) and site.yml in check mode against N lab UBS reached over SSH, with Ansible's default settings
-# (ansible-default.cfg) and the tuned ones (ansible-tuned.cfg) in the same run; then the idempotent re-run of the
-# local-server regime of an inapt UBS on one UBS (site.yml, harden.yml in audit mode as its AWX job template,
-# the backup_schedule role, weekly.yml). Prints a table and a projection of a 200-UBS night. Not a test: it never
-# fails on the figures (it fails when a playbook fails: the figures would mean nothing).
+# make bench-fleet: the daily backup check (AWX schedule "Checagem diária de backup", job template "sesdf.esus -
+# relatório": playbooks/report.yml, extra vars {}) and the regime in check mode (site.yml --check: every UBS an
+# inapt one, so its local-server regime) against N lab UBS reached over SSH, with Ansible's default settings
+# (ansible-default.cfg) and the tuned ones (ansible-tuned.cfg) in the same run; then the local-server regime of an
+# inapt UBS on one UBS (site.yml, job template "sesdf.esus - inventário e relatório"): a first run converges, the
+# idempotent re-run is timed. Prints a table and a projection of a 200-UBS night. Not a test: it never fails on
+# the figures (it fails when a playbook fails: the figures would mean nothing).
 # Env: BENCH_FLEET_SIZES (default "1 5 10"), BENCH_FLEET_CONFIGS (default "default tuned free"; free = tuned with
 # strategy free), BENCH_FLEET_REGIME (default 1; 0 skips the regime), BENCH_FLEET_REGIME_CONFIGS (settings of the
 # idempotent re-run, default "tuned"), BENCH_FLEET_PATIENTS (synthetic patients per UBS, default 200),
@@ -53,14 +54,17 @@ import json, subprocess, sys
 work, patients, rest = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 sizes, hosts = [int(n) for n in rest[: rest.index("--")]], rest[rest.index("--") + 1 :]
 common = {"sesdf_esus_ibge": "530010", "sesdf_esus_aptidao": "inapta", "lab_patients": patients,
-          "cnes_import_sources": {"regiao_bench": "/srv/ncais/cnes"},
-          "lotes_export_destination": {"type": "path", "path": "/srv/ncais/lotes"}}
+          "cnes_import_sources": {"regiao_norte": "/srv/ncais/cnes"},
+          "lotes_export_destination": {"type": "path", "path": "/srv/ncais/lotes"},
+          # the inapt UBS's off-host copy (the regime requires one): IT's share, a directory standing for it
+          "backup_schedule_offhost_method": "mount", "backup_schedule_offhost_dest": "/srv/copia-ti/ubs",
+          "backup_schedule_offhost_require_mount": False}
 def host_vars(i, h):
     return {"sesdf_esus_cnes": f"009{i:04d}", "sesdf_esus_ubs_name": f"UBS {i} Bancada (laboratório)"}
 def inventory(members, extra):
     hv = {h: {**host_vars(i, h), **extra.get(h, {})} for i, h in members}
     return {"all": {"vars": common, "children": {
-        "ubs": {"children": {"regiao_bench": {"hosts": hv}}},
+        "ubs": {"children": {"regiao_norte": {"hosts": hv}}},
         "ubs_inaptas": {"hosts": {h: None for _, h in members}}}}}
 numbered = list(enumerate(hosts, 1))
 pod = {h: {"ansible_connection": "containers.podman.podman"} for h in hosts}
@@ -94,35 +98,35 @@ play() {  # play <label> <config> <N> <playbook> [ansible-playbook args...]
   local out=$WORK/runs/$seq s e
   mkdir -p "$WORK/cp/$seq" "$out.reports"
   s=$(date +%s.%N)
-  if ! env ANSIBLE_CONFIG="$cfg" ${strategy:+ANSIBLE_STRATEGY=$strategy} ANSIBLE_SSH_CONTROL_PATH_DIR="$WORK/cp/$seq" \
+  # bash's time keyword: the controller's CPU (ansible-playbook, its forks, the ssh clients), user and system
+  local TIMEFORMAT='%U %S'
+  if ! { time env ANSIBLE_CONFIG="$cfg" ${strategy:+ANSIBLE_STRATEGY=$strategy} ANSIBLE_SSH_CONTROL_PATH_DIR="$WORK/cp/$seq" \
     ANSIBLE_STDOUT_CALLBACK=ansible.posix.json ansible-playbook -i "$WORK/inv-ssh-$n.yml" "$REPO/$playbook" \
-    -e "report_dir=$out.reports" "$@" >"$out.json" 2>"$out.err"; then
+    -e "report_dir=$out.reports" "$@" >"$out.json" 2>"$out.err"; } 2>"$out.cpu"; then
     tail -20 "$out.err" >&2; echo "$label ($config, N=$n, $playbook $*) failed: see $out.json" >&2; exit 1
   fi
   e=$(date +%s.%N)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$config" "$n" "$playbook" "$(python3 -c "print($e - $s)")" "$out.json" \
-    >>"$WORK/results.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$config" "$n" "$playbook" "$(python3 -c "print($e - $s)")" "$out.json" \
+    "$(awk '{print $1 + $2}' "$out.cpu")" >>"$WORK/results.tsv"
   echo "  $label $config N=$n: $(python3 -c "print(round($e - $s, 1))") s" >&2
 }
 
 echo "fleet runs (sizes: ${SIZES[*]}; configs: ${CONFIGS[*]}) ..." >&2
 for n in "${SIZES[@]}"; do
   for c in "${CONFIGS[@]}"; do
-    play health "$c" "$n" playbooks/site.yml
+    play health "$c" "$n" playbooks/report.yml
     play check "$c" "$n" playbooks/site.yml --check
   done
 done
 
 if [[ $REGIME == 1 ]]; then
-  regime() {  # the local-server regime of an inapt UBS, on the first UBS
-    play "$1" "$2" 1 playbooks/site.yml
-    play "$1" "$2" 1 playbooks/harden.yml -e hardening_mode=audit
-    play "$1" "$2" 1 benchmarks/fleet/backup_schedule.yml
-    play "$1" "$2" 1 playbooks/weekly.yml
-  }
   echo "local-server regime on ${hosts[0]}: first run, then the idempotent re-runs ..." >&2
-  regime regime-first tuned
-  for c in "${REGIME_CONFIGS[@]}"; do regime regime-again "$c"; done
+  play regime-first tuned 1 playbooks/site.yml
+  for c in "${REGIME_CONFIGS[@]}"; do
+    play regime-again "$c" 1 playbooks/site.yml
+    # the night the weekly hardening audit is due (its cadence forced to every run)
+    play regime-due "$c" 1 playbooks/site.yml -e regime_hardening_every_hours=0
+  done
 fi
 
 python3 - "$WORK/results.tsv" "$(nproc)" "${BENCH_FLEET_UBS_TOTAL:-200}" "${BENCH_FLEET_WINDOW_H:-2}" \
@@ -134,7 +138,7 @@ rows = [line.rstrip("\n").split("\t") for line in open(path)]
 SETTINGS = {"default": "Ansible defaults: forks 5, no pipelining, ControlPersist 60s, linear",
             "tuned": f"ansible-tuned.cfg: forks {forks}, pipelining, ControlPersist 600s, linear",
             "free": "ansible-tuned.cfg, strategy free"}
-JOBS = {"health": "daily health check (site.yml)", "check": "site.yml --check"}
+JOBS = {"health": "daily backup check (report.yml)", "check": "regime, check mode (site.yml --check)"}
 def ts(s):
     return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 def parse(out):
@@ -162,6 +166,7 @@ def table(head, lines, left=(0,)):
     for r in lines:
         print(fmt(r))
 fleet = {(r[0], r[1], int(r[2])): (float(r[4]), r[5]) for r in rows if r[0] in JOBS}
+cpu = {(r[0], r[1], int(r[2])): float(r[6]) for r in rows if r[0] in JOBS}
 print(f"\nbench-fleet: lab UBS over SSH (one podman network), controller and UBS sharing the same {cpus} CPU(s)\n")
 lines = []
 for (job, cfg, n), (wall, _) in sorted(fleet.items(), key=lambda k: (list(JOBS).index(k[0][0]), list(SETTINGS).index(k[0][1]), k[0][2])):
@@ -169,56 +174,82 @@ for (job, cfg, n), (wall, _) in sorted(fleet.items(), key=lambda k: (list(JOBS).
     ratio = wall / base[0] if base else None
     target = ("pass" if ratio <= 2 else "FAIL") if (cfg == "tuned" and n == 10 and base) else ""
     lines.append([JOBS[job], n, SETTINGS[cfg], f"{wall:.1f}", f"{wall / n:.2f}",
-                  f"{ratio:.2f}x" if ratio else "-", target])
-table(["job", "N", "settings", "wall s", "s/UBS", "vs N=1", "N=10 <= 2x N=1"], lines, left=(0, 2))
+                  f"{ratio:.2f}x" if ratio else "-", target, f"{cpu[(job, cfg, n)]:.1f}"])
+table(["job", "N", "settings", "wall s", "s/UBS", "vs N=1", "N=10 <= 2x N=1", "controller CPU s"], lines, left=(0, 2))
+print("controller CPU s: user + system of ansible-playbook, its forks and the ssh clients (the lab UBS's own CPU\n"
+      "is not in it; here they share the same CPUs)")
 regime = [r for r in rows if r[0].startswith("regime")]
+HARD = "sesdf.esus.hardening : "
+def by_role(out):
+    """Per role (the task name's prefix before ' : '; 'playbook' for a play's own tasks): [seconds, tasks,
+    changed on the UBS], summed over the plays of one run."""
+    roles = {}
+    owner = "playbook"
+    for play in json.load(open(out))["plays"]:
+        for t in play["tasks"]:
+            d = t["task"]["duration"]
+            sec = ts(d["end"]) - ts(d["start"]) if d.get("end") else 0.0
+            name = t["task"]["name"]
+            role = name.split(" : ", 1)[0] if " : " in name else "playbook"
+            if role == "sesdf.esus.runtime":  # counted with the role that installs the program (its check mode)
+                role = owner
+            elif role != "playbook":  # include tasks carry no role prefix
+                owner = role
+            acc = roles.setdefault(role, [0.0, 0, 0])
+            acc[0] += sec
+            acc[1] += 1
+            acc[2] += sum(1 for h, v in t["hosts"].items() if h != "localhost" and v.get("changed"))
+    return roles
 if regime:
-    print("\nlocal-server regime of an inapt UBS, on one UBS: site.yml, harden.yml (hardening_mode=audit, as its AWX "
-          "job template),\nthe backup_schedule role, weekly.yml (CNES staging, profile audit, lotes to a path)\n")
+    print("\nlocal-server regime of an inapt UBS, on one UBS: site.yml (job template \"sesdf.esus - inventário e "
+          "relatório\"),\nhardening in audit mode (the default), the daily backup job, the weekly jobs, the report\n")
     lines = []
-    for label, cfg in dict.fromkeys((r[0], r[1]) for r in regime):
-        part = [r for r in regime if (r[0], r[1]) == (label, cfg)]
-        wall = sum(float(r[4]) for r in part)
-        applied = sum(parse(r[5])[3] for r in part if not r[3].endswith("harden.yml"))
-        drift = sum(parse(r[5])[3] for r in part if r[3].endswith("harden.yml"))
-        again = label == "regime-again"
-        lines.append([("idempotent re-run" if again else "first run (converges)") + f", {cfg}", f"{wall:.1f}",
-                      applied, drift, ("pass" if wall < 30 else "FAIL") if again else "",
-                      ("yes" if applied == 0 else "NO") if again else ""])
-        for r in part:
-            c = parse(r[5])[3]
-            hard = r[3].endswith("harden.yml")
-            lines.append([f"  {r[3]}", f"{float(r[4]):.1f}", "" if hard else c, c if hard else "", "", ""])
-    table(["run", "wall s", "changed", "audit drift", "< 30 s", "idempotent"], lines)
-    print("changed: tasks that changed the UBS; audit drift: harden.yml in audit mode runs its controls in check mode,\n"
-          "a control that would change the UBS counts as changed in Ansible's stats and is not applied")
-    costly = {}
     for r in regime:
-        if r[0] != "regime-again" or r[1] != regime[-1][1]:
-            continue
-        n_tasks = 0
+        roles = by_role(r[5])
+        drift = roles.get("sesdf.esus.hardening", [0, 0, 0])[2]
+        applied = sum(v[2] for k, v in roles.items() if k != "sesdf.esus.hardening")
+        again = r[0] != "regime-first"
+        title = {"regime-first": "first run (converges)", "regime-again": "idempotent re-run (nightly)",
+                 "regime-due": "idempotent re-run, hardening due"}[r[0]]
+        lines.append([f"{title}, {r[1]}", f"{float(r[4]):.1f}",
+                      sum(v[1] for v in roles.values()), applied, drift,
+                      ("pass" if float(r[4]) < 30 else "FAIL") if again else "",
+                      ("yes" if applied == 0 else "NO") if again else ""])
+        for role, (sec, count, changed) in sorted(roles.items(), key=lambda kv: -kv[1][0]):
+            lines.append([f"  {role}", f"{sec:.1f}", count, "" if role == "sesdf.esus.hardening" else changed,
+                          changed if role == "sesdf.esus.hardening" else "", "", ""])
+    table(["run", "wall s", "tasks", "changed", "hardening changed", "< 30 s", "idempotent"], lines)
+    print("role rows: the sum of that role's task times (skipped tasks included; sesdf.esus.runtime's tasks counted\n"
+          "with the role that installs the program). changed: tasks that changed the UBS outside the hardening role;\n"
+          "hardening changed: in audit mode (the default) the controls run in check mode, so these are the controls in\n"
+          "drift, reported and not applied. nightly: the hardening result recorded within regime_hardening_every_hours\n"
+          "(156 h), so the step says when it last ran; hardening due: -e regime_hardening_every_hours=0, the night of\n"
+          "the weekly audit")
+    costly = {}
+    last = [r for r in regime if r[0] == "regime-due"][-1:] or regime[-1:]
+    for r in last:
         for play in json.load(open(r[5]))["plays"]:
             for t in play["tasks"]:
                 d = t["task"]["duration"]
                 sec = ts(d["end"]) - ts(d["start"]) if d.get("end") else 0.0
                 key = t["task"]["name"]
                 costly[key] = (costly.get(key, (0, 0.0))[0] + 1, costly.get(key, (0, 0.0))[1] + sec)
-                n_tasks += 1
-        print(f"  {r[3]}: {n_tasks} tasks (skipped ones included), {float(r[4]) / max(n_tasks, 1):.2f} s per task on average")
-    print(f"costliest tasks of the idempotent re-run ({regime[-1][1]}), summed over the playbooks:")
-    for key, (times, sec) in sorted(costly.items(), key=lambda kv: -kv[1][1])[:3]:
+    print(f"costliest tasks of the {last[0][0]} ({last[0][1]}):")
+    for key, (times, sec) in sorted(costly.items(), key=lambda kv: -kv[1][1])[:5]:
         print(f"  {sec:6.1f} s  {times}x  {key}")
-# Projection of the daily health check over `total` UBS with the tuned forks, from the tuned runs: the UBS tasks
-# per wave of `forks` UBS (measured at the largest N <= forks), the controller's report play fitted as a + b*N
-# over the measured sizes, the rest (start, inventory, parsing) as measured.
-sizes = sorted(n for (job, cfg, n) in fleet if job == "health" and cfg == "tuned")
-cands = [n for n in sizes if n <= forks]
-if cands:
+# Projection over `total` UBS with the tuned forks, from the tuned runs of a job: the UBS tasks per wave of `forks`
+# UBS (measured at the largest N <= forks), the controller's plays (localhost: summary, report, verdict) fitted as
+# a + b*N over the measured sizes, the rest (start, inventory, parsing) as measured.
+def project(job, what):
+    sizes = sorted(n for (j, cfg, n) in fleet if j == job and cfg == "tuned")
+    cands = [n for n in sizes if n <= forks]
+    if not cands:
+        return
     n = cands[-1]
-    wall, out = fleet[("health", "tuned", n)]
+    wall, out = fleet[(job, "tuned", n)]
     wave, ctrl_n, count, _ = parse(out)
     if len(sizes) > 1:  # least squares over the measured sizes; a negative slope (noise) counts as none
-        c = [parse(fleet[("health", "tuned", m)][1])[1] for m in sizes]
+        c = [parse(fleet[(job, "tuned", m)][1])[1] for m in sizes]
         mx, my = sum(sizes) / len(sizes), sum(c) / len(c)
         b = sum((x - mx) * (y - my) for x, y in zip(sizes, c)) / sum((x - mx) ** 2 for x in sizes)
         b = max(b, 0.0)
@@ -230,13 +261,15 @@ if cands:
     per_wave = min(forks, n)
     waves = math.ceil(total / per_wave)
     proj = fixed + waves * wave + a + b * total
-    print(f"\nprojection: daily health check on {total} UBS, forks {forks}, from the tuned run at N={n}:")
+    print(f"\nprojection: {what} on {total} UBS, forks {forks}, from the tuned run at N={n}:")
     print(f"  W = {wave:.2f} s  the UBS tasks ({count}) for one wave of {per_wave} UBS (sum of the task times)")
-    print(f"  R(N) = a + b*N  the controller's report play: a = {a:.2f} s, b = {b:.3f} s/UBS ({fit})")
+    print(f"  R(N) = a + b*N  the controller's plays: a = {a:.2f} s, b = {b:.3f} s/UBS ({fit})")
     print(f"  F = {fixed:.2f} s  the rest of the wall time at N={n} (start, inventory, playbook parsing)")
     print(f"  T = F + ceil({total}/{per_wave})*W + a + b*{total} = {fixed:.2f} + {waves}*{wave:.2f} + {a:.2f} + "
           f"{b:.3f}*{total} = {proj:.0f} s ({proj / 60:.1f} min); {window_h:g} h window: "
           f"{'pass' if proj <= window_h * 3600 else 'FAIL'}")
     if per_wave < forks:
         print(f"  (largest measured N={n} < forks {forks}: waves of {n} UBS assumed, which overestimates T)")
+project("check", "the regime's night (site.yml --check on inapt UBS, every one with its weekly hardening due)")
+project("health", "the daily backup check (report.yml)")
 PY

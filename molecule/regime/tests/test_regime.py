@@ -120,3 +120,17 @@ def test_an_apt_ubs_whose_date_came_gets_the_migration_flow_and_fails_alone(bad_
     out = bad_input_run[1]
     assert f"{APTA}: migracao" in out
     assert re.search(rf"{APTA} \(migracao\):.*migrate_share_dir", out)
+
+
+def test_the_weekly_hardening_is_not_repeated_until_due_nor_after_a_mode_change():
+    """The converge recorded the hardening result (enforce): the next night's run only says when it ran; the
+    inventory switched to another hardening_mode makes it due at once."""
+    limit = ("--limit", f"{INAPTA},localhost")
+    rc, out = site_check(*limit)
+    assert rc == 0, out[-3000:]
+    assert re.search(r"\(enforce\) h\S+ [\d.]+ h, refeito a cada 156 h \(regime_hardening_every_hours", out), out[-3000:]
+    assert "sesdf.esus.hardening : Record the result in the server's state" not in out
+    rc, out = site_check(*limit, "-e", "hardening_mode=audit")
+    assert rc == 0, out[-3000:]
+    assert "refeito a cada 156 h" not in out
+    assert "sesdf.esus.hardening : Record the result in the server's state" in out

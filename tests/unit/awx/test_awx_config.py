@@ -75,6 +75,19 @@ def test_schedule_parses_in_sao_paulo_and_names_a_job_template(schedule):
     assert schedule["job_template"] in {jt["name"] for jt in CONFIG["awx_job_templates"]}
 
 
+def test_the_regime_runs_every_night_inside_the_maintenance_window():
+    fires = _fires("Regime da região (diário)", 2027)
+    assert len(fires) == 365 and {f.time() for f in fires} == {dt.time(21, 0)}
+    assert _schedule("Regime da região (diário)")["job_template"] == "sesdf.esus - inventário e relatório"
+    # the regime's default maintenance window (roles/regime: sesdf_esus_janela_manutencao) holds the run's start,
+    # so an upgrade due in IT's window is applied by this schedule
+    defaults = yaml.safe_load((REPO / "roles" / "regime" / "defaults" / "main.yml").read_text())
+    window = defaults["regime_maintenance_window"].split("default('")[1].split("')")[0]
+    start, end = (dt.time.fromisoformat(t) for t in window.split("-"))
+    assert start > end, "the window crosses midnight"
+    assert all(f.time() >= start or f.time() < end for f in fires)
+
+
 def test_daily_backup_check_fires_every_day_at_seven_local():
     fires = _fires("Checagem diária de backup", 2027)
     assert len(fires) == 365
