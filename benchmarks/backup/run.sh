@@ -67,7 +67,7 @@ rr_s=$(t pg_restore --exit-on-error -1 -d r_raw /bench/raw.dump)
 echo "restore from verified (pec_restore logic) ..." >&2
 rv_s=$(t env PYTHONPATH=/opt/bench/lib python3 - <<PY
 import json
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup import run_restore
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_restore import run_restore
 p = json.load(open("/bench/config.json"))
 p.update(path="$archive", target_db="r_ver")
 run_restore(p)
