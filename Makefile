@@ -29,7 +29,7 @@ help:
 	@echo "make test                 everything CI runs (installs what it needs on Debian 12)"
 	@echo "make molecule SCENARIO=x  one Molecule scenario"
 	@echo "make demo                 lab of three UBS, runs playbooks/site.yml, prints a report per region"
-	@echo "make bench-backup         benchmark of the verified backup against a raw pg_dump"
+	@echo "make bench-backup         benchmark of the verified backup against a raw pg_dump, then a week into borg"
 	@echo "make bench-fleet          benchmark of site.yml over SSH on 1, 5, 10 lab UBS, default vs tuned settings"
 	@echo "make ee                   build context of the regions' execution environment in build/ee (offline)"
 	@echo "make lint | unit | sanity | lab-image | lock"
@@ -91,7 +91,7 @@ test: deps venv collection lint unit sanity molecule
 demo: venv collection lab-image
 	bash lab/demo.sh
 
-bench-backup: venv collection lab-image ## benchmark: verified backup vs raw pg_dump (prints a table)
+bench-backup: venv collection lab-image ## benchmark: verified backup vs raw pg_dump, then a simulated week into a borg repository (prints two tables)
 	bash benchmarks/backup/run.sh
 
 bench-fleet: venv collection lab-image ## benchmark: site.yml over SSH on N lab UBS, default vs tuned (prints a table)
