@@ -270,6 +270,13 @@ def project(job, what):
           f"{'pass' if proj <= window_h * 3600 else 'FAIL'}")
     if per_wave < forks:
         print(f"  (largest measured N={n} < forks {forks}: waves of {n} UBS assumed, which overestimates T)")
+    # the other bound: the controller's own CPU (templating, forks, ssh), which no remote server's speed removes
+    per_ubs = cpu[(job, "tuned", n)] / n
+    cores = int(cpus)
+    t_cpu = total * per_ubs / cores
+    print(f"  C = {per_ubs:.2f} s  the controller's CPU per UBS at N={n}; {total}*C/{cores} CPU(s) = {t_cpu:.0f} s "
+          f"({t_cpu / 60:.1f} min): max(T, that) = {max(proj, t_cpu) / 60:.1f} min; {window_h:g} h window: "
+          f"{'pass' if max(proj, t_cpu) <= window_h * 3600 else 'FAIL'}")
 project("check", "the regime's night (site.yml --check on inapt UBS, every one with its weekly hardening due)")
 project("health", "the daily backup check (report.yml)")
 PY
