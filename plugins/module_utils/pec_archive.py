@@ -5,12 +5,14 @@
 Archive format: ``pg_dump -Fc -Z0`` (custom format, uncompressed) streamed through ``zstd -T0`` (with its
 content checksum), named ``<db>_<label>_<YYYYmmddTHHMMSSZ>.pgdump.zst``, with ``<archive>.sha256``
 (sha256sum format) and ``<archive>.manifest.json`` beside it. Verification reads an archive whole once:
-sha256 of the bytes on disk, zstd frame checksum and ``pg_restore -f /dev/null`` of every entry.
-Standard library only (copied onto servers by the backup_schedule role).
+sha256 of the bytes on disk, zstd frame checksum and ``pg_restore -f -`` of every entry into ``RowHasher``, which
+hashes each table's COPY data in archive order (the ordered-row hashes of the manifest, compared by the restore
+drill). Standard library only (copied onto servers by the backup_schedule role).
 """
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import datetime
 import glob
@@ -21,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import CHUNK, read_json
@@ -38,6 +41,151 @@ _NAME_BODY = r"(?P<db>[A-Za-z0-9_]+)_(?P<label>[A-Za-z0-9._-]+)_(?P<ts>\d{8}T\d{
 _NAME_RE = re.compile(rf"^{_NAME_BODY}$")
 # the names this collection publishes off the host: an archive, or its age-encrypted copy
 OFFHOST_NAMES = r"[A-Za-z0-9_]+_[A-Za-z0-9._-]+_\d{8}T\d{6}Z\.pgdump\.zst(?:\.age)?"
+
+
+# pg_restore's SQL script: a table's data is "COPY <table> (<columns>) FROM stdin;", its rows, then a line "\\."
+# (a row never is that line: COPY writes a backslash as "\\\\"); the entry's header comment comes just before it
+_COPY_LINE = re.compile(rb"^COPY ([^\n]*) FROM stdin;\n", re.M)
+_DATA_HEADER = re.compile(rb"-- Data for Name: [^\n]*; Type: TABLE DATA; Schema: ([^\n]*?); Owner: [^\n]*\n--\n\n\Z")
+_ENCODING_LINE = re.compile(rb"^SET client_encoding = '([^'\n]*)';$", re.M)
+_IDENT = rb'(?:"(?:[^"]|"")*"|[^\s."(]+)'
+_COPY_TARGET = re.compile(rb"(" + _IDENT + rb")(?:\.(" + _IDENT + rb"))?(?: |$)")
+_END_OF_DATA = b"\n\\.\n"
+_HEAD_MAX = 4096  # the header comment of a data entry (names are at most 63 bytes, sanitized to one line)
+HASH_CHUNK = 4 * 1024 * 1024
+
+
+def _unquote(ident, encoding):
+    text = ident.decode(encoding, errors="replace")
+    return text[1:-1].replace('""', '"') if text.startswith('"') else text
+
+
+def _python_codec(pg_encoding):
+    name = (pg_encoding or "UTF8").upper()
+    if name in ("SQL_ASCII", "UTF8", "UNICODE"):
+        return "utf-8"
+    try:
+        return codecs.lookup(name.replace("WIN", "cp")).name
+    except LookupError:
+        return "utf-8"
+
+
+class RowHasher:
+    """Per-table sha256 of COPY data in stream order, fed in big chunks (``bytes.find`` for the end line, never a
+    Python loop per row; memory: one chunk).
+
+    ``names=None``: the stream is pg_restore's SQL script; a block is a COPY of a ``TABLE DATA`` entry, named
+    ``schema.table`` (the key format of the row counts) from its COPY line (or, unqualified, from the entry's
+    schema). With ``names`` (a list), the stream is just blocks, each ended by a ``\\.`` line, named in that order
+    (the restore drill's ``COPY ... TO STDOUT`` of each table). ``finish()`` -> {name: hex}; raises PecError when
+    the stream ends inside a block or does not match."""
+
+    def __init__(self, names=None):
+        self.names = None if names is None else list(names)
+        self.hashes = {}
+        self.encoding = None
+        self._pending = b""
+        self._scan = 0
+        self._table = None
+        self._digest = None
+        self._carry = b""
+        if self.names is not None:
+            self._next_bare()
+
+    def _start(self, name, context=b"\n"):
+        self._table = name
+        self._digest = hashlib.sha256()
+        self._carry = context  # the byte before the data (a newline): not hashed, lets "\n\\.\n" match at once
+
+    def _next_bare(self):
+        if len(self.hashes) < len(self.names):
+            self._start(self.names[len(self.hashes)])
+
+    def feed(self, data):
+        while data:
+            if self._table is not None:
+                data = self._inside(data)
+            elif self.names is not None:
+                raise PecError(f"the row stream holds more than the {len(self.names)} tables asked for")
+            else:
+                data = self._outside(data)
+
+    def _inside(self, data):
+        buf = self._carry + data
+        end = buf.find(_END_OF_DATA)
+        if end < 0:
+            cut = max(1, len(buf) - len(_END_OF_DATA) + 1)
+            self._digest.update(buf[1:cut])
+            self._carry = buf[cut - 1 :]
+            return b""
+        self._digest.update(buf[1 : end + 1])
+        self.hashes[self._table] = self._digest.hexdigest()
+        self._table, self._digest, self._carry = None, None, b""
+        if self.names is not None:
+            self._next_bare()
+        return buf[end + len(_END_OF_DATA) :]
+
+    def _outside(self, data):
+        buf = self._pending + data
+        if self.encoding is None:
+            found = _ENCODING_LINE.search(buf)
+            if found:
+                self.encoding = found.group(1).decode("ascii", errors="replace")
+        while True:
+            line = _COPY_LINE.search(buf, self._scan)
+            if not line:
+                break
+            header = _DATA_HEADER.search(buf[max(0, line.start() - _HEAD_MAX) : line.start()])
+            if header:
+                self._pending, self._scan = b"", 0
+                self._start(self._copy_name(line.group(1), header.group(1)))
+                return buf[line.end() :]
+            self._scan = line.end()
+        last_nl = buf.rfind(b"\n")
+        keep = 0
+        if last_nl + 1 > _HEAD_MAX:
+            keep = buf.rfind(b"\n", 0, last_nl + 1 - _HEAD_MAX) + 1
+        self._pending = buf[keep:]
+        self._scan = max(self._scan, last_nl + 1) - keep
+        return b""
+
+    def _copy_name(self, target, header_schema):
+        codec = _python_codec(self.encoding)
+        match = _COPY_TARGET.match(target)
+        if not match:
+            raise PecError(f"cannot read the table name in the archive's COPY line {target[:200]!r}")
+        if match.group(2) is not None:
+            return _unquote(match.group(1), codec) + "." + _unquote(match.group(2), codec)
+        # pg_dump before 9.6.8 wrote unqualified names under "SET search_path": the entry's schema is in its header
+        return header_schema.decode(codec, errors="replace") + "." + _unquote(match.group(1), codec)
+
+    def finish(self):
+        if self._table is not None:
+            raise PecError(
+                f"the row stream ended inside the data of table {self._table} (no end-of-data line): "
+                "the archive is truncated or was not read whole"
+            )
+        return dict(self.hashes)
+
+
+def hash_stream(handle, hasher, chunk=HASH_CHUNK):
+    """Feed ``hasher`` from a binary pipe to its end. A hashing error is kept (and the pipe still drained, so the
+    writer never blocks); returns (hashes or None, error or None)."""
+    error = None
+    for block in iter(lambda: handle.read(chunk), b""):
+        if error is None:
+            try:
+                hasher.feed(block)
+            except PecError as exc:
+                error = exc.msg
+            except (ValueError, LookupError, MemoryError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+    if error is None:
+        try:
+            return hasher.finish(), None
+        except PecError as exc:
+            error = exc.msg
+    return None, error
 
 
 def archive_name(db_name, label, when):
@@ -121,15 +269,18 @@ def disk_full(*texts):
     return "no space left on device" in low or "disk full" in low
 
 
-def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True):
-    """Read ``path`` whole once: sha256 of its bytes, ``zstd -dc`` (for zstd archives) into ``sink_cmd``.
+def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True, consume=None):
+    """Read ``path`` whole once: sha256 of its bytes, ``zstd -dc`` (for zstd archives) into ``sink_cmd``; with
+    ``consume`` (a function of a binary pipe), the sink's stdout is read by it in a thread.
 
-    Returns dict(sha256, size_bytes, ok, error).
+    Returns dict(sha256, size_bytes, ok, error, stderr, consumed: what ``consume`` returned).
     """
     digest = hashlib.sha256()
     size = 0
     zerr_path = os.path.join(stderr_dir, "zstd-d.err")
     serr_path = os.path.join(stderr_dir, "sink.err")
+    sink_out = subprocess.PIPE if consume else subprocess.DEVNULL
+    consumed = []
     with open(zerr_path, "wb") as zerr, open(serr_path, "wb") as serr:
         if fmt == "zstd":
             dec = subprocess.Popen(
@@ -140,7 +291,7 @@ def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True):
                 preexec_fn=set_pdeathsig,
             )
             sink = subprocess.Popen(
-                sink_cmd, stdin=dec.stdout, stdout=subprocess.DEVNULL, stderr=serr, env=env, preexec_fn=set_pdeathsig
+                sink_cmd, stdin=dec.stdout, stdout=sink_out, stderr=serr, env=env, preexec_fn=set_pdeathsig
             )
             dec.stdout.close()
             feed = dec.stdin
@@ -149,12 +300,16 @@ def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True):
             sink = subprocess.Popen(
                 sink_cmd,
                 stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
+                stdout=sink_out,
                 stderr=serr,
                 env=env,
                 preexec_fn=set_pdeathsig,
             )
             feed = sink.stdin
+        reader = None
+        if consume:
+            reader = threading.Thread(target=lambda: consumed.append(consume(sink.stdout)), daemon=True)
+            reader.start()
         broken = False
         try:
             with open(path, "rb") as handle:
@@ -173,6 +328,9 @@ def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True):
             except BrokenPipeError:
                 pass
         dec_rc = dec.wait() if dec else 0
+        if reader:
+            reader.join()
+            sink.stdout.close()
         sink_rc = sink.wait()
     errors = []
     if dec and dec_rc != 0:
@@ -185,19 +343,28 @@ def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True):
         "ok": not errors,
         "error": "; ".join(errors) or None,
         "stderr": tail_file(serr_path),
+        "consumed": consumed[0] if consumed else None,
     }
 
 
-def verify_archive(path, pg_restore, zstd=None, expected_sha256=None, env=None):
-    """Checksum and full read of an archive. Never raises for a bad archive: returns the findings."""
+def verify_archive(path, pg_restore, zstd=None, expected_sha256=None, env=None, row_hashes=False):
+    """Checksum and full read of an archive. Never raises for a bad archive: returns the findings.
+
+    With ``row_hashes`` the full read writes pg_restore's SQL script into ``RowHasher``: ``row_hashes``
+    ({schema.table: sha256 hex of its COPY rows in archive order}) and ``row_hash_encoding`` (the script's
+    client_encoding) in the result; a hashing failure fails the verification."""
     fmt = sniff_format(path)
     if fmt == "zstd" and not zstd:
         raise PecError("zstd is needed to read this archive; install the zstd package")
     work = tempfile.mkdtemp(prefix="sesdf-esus-verify-")
     try:
         started = time.monotonic()
-        sink = [pg_restore, "-f", "/dev/null"] + ([] if fmt == "zstd" else ["-Fc"])
-        read = stream_archive(path, fmt, zstd, sink, env or clean_env(), work)
+        sink = [pg_restore, "-f", "-" if row_hashes else "/dev/null"] + ([] if fmt == "zstd" else ["-Fc"])
+        hasher = RowHasher() if row_hashes else None
+        consume = (lambda pipe: hash_stream(pipe, hasher)) if row_hashes else None
+        read = stream_archive(path, fmt, zstd, sink, env or clean_env(), work, consume=consume)
+        hashes, hash_error = read["consumed"] or (None, "the hashing thread stopped")
+        hashed_ok = not row_hashes or not read["ok"] or hash_error is None
         checksum_ok = expected_sha256 is None or read["sha256"] == expected_sha256
         problems = []
         if not checksum_ok:
@@ -207,6 +374,11 @@ def verify_archive(path, pg_restore, zstd=None, expected_sha256=None, env=None):
             )
         if not read["ok"]:
             problems.append(f"full read failed: {read['error']}; the archive is truncated or corrupt")
+        if not hashed_ok:
+            problems.append(
+                f"the ordered-row hashes of the archive could not be computed: {hash_error}; pg_restore's SQL "
+                "script did not have the expected COPY blocks (run pec_backup_verify on it and report the message)"
+            )
         return {
             "path": path,
             "format": fmt,
@@ -215,9 +387,14 @@ def verify_archive(path, pg_restore, zstd=None, expected_sha256=None, env=None):
             "checksum_ok": checksum_ok,
             "full_read_ok": read["ok"],
             "size_bytes": read["size_bytes"],
-            "ok": checksum_ok and read["ok"],
+            "ok": checksum_ok and read["ok"] and hashed_ok,
             "problems": problems,
             "duration_s": round(time.monotonic() - started, 3),
+            **(
+                {"row_hashes": hashes, "row_hash_encoding": hasher.encoding, "row_hashes_ok": hashed_ok}
+                if row_hashes
+                else {}
+            ),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -245,8 +245,9 @@ def describe_check_mode(plan, result):
 
 
 def verify_new(client, plan, tmp, counts_before):
-    """Stage "verify": full read (and, with verify_level restore, a restore test) of the unpublished archive."""
-    check = verify_archive(tmp, client.tool("pg_restore"), plan["zstd"], env=client.env())
+    """Stage "verify": full read with the ordered-row hashes (and, with verify_level restore, a restore test) of the
+    unpublished archive."""
+    check = verify_archive(tmp, client.tool("pg_restore"), plan["zstd"], env=client.env(), row_hashes=True)
     if not check["ok"]:
         raise PecError(
             f"the new backup failed verification ({'; '.join(check['problems'])}); "
@@ -284,8 +285,10 @@ def record_row_counts(result, mods_before, counts_after, mods_after):
     result["changed_during_dump"] = sorted(set(counts_after) - stable)
 
 
-def publish(plan, result, tmp):
-    """Stage "publish": sidecar checksum, manifest, then the rename of the verified archive to its final name."""
+def publish(plan, result, tmp, hashes=None):
+    """Stage "publish": sidecar checksum, manifest, then the rename of the verified archive to its final name.
+
+    ``hashes``: the verification's {"row_hashes", "row_hash_encoding"} (in the manifest, not in the result)."""
     final = result["path"]
     manifest = {
         "format": "sesdf.esus/pgdump-custom-zstd/1",
@@ -307,6 +310,7 @@ def publish(plan, result, tmp):
     if "row_counts" in result:
         manifest["row_counts"] = result["row_counts"]
         manifest["changed_during_dump"] = result["changed_during_dump"]
+    manifest.update(hashes or {})
     atomic_write(final + SHA_SUFFIX, sidecar_text(result["sha256"], plan["name"]))
     write_json(final + MANIFEST_SUFFIX, manifest)
     os.replace(tmp, final)
@@ -339,13 +343,15 @@ def dump_verify_publish(params, plan, result, t0):
                 with open(tmp, "rb") as handle:
                     os.fsync(handle.fileno())
                 check = verify_new(client, plan, tmp, counts_before)
+                hashes = {key: check.pop(key) for key in ("row_hashes", "row_hash_encoding")}
+                check["row_hashes_tables"] = len(hashes["row_hashes"])
                 result["verification"] = check
             check["path"] = final
             result["sha256"] = check["sha256"]
             result["size_bytes"] = check["size_bytes"]
             result["verified"] = True
             result["duration_s"] = round(time.monotonic() - t0, 3)
-            publish(plan, result, tmp)
+            publish(plan, result, tmp, hashes)
         except (OSError, PecError) as exc:
             _discard(tmp, final)
             if isinstance(exc, PecError) and not _full_disk(exc):

@@ -19,6 +19,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils._borg import (
     BorgError,
     BorgRepo,
     BorgRunner,
+    comment_text,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     atomic_write,
@@ -50,6 +51,8 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 STAGE_DIR = ".offhost"
+COMMENT_HASH_HEX = 32  # 128 bits of each table's sha256 in the borg comment (the manifest keeps all 64 hex digits)
+COMMENT_MAX = 120 * 1024
 
 
 def stage_for_offhost(archive, dest_dir, recipient, age_path=None):
@@ -300,18 +303,28 @@ def open_repository(repo, params, prefix):
 
 
 def borg_comment(backup):
-    """What the restore drill compares with: the local archive's manifest (row counts when it recorded them)."""
+    """What the restore drill compares with: the local archive's manifest (row counts when it recorded them, the
+    ordered-row hashes, cut to COMMENT_HASH_HEX hex digits: a borg comment is one argument of borg create, at most
+    128 KiB; dropped, with ``row_hashes_omitted``, when they would still not fit)."""
     try:
         manifest = read_json(backup["path"] + MANIFEST_SUFFIX, "backup manifest", missing={}) or {}
     except PecError:
         manifest = {}
-    return {
+    comment = {
         "file": os.path.basename(backup["path"]),
         "sha256": manifest.get("sha256") or backup.get("sha256"),
         "created_at": manifest.get("created_at"),
         "row_counts": manifest.get("row_counts"),
         "changed_during_dump": manifest.get("changed_during_dump") or [],
     }
+    hashes = manifest.get("row_hashes")
+    if hashes is not None:
+        comment["row_hashes"] = {table: digest[:COMMENT_HASH_HEX] for table, digest in hashes.items()}
+        comment["row_hash_encoding"] = manifest.get("row_hash_encoding")
+        if len(comment_text(comment)) > COMMENT_MAX:
+            del comment["row_hashes"]
+            comment["row_hashes_omitted"] = f"{len(hashes)} tables: too many for a borg archive comment"
+    return comment
 
 
 def pending_for_borg(local, names):

@@ -74,6 +74,7 @@ def test_simulated_days_over_ssh_the_host_down_two_days_then_back(host):
     drill = st["restore_drill"]
     assert drill["result"] == "ok" and drill["finished_at"] == "2027-01-01T02:30:00Z", drill
     assert drill["tables"] > 10 and drill["compared"] is True and drill["duration_s"] > 0
+    assert drill["hashes_compared"] is True and "hash_mismatches" not in drill, "rows hashed as in the archive"
     assert st["repo_check"]["result"] == "ok" and st["repo_check"]["verify_data"] is True
     sh(BKP, "systemctl stop ssh.service")
     try:

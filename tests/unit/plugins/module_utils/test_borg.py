@@ -192,6 +192,7 @@ def test_simulated_days_destination_down_two_days_then_back_drill_and_damage(sou
     assert st["offhost"]["pending_days"] == 0 and st["offhost"]["method"] == "borg_mount"
     assert st["restore_drill"]["result"] == "ok", st["restore_drill"]
     assert st["restore_drill"]["tables"] == 3 and st["restore_drill"]["duration_s"] > 0
+    assert st["restore_drill"]["hashes_compared"] is True, "the manifest's ordered-row hashes went through borg"
     assert st["repo_check"]["result"] == "ok"
     assert os.stat(tmp_path / "borg.key").st_mode & 0o777 == 0o600
     # destination down for two days: local backups go on, the status says how many days are pending
