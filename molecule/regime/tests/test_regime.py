@@ -128,7 +128,8 @@ def test_the_weekly_hardening_is_not_repeated_until_due_nor_after_a_mode_change(
     limit = ("--limit", f"{INAPTA},localhost")
     rc, out = site_check(*limit)
     assert rc == 0, out[-3000:]
-    assert re.search(r"\(enforce\) h\S+ [\d.]+ h, refeito a cada 156 h \(regime_hardening_every_hours", out), out[-3000:]
+    not_due = r"\(enforce\) h\S+ [\d.]+ h, refeito a cada 156 h \(regime_hardening_every_hours"
+    assert re.search(not_due, out), out[-3000:]
     assert "sesdf.esus.hardening : Record the result in the server's state" not in out
     rc, out = site_check(*limit, "-e", "hardening_mode=audit")
     assert rc == 0, out[-3000:]
