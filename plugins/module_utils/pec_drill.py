@@ -18,7 +18,12 @@ import time
 
 from ansible_collections.sesdf.esus.plugins.module_utils._borg import last_lines
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, parse_iso
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import RowHasher, hash_stream, tail_file
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
+    RowHasher,
+    hash_stream,
+    set_pdeathsig,
+    tail_file,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient, classify_error, sql_literal
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
@@ -108,7 +113,7 @@ def table_hashes(client, dbname, tables, encoding=None):
         err_path = os.path.join(work, "psql.err")
         cmd = [client.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", *client.conn_args(dbname), "-f", sql_path]
         with open(err_path, "wb") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=client.env())
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=client.env(), preexec_fn=set_pdeathsig)
             hashes, error = hash_stream(proc.stdout, RowHasher(names=present))
             proc.stdout.close()
             rc = proc.wait()
