@@ -60,8 +60,9 @@ def temp_prefix(path):
     return "." + os.path.basename(path) + "."
 
 
-def atomic_write(path, data, mode=0o600):
-    """Write ``data`` (bytes, or str as UTF-8) to ``path`` atomically and durably, with ``mode``.
+def atomic_write(path, data, mode=0o600, uid=None, gid=None):
+    """Write ``data`` (bytes, or str as UTF-8) to ``path`` atomically and durably, with ``mode`` (and ``uid``,
+    ``gid`` when given: set on the temporary, before the rename, so the final name never has other ones).
 
     Raises PecError (nothing lost: the previous file, if any, is intact) when the directory is missing,
     not writable or full.
@@ -76,6 +77,8 @@ def atomic_write(path, data, mode=0o600):
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if uid is not None or gid is not None:
+            os.chown(tmp, -1 if uid is None else uid, -1 if gid is None else gid)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as exc:
