@@ -48,6 +48,28 @@ for h in "${hosts[@]}"; do
   podman run -d --name "$h" --hostname "$h" --privileged --systemd=always "$IMAGE" /sbin/init >/dev/null
 done
 
+# The UBS's own CPU: each container's cgroup counter (cgroup v1 cpuacct.usage in ns, or v2 cpu.stat usage_usec);
+# a file that cannot be read gives no figure ("-"), never a guess.
+cpu_files=()
+for h in "${hosts[@]}"; do
+  cg=$(podman inspect -f '{{.State.CgroupPath}}' "$h" 2>/dev/null || true)
+  if [[ -n $cg && -r /sys/fs/cgroup/cpuacct$cg/cpuacct.usage ]]; then cpu_files+=("v1:/sys/fs/cgroup/cpuacct$cg/cpuacct.usage")
+  elif [[ -n $cg && -r /sys/fs/cgroup$cg/cpu.stat ]]; then cpu_files+=("v2:/sys/fs/cgroup$cg/cpu.stat")
+  else cpu_files+=("none:"); fi
+done
+ubs_cpu() {  # ubs_cpu <N>: CPU seconds used so far by the first N UBS containers, or "-"
+  local n=$1 total=0 i kind file v
+  for ((i = 0; i < n; i++)); do
+    kind=${cpu_files[$i]%%:*} file=${cpu_files[$i]#*:}
+    case $kind in
+      v1) v=$(cat "$file") || { echo -; return; }; total=$((total + v / 1000)) ;;
+      v2) v=$(awk '$1 == "usage_usec" {print $2}' "$file") || { echo -; return; }; total=$((total + v)) ;;
+      *) echo -; return ;;
+    esac
+  done
+  python3 -c "print($total / 1e6)"
+}
+
 # One inventory for the preparation (podman exec, as the lab does) and one per N over SSH (as a region does).
 python3 - "$WORK" "$PATIENTS" "${SIZES[@]}" -- "${hosts[@]}" <<'PY'
 import json, subprocess, sys
@@ -97,6 +119,8 @@ play() {  # play <label> <config> <N> <playbook> [ansible-playbook args...]
   seq=$((seq + 1))
   local out=$WORK/runs/$seq s e
   mkdir -p "$WORK/cp/$seq" "$out.reports"
+  local u0 u1
+  u0=$(ubs_cpu "$n")
   s=$(date +%s.%N)
   # bash's time keyword: the controller's CPU (ansible-playbook, its forks, the ssh clients), user and system
   local TIMEFORMAT='%U %S'
@@ -106,8 +130,12 @@ play() {  # play <label> <config> <N> <playbook> [ansible-playbook args...]
     tail -20 "$out.err" >&2; echo "$label ($config, N=$n, $playbook $*) failed: see $out.json" >&2; exit 1
   fi
   e=$(date +%s.%N)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$config" "$n" "$playbook" "$(python3 -c "print($e - $s)")" "$out.json" \
-    "$(awk '{print $1 + $2}' "$out.cpu")" >>"$WORK/results.tsv"
+  u1=$(ubs_cpu "$n")
+  local used=-
+  if [[ $u0 != - && $u1 != - ]]; then used=$(python3 -c "print($u1 - $u0)"); fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$config" "$n" "$playbook" "$(python3 -c "print($e - $s)")" "$out.json" \
+    "$(awk '{print $1 + $2}' "$out.cpu")" "$used" \
+    >>"$WORK/results.tsv"
   echo "  $label $config N=$n: $(python3 -c "print(round($e - $s, 1))") s" >&2
 }
 
@@ -167,17 +195,26 @@ def table(head, lines, left=(0,)):
         print(fmt(r))
 fleet = {(r[0], r[1], int(r[2])): (float(r[4]), r[5]) for r in rows if r[0] in JOBS}
 cpu = {(r[0], r[1], int(r[2])): float(r[6]) for r in rows if r[0] in JOBS}
+ubs_cpu = {(r[0], r[1], int(r[2])): (None if r[7] == "-" else float(r[7])) for r in rows if r[0] in JOBS}
 print(f"\nbench-fleet: lab UBS over SSH (one podman network), controller and UBS sharing the same {cpus} CPU(s)\n")
 lines = []
 for (job, cfg, n), (wall, _) in sorted(fleet.items(), key=lambda k: (list(JOBS).index(k[0][0]), list(SETTINGS).index(k[0][1]), k[0][2])):
     base = fleet.get((job, cfg, 1))
     ratio = wall / base[0] if base else None
     target = ("pass" if ratio <= 2 else "FAIL") if (cfg == "tuned" and n == 10 and base) else ""
+    u = ubs_cpu[(job, cfg, n)]
+    floor = (cpu[(job, cfg, n)] + u) / int(cpus) if u is not None else None
     lines.append([JOBS[job], n, SETTINGS[cfg], f"{wall:.1f}", f"{wall / n:.2f}",
-                  f"{ratio:.2f}x" if ratio else "-", target, f"{cpu[(job, cfg, n)]:.1f}"])
-table(["job", "N", "settings", "wall s", "s/UBS", "vs N=1", "N=10 <= 2x N=1", "controller CPU s"], lines, left=(0, 2))
-print("controller CPU s: user + system of ansible-playbook, its forks and the ssh clients (the lab UBS's own CPU\n"
-      "is not in it; here they share the same CPUs)")
+                  f"{ratio:.2f}x" if ratio else "-", target, f"{cpu[(job, cfg, n)]:.1f}",
+                  "-" if u is None else f"{u:.1f}", "-" if floor is None else f"{floor:.1f}",
+                  "-" if floor is None else f"{100 * floor / wall:.0f} %"])
+table(["job", "N", "settings", "wall s", "s/UBS", "vs N=1", "N=10 <= 2x N=1", "controller CPU s", "UBS CPU s",
+       "CPU floor s", "floor/wall"], lines, left=(0, 2))
+print(f"controller CPU s: user + system of ansible-playbook, its forks and the ssh clients. UBS CPU s: what the N\n"
+      f"UBS containers used during the run (their cgroups: sshd, the modules, PostgreSQL, the PEC double).\n"
+      f"CPU floor s: (controller + UBS CPU) / {cpus} CPU(s), the least wall time these {cpus} CPU(s) allow for that\n"
+      f"work; floor/wall near 100 % means the run was CPU-bound here, where the UBS share the controller's CPUs,\n"
+      f"and no Ansible setting can bring N=10 under 2x N=1 without less CPU per UBS")
 regime = [r for r in rows if r[0].startswith("regime")]
 HARD = "sesdf.esus.hardening : "
 def by_role(out):
