@@ -163,7 +163,7 @@ class _Run:
             return self.attributes(path, uid, gid, mode, diff)
         if os.path.lexists(path):
             raise PecError(f"{path} exists and is not a directory; move it away and run again")
-        diff.update(before="(absent)\n", after=f"directory {mode if mode is None else format(mode, '04o')}\n")
+        diff.update(before="(absent)\n", after=f"directory {format(0o755 if mode is None else mode, '04o')}\n")
         if self.check_mode:
             self.planned_dirs.add(path)
             return True
@@ -191,13 +191,14 @@ class _Run:
         if self.check_mode:
             self.planned_text[path] = text
             return
-        if mode is None:
-            mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o644
-        if os.path.exists(path):
+        if os.path.exists(path):  # what the entry leaves unset stays as the file has it
             st = os.stat(path)
+            mode = stat.S_IMODE(st.st_mode) if mode is None else mode
             uid = st.st_uid if uid is None else uid
             gid = st.st_gid if gid is None else gid
-        _fsutil.atomic_write(path, text, mode=mode, uid=uid, gid=gid)
+        # bytes that were not UTF-8 in the file read go back as they were (surrogateescape, as read_text reads)
+        data = text.encode("utf-8", "surrogateescape")
+        _fsutil.atomic_write(path, data, mode=0o644 if mode is None else mode, uid=uid, gid=gid)
 
     def _file(self, path, content, uid, gid, mode, diff):
         if content is None:

@@ -221,3 +221,13 @@ def test_missing_parents_get_the_entry_mode_whatever_the_umask(tmp_path):
     assert result["changed"]
     for p in (tmp_path / "lib", tmp_path / "lib" / "pkg", tmp_path / "lib" / "pkg" / "utils"):
         assert mode_of(p) == 0o755, p
+
+
+def test_lines_keep_bytes_that_are_not_utf8(tmp_path):
+    conf = tmp_path / "faillock.conf"
+    conf.write_bytes(b"# r\xe9sum\xe9 latin-1\n# deny = 3\n")
+    [result] = apply_entries(
+        [{"path": str(conf), "state": "lines", "lines": [{"regexp": r"^\s*#?\s*deny\s*=", "line": "deny = 5"}]}]
+    )
+    assert result["changed"] and not result["failed"]
+    assert conf.read_bytes() == b"# r\xe9sum\xe9 latin-1\ndeny = 5\n"
