@@ -7,7 +7,8 @@
 # idempotent re-run is timed. Prints a table and a projection of a 200-UBS night. Not a test: it never fails on
 # the figures (it fails when a playbook fails: the figures would mean nothing).
 # Env: BENCH_FLEET_SIZES (default "1 5 10"), BENCH_FLEET_CONFIGS (default "default tuned free"; free = tuned with
-# strategy free), BENCH_FLEET_REGIME (default 1; 0 skips the regime), BENCH_FLEET_REGIME_CONFIGS (settings of the
+# strategy free), BENCH_FLEET_JOBS (default "health check": the daily check, the regime in check mode),
+# BENCH_FLEET_REGIME (default 1; 0 skips the regime), BENCH_FLEET_REGIME_CONFIGS (settings of the
 # idempotent re-run, default "tuned"), BENCH_FLEET_PATIENTS (synthetic patients per UBS, default 200),
 # BENCH_FLEET_UBS_TOTAL and BENCH_FLEET_WINDOW_H (the projection: default 200 UBS, 2 h), BENCH_KEEP=1 keeps the
 # containers (sesdf-bench-fleet-ubs-NN). Work files (inventories, per-run json, logs): build/bench-fleet/.
@@ -18,6 +19,7 @@ PREFIX=sesdf-bench-fleet-ubs
 IMAGE=${LAB_IMAGE:-localhost/sesdf-esus-lab:latest}
 read -r -a SIZES <<<"${BENCH_FLEET_SIZES:-1 5 10}"
 read -r -a CONFIGS <<<"${BENCH_FLEET_CONFIGS:-default tuned free}"
+read -r -a JOBS <<<"${BENCH_FLEET_JOBS:-health check}"
 REGIME=${BENCH_FLEET_REGIME:-1}
 read -r -a REGIME_CONFIGS <<<"${BENCH_FLEET_REGIME_CONFIGS:-tuned}"
 PATIENTS=${BENCH_FLEET_PATIENTS:-200}
@@ -142,8 +144,13 @@ play() {  # play <label> <config> <N> <playbook> [ansible-playbook args...]
 echo "fleet runs (sizes: ${SIZES[*]}; configs: ${CONFIGS[*]}) ..." >&2
 for n in "${SIZES[@]}"; do
   for c in "${CONFIGS[@]}"; do
-    play health "$c" "$n" playbooks/report.yml
-    play check "$c" "$n" playbooks/site.yml --check
+    for j in "${JOBS[@]}"; do
+      case $j in
+        health) play health "$c" "$n" playbooks/report.yml ;;
+        check) play check "$c" "$n" playbooks/site.yml --check ;;
+        *) echo "BENCH_FLEET_JOBS: unknown job $j (health, check)" >&2; exit 2 ;;
+      esac
+    done
   done
 done
 

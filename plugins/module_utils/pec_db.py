@@ -4,14 +4,22 @@
 
 The password goes to the tools through a private PGPASSFILE (mode 0600 in a 0700 directory), never on a
 command line or in the environment of the process list.
+
+A read-only caller that runs several queries (pec_info: the version, the size, the schema probe, the monthly
+production) asks for ``session=True``: one psql process and one server connection serve them all, instead of a
+psql start, a backend fork and an md5 authentication per query. A query's failure ends that psql (ON_ERROR_STOP),
+exactly as a one-shot psql would; the next query starts a new one.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import selectors
 import shutil
 import subprocess
 import tempfile
+import time
 
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
@@ -56,10 +64,12 @@ def _first_line(text):
 class PgClient:
     """Runs the PEC's PostgreSQL client tools against one database. Use as a context manager."""
 
-    def __init__(self, bin_dir, conn, timeout=60):
+    def __init__(self, bin_dir, conn, timeout=60, session=False):
         self.bin_dir = bin_dir
         self.conn = dict(conn)
         self.timeout = timeout
+        self.session = session
+        self._session = None
         self._tmpdir = None
         self.executed_queries = []
 
@@ -77,6 +87,7 @@ class PgClient:
         return self
 
     def __exit__(self, *exc):
+        self._close_session()
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -113,7 +124,22 @@ class PgClient:
         """Run one SQL statement with psql; return rows as lists of strings (NULL as None)."""
         if record:
             self.executed_queries.append(sql)
-        cmd = [
+        cmd = self._psql_cmd(dbname)
+        if self.session and dbname is None:
+            out = self._session_query(cmd, sql)
+        else:
+            out = self._run(cmd, sql).stdout
+        if out.endswith("\n"):
+            out = out[:-1]
+        rows = []
+        for record_text in out.split(RECORD_SEP):
+            if record_text == "":
+                continue
+            rows.append([None if f == "\\N" else f for f in record_text.split(FIELD_SEP)])
+        return rows
+
+    def _psql_cmd(self, dbname=None):
+        return [
             self.tool("psql"),
             "-X",
             "-q",
@@ -131,16 +157,29 @@ class PgClient:
             "-f",
             "-",
         ]
-        proc = self._run(cmd, sql)
-        out = proc.stdout
-        if out.endswith("\n"):
-            out = out[:-1]
-        rows = []
-        for record_text in out.split(RECORD_SEP):
-            if record_text == "":
-                continue
-            rows.append([None if f == "\\N" else f for f in record_text.split(FIELD_SEP)])
-        return rows
+
+    def _session_query(self, cmd, sql):
+        if self._session is None:
+            self._session = _PsqlSession(cmd, self.env())
+        try:
+            return self._session.run(sql, self.timeout)
+        except subprocess.TimeoutExpired as exc:
+            self._close_session()
+            raise PecError(self._timeout_msg()) from exc
+        except _SessionEnded as exc:
+            self._session = None
+            raise PecError(classify_error(exc.stderr, self.conn), rc=exc.rc) from None
+
+    def _close_session(self):
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _timeout_msg(self):
+        return (
+            f"database {self.conn['host']}:{self.conn['port']} did not answer within {self.timeout}s; "
+            "check that the PEC database service is healthy"
+        )
 
     def scalar(self, sql, dbname=None):
         rows = self.query(sql, dbname=dbname)
@@ -160,13 +199,91 @@ class PgClient:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise PecError(
-                f"database {self.conn['host']}:{self.conn['port']} did not answer within {self.timeout}s; "
-                "check that the PEC database service is healthy"
-            ) from exc
+            raise PecError(self._timeout_msg()) from exc
         if proc.returncode != 0:
             raise PecError(classify_error(proc.stderr, self.conn), rc=proc.returncode)
         return proc
+
+
+class _SessionEnded(Exception):
+    """The session's psql exited (a failed statement under ON_ERROR_STOP, or the connection lost)."""
+
+    def __init__(self, rc, stderr):
+        super().__init__(stderr)
+        self.rc = rc
+        self.stderr = stderr
+
+
+class _PsqlSession:
+    """One psql process fed statement after statement on stdin; each answer ends at an ``\\echo`` of a marker
+    that holds a random token, so no row can end an answer early."""
+
+    def __init__(self, cmd, env):
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        self.token = secrets.token_hex(16)
+        self.count = 0
+
+    def run(self, sql, timeout):
+        """The text psql printed for ``sql``; raises _SessionEnded or subprocess.TimeoutExpired."""
+        self.count += 1
+        marker = f"__sesdf_esus_{self.token}_{self.count}__".encode()
+        # the newline ends a trailing comment, the semicolon an unterminated statement (an empty one is ignored)
+        pending = memoryview(sql.encode("utf-8") + b"\n;\n\\echo " + marker + b"\n")
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + timeout
+        proc = self.proc
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdin, selectors.EVENT_WRITE)
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            sel.register(proc.stderr, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise subprocess.TimeoutExpired(proc.args, timeout)
+                for key, _ in sel.select(left):
+                    if key.fileobj is proc.stdin:
+                        try:
+                            sent = os.write(proc.stdin.fileno(), pending[:4096])
+                        except BrokenPipeError:
+                            sent = len(pending)  # psql is gone: its stdout's end says why
+                        pending = pending[sent:]
+                        if not pending:
+                            sel.unregister(proc.stdin)
+                        continue
+                    data = os.read(key.fileobj.fileno(), 65536)
+                    if key.fileobj is proc.stderr:
+                        if data:
+                            err += data
+                        else:
+                            sel.unregister(proc.stderr)
+                        continue
+                    if not data:
+                        try:
+                            rc = proc.wait(max(deadline - time.monotonic(), 0.1))
+                        except subprocess.TimeoutExpired:
+                            proc.kill()
+                            rc = proc.wait()
+                        err += proc.stderr.read() or b""
+                        raise _SessionEnded(rc, err.decode("utf-8", "replace"))
+                    out += data
+                    end = out.find(marker + b"\n")
+                    if end != -1 and (end == 0 or out[end - 1 : end] == b"\n"):
+                        return bytes(out[:end]).decode("utf-8")
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            stream.close()
 
 
 def sql_literal(value):

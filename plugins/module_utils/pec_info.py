@@ -129,7 +129,8 @@ def gather(params, http_get=None, unit_state=service_state):
         result["paths"]["pg_bin_dir"] = bin_dir
         conn = install.connection()
         result["database"].update({k: conn[k] for k in ("host", "port", "name", "user")})
-        with PgClient(bin_dir, conn, timeout=30) as client:
+        # read-only, a dozen queries: one psql and one connection for all (PgClient's session)
+        with PgClient(bin_dir, conn, timeout=30, session=True) as client:
             version, size = version_and_size(client, params["version_key"])
             result["version"]["database"] = version
             result["database"]["size_bytes"] = size
