@@ -19,6 +19,8 @@ description:
   - A host without the PEC is not an error; its role is then C(none).
   - Problems (database down, credentials unreadable, endpoint not answering) are listed in RV(pec.problems);
     O(fail_on) turns chosen ones into a task failure.
+  - Every query of one run (version, size, schema probe, monthly production) goes through one C(psql) process and
+    one database connection; a failed query ends that C(psql), and the next query opens a new one.
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
