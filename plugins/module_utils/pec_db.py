@@ -164,15 +164,15 @@ class PgClient:
         try:
             return self._session.run(sql, self.timeout)
         except subprocess.TimeoutExpired as exc:
-            self._close_session()
+            self._close_session(kill=True)
             raise PecError(self._timeout_msg()) from exc
         except _SessionEnded as exc:
-            self._session = None
+            self._close_session()
             raise PecError(classify_error(exc.stderr, self.conn), rc=exc.rc) from None
 
-    def _close_session(self):
+    def _close_session(self, kill=False):
         if self._session is not None:
-            self._session.close()
+            self._session.close(kill=kill)
             self._session = None
 
     def _timeout_msg(self):
@@ -272,7 +272,10 @@ class _PsqlSession:
                     if end != -1 and (end == 0 or out[end - 1 : end] == b"\n"):
                         return bytes(out[:end]).decode("utf-8")
 
-    def close(self):
+    def close(self, kill=False):
+        """End psql: at the end of its input, or at once (``kill``: a statement that outran its time)."""
+        if kill:
+            self.proc.kill()
         try:
             self.proc.stdin.close()
         except OSError:
