@@ -242,7 +242,7 @@ class _PsqlSession:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise subprocess.TimeoutExpired(proc.args, timeout)
-                for key, _ in sel.select(left):
+                for key, _events in sel.select(left):
                     if key.fileobj is proc.stdin:
                         try:
                             sent = os.write(proc.stdin.fileno(), pending[:4096])

@@ -80,7 +80,7 @@ def test_session_serves_many_queries_with_one_psql_and_one_connection(pg_server,
         expected = client.query(sql)
     started = _count_popen(monkeypatch)
     with PgClient(pg_server["bin_dir"], _conn(pg_server), session=True) as client:
-        pids = {client.scalar("SELECT pg_backend_pid()") for _ in range(3)}
+        pids = {client.scalar("SELECT pg_backend_pid()") for _attempt in range(3)}
         assert client.query(sql) == expected
         assert client.scalar("SELECT 1 WHERE false") is None
         assert client.query("SELECT 1; -- a trailing comment") == [["1"]]
