@@ -20,6 +20,9 @@ IMAGE=${LAB_IMAGE:-localhost/sesdf-esus-lab:latest}
 read -r -a SIZES <<<"${BENCH_FLEET_SIZES:-1 5 10}"
 read -r -a CONFIGS <<<"${BENCH_FLEET_CONFIGS:-default tuned free}"
 read -r -a JOBS <<<"${BENCH_FLEET_JOBS:-health check}"
+for j in "${JOBS[@]}"; do
+  [[ $j == health || $j == check ]] || { echo "BENCH_FLEET_JOBS: unknown job $j (health, check)" >&2; exit 2; }
+done
 REGIME=${BENCH_FLEET_REGIME:-1}
 read -r -a REGIME_CONFIGS <<<"${BENCH_FLEET_REGIME_CONFIGS:-tuned}"
 PATIENTS=${BENCH_FLEET_PATIENTS:-200}
@@ -148,7 +151,6 @@ for n in "${SIZES[@]}"; do
       case $j in
         health) play health "$c" "$n" playbooks/report.yml ;;
         check) play check "$c" "$n" playbooks/site.yml --check ;;
-        *) echo "BENCH_FLEET_JOBS: unknown job $j (health, check)" >&2; exit 2 ;;
       esac
     done
   done

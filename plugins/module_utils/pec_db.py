@@ -232,6 +232,7 @@ class _PsqlSession:
         # the newline ends a trailing comment, the semicolon an unterminated statement (an empty one is ignored)
         pending = memoryview(sql.encode("utf-8") + b"\n;\n\\echo " + marker + b"\n")
         out, err = bytearray(), bytearray()
+        scanned = 0  # out[:scanned] holds no marker start: each chunk is searched once, not the whole answer again
         deadline = time.monotonic() + timeout
         proc = self.proc
         with selectors.DefaultSelector() as sel:
@@ -268,9 +269,12 @@ class _PsqlSession:
                         err += proc.stderr.read() or b""
                         raise _SessionEnded(rc, err.decode("utf-8", "replace"))
                     out += data
-                    end = out.find(marker + b"\n")
-                    if end != -1 and (end == 0 or out[end - 1 : end] == b"\n"):
-                        return bytes(out[:end]).decode("utf-8")
+                    if out.startswith(marker + b"\n"):  # an answer without rows
+                        return ""
+                    end = out.find(b"\n" + marker + b"\n", scanned)
+                    if end != -1:
+                        return bytes(out[: end + 1]).decode("utf-8")
+                    scanned = max(len(out) - len(marker) - 1, 0)
 
     def close(self, kill=False):
         """End psql: at the end of its input, or at once (``kill``: a statement that outran its time)."""

@@ -85,6 +85,10 @@ def test_session_serves_many_queries_with_one_psql_and_one_connection(pg_server,
         assert client.scalar("SELECT 1 WHERE false") is None
         assert client.query("SELECT 1; -- a trailing comment") == [["1"]]
         assert client.query("SELECT 2") == [["2"]]
+        # an answer of many reads (about 1 MB) comes back whole, and the next one is still separate
+        big = client.query("SELECT g, repeat('x', 13) FROM generate_series(1, 60000) g")
+        assert len(big) == 60000 and big[0] == ["1", "x" * 13] and big[-1] == ["60000", "x" * 13]
+        assert client.query("SELECT 3") == [["3"]]
         # a value that looks like the end of an answer does not end it
         assert client.scalar("SELECT E'__sesdf_esus_x_1__\\n'") == "__sesdf_esus_x_1__\n"
     assert len(pids) == 1, "every query of a session goes through the same server connection"
