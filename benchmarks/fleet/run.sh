@@ -7,8 +7,9 @@
 # idempotent re-run is timed. Prints a table and a projection of a 200-UBS night. Not a test: it never fails on
 # the figures (it fails when a playbook fails: the figures would mean nothing).
 # Env: BENCH_FLEET_SIZES (default "1 5 10"), BENCH_FLEET_CONFIGS (default "default tuned free"; free = tuned with
-# strategy free), BENCH_FLEET_JOBS (default "health check": the daily check, the regime in check mode),
-# BENCH_FLEET_REGIME (default 1; 0 skips the regime), BENCH_FLEET_REGIME_CONFIGS (settings of the
+# strategy free), BENCH_FLEET_JOBS (default "baseline health check": one ping per UBS, the least a job costs
+# here; the daily check; the regime in check mode), BENCH_FLEET_REPEAT (default 3: each fleet run that many
+# times, interleaved; the table gives the median), BENCH_FLEET_REGIME (default 1; 0 skips the regime), BENCH_FLEET_REGIME_CONFIGS (settings of the
 # idempotent re-run, default "tuned"), BENCH_FLEET_PATIENTS (synthetic patients per UBS, default 200),
 # BENCH_FLEET_UBS_TOTAL and BENCH_FLEET_WINDOW_H (the projection: default 200 UBS, 2 h), BENCH_KEEP=1 keeps the
 # containers (sesdf-bench-fleet-ubs-NN). Work files (inventories, per-run json, logs): build/bench-fleet/.
@@ -19,10 +20,13 @@ PREFIX=sesdf-bench-fleet-ubs
 IMAGE=${LAB_IMAGE:-localhost/sesdf-esus-lab:latest}
 read -r -a SIZES <<<"${BENCH_FLEET_SIZES:-1 5 10}"
 read -r -a CONFIGS <<<"${BENCH_FLEET_CONFIGS:-default tuned free}"
-read -r -a JOBS <<<"${BENCH_FLEET_JOBS:-health check}"
+read -r -a JOBS <<<"${BENCH_FLEET_JOBS:-baseline health check}"
 for j in "${JOBS[@]}"; do
-  [[ $j == health || $j == check ]] || { echo "BENCH_FLEET_JOBS: unknown job $j (health, check)" >&2; exit 2; }
+  [[ $j == baseline || $j == health || $j == check ]] \
+    || { echo "BENCH_FLEET_JOBS: unknown job $j (baseline, health, check)" >&2; exit 2; }
 done
+REPEAT=${BENCH_FLEET_REPEAT:-3}
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_FLEET_REPEAT: a whole number >= 1, not $REPEAT" >&2; exit 2; }
 REGIME=${BENCH_FLEET_REGIME:-1}
 read -r -a REGIME_CONFIGS <<<"${BENCH_FLEET_REGIME_CONFIGS:-tuned}"
 PATIENTS=${BENCH_FLEET_PATIENTS:-200}
@@ -144,14 +148,18 @@ play() {  # play <label> <config> <N> <playbook> [ansible-playbook args...]
   echo "  $label $config N=$n: $(python3 -c "print(round($e - $s, 1))") s" >&2
 }
 
-echo "fleet runs (sizes: ${SIZES[*]}; configs: ${CONFIGS[*]}) ..." >&2
-for n in "${SIZES[@]}"; do
-  for c in "${CONFIGS[@]}"; do
-    for j in "${JOBS[@]}"; do
-      case $j in
-        health) play health "$c" "$n" playbooks/report.yml ;;
-        check) play check "$c" "$n" playbooks/site.yml --check ;;
-      esac
+echo "fleet runs (sizes: ${SIZES[*]}; configs: ${CONFIGS[*]}; jobs: ${JOBS[*]}; $REPEAT round(s)) ..." >&2
+# the rounds are interleaved, so a passing load on the machine spreads over all the figures instead of one
+for ((round = 1; round <= REPEAT; round++)); do
+  for n in "${SIZES[@]}"; do
+    for c in "${CONFIGS[@]}"; do
+      for j in "${JOBS[@]}"; do
+        case $j in
+          baseline) play baseline "$c" "$n" benchmarks/fleet/baseline.yml ;;
+          health) play health "$c" "$n" playbooks/report.yml ;;
+          check) play check "$c" "$n" playbooks/site.yml --check ;;
+        esac
+      done
     done
   done
 done
@@ -175,7 +183,8 @@ rows = [line.rstrip("\n").split("\t") for line in open(path)]
 SETTINGS = {"default": "Ansible defaults: forks 5, no pipelining, ControlPersist 60s, linear",
             "tuned": f"ansible-tuned.cfg: forks {forks}, pipelining, ControlPersist 600s, linear",
             "free": "ansible-tuned.cfg, strategy free"}
-JOBS = {"health": "daily backup check (report.yml)", "check": "regime, check mode (site.yml --check)"}
+JOBS = {"baseline": "baseline: one ping per UBS", "health": "daily backup check (report.yml)",
+        "check": "regime, check mode (site.yml --check)"}
 def ts(s):
     return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 def parse(out):
@@ -202,9 +211,17 @@ def table(head, lines, left=(0,)):
     print("|" + "|".join("-" * (n + 2) for n in w) + "|")
     for r in lines:
         print(fmt(r))
-fleet = {(r[0], r[1], int(r[2])): (float(r[4]), r[5]) for r in rows if r[0] in JOBS}
-cpu = {(r[0], r[1], int(r[2])): float(r[6]) for r in rows if r[0] in JOBS}
-ubs_cpu = {(r[0], r[1], int(r[2])): (None if r[7] == "-" else float(r[7])) for r in rows if r[0] in JOBS}
+# each job, settings and N ran BENCH_FLEET_REPEAT times: the run of median wall time stands for it (its CPU
+# figures and its per-task times), and the range of the walls shows the noise
+runs = {}
+for r in rows:
+    if r[0] in JOBS:
+        runs.setdefault((r[0], r[1], int(r[2])), []).append(r)
+median = {k: sorted(v, key=lambda r: float(r[4]))[(len(v) - 1) // 2] for k, v in runs.items()}
+spread = {k: (min(float(r[4]) for r in v), max(float(r[4]) for r in v), len(v)) for k, v in runs.items()}
+fleet = {k: (float(r[4]), r[5]) for k, r in median.items()}
+cpu = {k: float(r[6]) for k, r in median.items()}
+ubs_cpu = {k: (None if r[7] == "-" else float(r[7])) for k, r in median.items()}
 print(f"\nbench-fleet: lab UBS over SSH (one podman network), controller and UBS sharing the same {cpus} CPU(s)\n")
 lines = []
 for (job, cfg, n), (wall, _) in sorted(fleet.items(), key=lambda k: (list(JOBS).index(k[0][0]), list(SETTINGS).index(k[0][1]), k[0][2])):
@@ -213,17 +230,32 @@ for (job, cfg, n), (wall, _) in sorted(fleet.items(), key=lambda k: (list(JOBS).
     target = ("pass" if ratio <= 2 else "FAIL") if (cfg == "tuned" and n == 10 and base) else ""
     u = ubs_cpu[(job, cfg, n)]
     floor = (cpu[(job, cfg, n)] + u) / int(cpus) if u is not None else None
-    lines.append([JOBS[job], n, SETTINGS[cfg], f"{wall:.1f}", f"{wall / n:.2f}",
+    lo, hi, count = spread[(job, cfg, n)]
+    lines.append([JOBS[job], n, SETTINGS[cfg], count, f"{wall:.1f}", f"{lo:.1f}-{hi:.1f}", f"{wall / n:.2f}",
                   f"{ratio:.2f}x" if ratio else "-", target, f"{cpu[(job, cfg, n)]:.1f}",
                   "-" if u is None else f"{u:.1f}", "-" if floor is None else f"{floor:.1f}",
                   "-" if floor is None else f"{100 * floor / wall:.0f} %"])
-table(["job", "N", "settings", "wall s", "s/UBS", "vs N=1", "N=10 <= 2x N=1", "controller CPU s", "UBS CPU s",
+table(["job", "N", "settings", "runs", "wall s", "walls s", "s/UBS", "vs N=1", "N=10 <= 2x N=1", "controller CPU s", "UBS CPU s",
        "CPU floor s", "floor/wall"], lines, left=(0, 2))
-print(f"controller CPU s: user + system of ansible-playbook, its forks and the ssh clients. UBS CPU s: what the N\n"
+print(f"runs: how many times it ran (BENCH_FLEET_REPEAT, interleaved); wall s: the median run, whose figures\n"
+      f"the other columns give; walls s: the least and the most of the runs.\n"
+      f"controller CPU s: user + system of ansible-playbook, its forks and the ssh clients. UBS CPU s: what the N\n"
       f"UBS containers used during the run (their cgroups: sshd, the modules, PostgreSQL, the PEC double).\n"
       f"CPU floor s: (controller + UBS CPU) / {cpus} CPU(s), the least wall time these {cpus} CPU(s) allow for that\n"
       f"work; floor/wall near 100 % means the run was CPU-bound here, where the UBS share the controller's CPUs,\n"
       f"and no Ansible setting can bring N=10 under 2x N=1 without less CPU per UBS")
+def ratio10(job):
+    one, ten = fleet.get((job, "tuned", 1)), fleet.get((job, "tuned", 10))
+    return ten[0] / one[0] if one and ten else None
+floor = ratio10("baseline")
+if floor is not None:
+    print(f"baseline (tuned): one ping per UBS took {floor:.2f}x at N=10 what it took at N=1. That is the least a job\n"
+          f"that reaches every UBS costs here (an SSH login, sudo, one Python module per UBS): the machine's floor\n"
+          f"for the 2x target, whatever the job does.")
+    for job in ("health", "check"):
+        r = ratio10(job)
+        if r is not None:
+            print(f"  {JOBS[job]}: {r:.2f}x, {r - floor:+.2f} over the baseline")
 regime = [r for r in rows if r[0].startswith("regime")]
 HARD = "sesdf.esus.hardening : "
 def by_role(out):
