@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 from ansible_collections.sesdf.esus.plugins.module_utils._borg import last_lines
@@ -93,7 +94,9 @@ DUMP_SETTINGS = (
 def table_hashes(client, dbname, tables, encoding=None):
     """{schema.table: sha256 hex} of each table's rows in ``dbname`` (a database just restored by pg_restore -1,
     whose rows are in archive order): one psql session, ``COPY (SELECT <columns> FROM ONLY t ORDER BY ctid) TO
-    STDOUT`` per table, each ended by a ``\\.`` line, into RowHasher. Tables absent there map to None."""
+    STDOUT`` per table, each ended by a ``\\.`` line, into RowHasher. Tables absent there map to None. The whole
+    session gets the client's timeout: a server that stops answering (a lock, a hung backend) kills ``psql``
+    and raises, instead of holding the drill until the job is stopped."""
     version = int(client.scalar("SHOW server_version_num", dbname=dbname))
     generated = " AND a.attgenerated = ''" if version >= 120000 else ""
     found = {
@@ -114,9 +117,26 @@ def table_hashes(client, dbname, tables, encoding=None):
         cmd = [client.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", *client.conn_args(dbname), "-f", sql_path]
         with open(err_path, "wb") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=client.env(), preexec_fn=set_pdeathsig)
-            hashes, error = hash_stream(proc.stdout, RowHasher(names=present))
-            proc.stdout.close()
-            rc = proc.wait()
+            expired = threading.Event()
+
+            def expire():
+                expired.set()
+                proc.kill()
+
+            watchdog = threading.Timer(client.timeout, expire)
+            watchdog.start()
+            try:
+                hashes, error = hash_stream(proc.stdout, RowHasher(names=present))
+            finally:
+                watchdog.cancel()
+                proc.stdout.close()
+                rc = proc.wait()
+        if expired.is_set():
+            raise PecError(
+                f"hashing the rows of {dbname} did not finish within {client.timeout}s: psql was "
+                "stopped; check that the PEC database service is healthy and that no session holds a lock on its "
+                "tables (pg_locks), then run the drill again"
+            )
         if rc != 0:
             raise PecError(f"hashing the rows of {dbname} failed: {classify_error(tail_file(err_path), client.conn)}")
     finally:

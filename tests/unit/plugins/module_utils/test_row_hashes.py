@@ -7,6 +7,7 @@ import datetime
 import hashlib
 import json
 import subprocess
+import time
 
 import pytest
 from backup_helpers import params, published
@@ -194,6 +195,48 @@ def test_a_hashing_failure_is_a_verification_failure_and_nothing_is_published(hs
         pb.run_backup(_params(hsource, tmp_path))
     assert "nothing was published" in err.value.msg
     assert published(tmp_path) == []
+
+
+def _eventually(client, sql, want, seconds=10):
+    """True once ``sql`` answers ``want`` (polled every 0.1 s for up to ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while client.scalar(sql) != want:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_hashing_stops_at_the_timeout_when_a_session_holds_a_lock_and_the_lock_is_released(hsource):
+    """A COPY blocked behind another session's lock would hold the drill until the job is stopped: the hashing
+    session gets the client's timeout, its psql is stopped and no backend of it is left on the server."""
+    locker_sql = "BEGIN; LOCK TABLE tb_text IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;"
+    with PgClient(hsource["bin_dir"], _conn(hsource, HDB)) as admin:
+        cmd = [admin.tool("psql"), "-X", "-q", *admin.conn_args(HDB), "-c", locker_sql]
+        locker = subprocess.Popen(cmd, env=admin.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            held = (
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                " WHERE c.relname = 'tb_text' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+            )
+            assert _eventually(admin, held, "1"), "the locking session did not get its lock"
+            with PgClient(hsource["bin_dir"], _conn(hsource, HDB), timeout=2) as client:
+                with pytest.raises(PecError, match=r"did not finish within 2s: psql was stopped") as err:
+                    pec_drill.table_hashes(client, HDB, ["public.tb_text"])
+            assert "pg_locks" in err.value.msg
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%'"
+                " AND pid <> pg_backend_pid()"
+            )
+            admin.query(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+                " WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()"
+            )
+            assert _eventually(admin, waiting, "0"), "the stopped psql's COPY is still on the server"
+        finally:
+            locker.kill()
+            locker.wait()
+    assert _hashes(hsource, HDB, ["public.tb_text"])["public.tb_text"], "the table hashes once the lock is gone"
 
 
 def test_the_hasher_gives_the_same_hashes_whatever_the_chunk_boundaries(hsource, tmp_path):
