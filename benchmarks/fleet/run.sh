@@ -9,9 +9,9 @@
 # Env: BENCH_FLEET_SIZES (default "1 5 10"), BENCH_FLEET_CONFIGS (default "default tuned free"; free = tuned with
 # strategy free), BENCH_FLEET_JOBS (default "baseline health check": one ping per UBS, the least a job costs
 # here; the daily check; the regime in check mode), BENCH_FLEET_REPEAT (default 3: each fleet run that many
-# times, interleaved; the table gives the median), BENCH_FLEET_REGIME (default 1; 0 skips the regime), BENCH_FLEET_REGIME_CONFIGS (settings of the
-# idempotent re-run, default "tuned"), BENCH_FLEET_PATIENTS (synthetic patients per UBS, default 200),
-# BENCH_FLEET_UBS_TOTAL and BENCH_FLEET_WINDOW_H (the projection: default 200 UBS, 2 h), BENCH_KEEP=1 keeps the
+# times, interleaved; the table gives the median), BENCH_FLEET_REGIME (default 1; 0 skips the regime),
+# BENCH_FLEET_REGIME_CONFIGS (settings of the idempotent re-run, default "tuned"), BENCH_FLEET_PATIENTS
+# (synthetic patients per UBS, default 200), BENCH_FLEET_UBS_TOTAL and BENCH_FLEET_WINDOW_H (the projection: default 200 UBS, 2 h), BENCH_KEEP=1 keeps the
 # containers (sesdf-bench-fleet-ubs-NN). Work files (inventories, per-run json, logs): build/bench-fleet/.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -247,15 +247,15 @@ print(f"runs: how many times it ran (BENCH_FLEET_REPEAT, interleaved); wall s: t
 def ratio10(job):
     one, ten = fleet.get((job, "tuned", 1)), fleet.get((job, "tuned", 10))
     return ten[0] / one[0] if one and ten else None
-floor = ratio10("baseline")
-if floor is not None:
-    print(f"baseline (tuned): one ping per UBS took {floor:.2f}x at N=10 what it took at N=1. That is the least a job\n"
+base10 = ratio10("baseline")
+if base10 is not None:
+    print(f"baseline (tuned): one ping per UBS took {base10:.2f}x at N=10 what it took at N=1. That is the least a job\n"
           f"that reaches every UBS costs here (an SSH login, sudo, one Python module per UBS): the machine's floor\n"
           f"for the 2x target, whatever the job does.")
     for job in ("health", "check"):
         r = ratio10(job)
         if r is not None:
-            print(f"  {JOBS[job]}: {r:.2f}x, {r - floor:+.2f} over the baseline")
+            print(f"  {JOBS[job]}: {r:.2f}x, {r - base10:+.2f} over the baseline")
 regime = [r for r in rows if r[0].startswith("regime")]
 HARD = "sesdf.esus.hardening : "
 def by_role(out):
