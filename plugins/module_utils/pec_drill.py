@@ -134,8 +134,8 @@ def table_hashes(client, dbname, tables, encoding=None):
         if expired.is_set():
             raise PecError(
                 f"hashing the rows of {dbname} did not finish within {client.timeout}s: psql was "
-                "stopped; check that the PEC database service is healthy and that no session holds a lock on its "
-                "tables (pg_locks), then run the drill again"
+                "stopped; check that the PEC database service is healthy and that no other session holds a lock on "
+                f"a table of {dbname} (pg_locks), then run the drill again"
             )
         if rc != 0:
             raise PecError(f"hashing the rows of {dbname} failed: {classify_error(tail_file(err_path), client.conn)}")
