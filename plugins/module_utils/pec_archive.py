@@ -5,7 +5,8 @@
 Archive format: ``pg_dump -Fc -Z0`` (custom format, uncompressed) streamed through ``zstd -T0`` (with its
 content checksum), named ``<db>_<label>_<YYYYmmddTHHMMSSZ>.pgdump.zst``, with ``<archive>.sha256``
 (sha256sum format) and ``<archive>.manifest.json`` beside it. Verification reads an archive whole once:
-sha256 of the bytes on disk, zstd frame checksum and ``pg_restore -f -`` of every entry into ``RowHasher``, which
+sha256 of the bytes on disk, zstd frame checksum and pg_restore's script of every entry (``-f /dev/stdout``: the
+PEC's client tools are 9.6, where ``-f -`` is a file named ``-``) into ``RowHasher``, which
 hashes each table's COPY data in archive order (the ordered-row hashes of the manifest, compared by the restore
 drill). Standard library only (copied onto servers by the backup_schedule role).
 """
@@ -269,9 +270,10 @@ def disk_full(*texts):
     return "no space left on device" in low or "disk full" in low
 
 
-def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True, consume=None):
+def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True, consume=None, cwd=None):
     """Read ``path`` whole once: sha256 of its bytes, ``zstd -dc`` (for zstd archives) into ``sink_cmd``; with
-    ``consume`` (a function of a binary pipe), the sink's stdout is read by it in a thread.
+    ``consume`` (a function of a binary pipe), the sink's stdout is read by it in a thread. ``cwd``: the sink's
+    working directory (a private one, so a file an old tool writes there by name stays inside it).
 
     Returns dict(sha256, size_bytes, ok, error, stderr, consumed: what ``consume`` returned).
     """
@@ -291,7 +293,7 @@ def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True, con
                 preexec_fn=set_pdeathsig,
             )
             sink = subprocess.Popen(
-                sink_cmd, stdin=dec.stdout, stdout=sink_out, stderr=serr, env=env, preexec_fn=set_pdeathsig
+                sink_cmd, stdin=dec.stdout, stdout=sink_out, stderr=serr, env=env, cwd=cwd, preexec_fn=set_pdeathsig
             )
             dec.stdout.close()
             feed = dec.stdin
@@ -303,6 +305,7 @@ def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True, con
                 stdout=sink_out,
                 stderr=serr,
                 env=env,
+                cwd=cwd,
                 preexec_fn=set_pdeathsig,
             )
             feed = sink.stdin
@@ -356,14 +359,21 @@ def verify_archive(path, pg_restore, zstd=None, expected_sha256=None, env=None, 
     fmt = sniff_format(path)
     if fmt == "zstd" and not zstd:
         raise PecError("zstd is needed to read this archive; install the zstd package")
-    work = tempfile.mkdtemp(prefix="sesdf-esus-verify-")
+    try:  # beside the archive (its protected directory), else the system's temporary directory
+        work = tempfile.mkdtemp(prefix=".sesdf-esus-verify-", dir=os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        work = tempfile.mkdtemp(prefix="sesdf-esus-verify-")
     try:
         started = time.monotonic()
-        sink = [pg_restore, "-f", "-" if row_hashes else "/dev/null"] + ([] if fmt == "zstd" else ["-Fc"])
+        # The script goes to /dev/stdout by name: the PEC's pg_restore is 9.6, where "-f -" names a file "-" in the
+        # working directory, and 12+ refuses no -f at all. The sink also runs in the private work directory.
+        sink = [pg_restore, "-f", "/dev/stdout" if row_hashes else os.devnull] + ([] if fmt == "zstd" else ["-Fc"])
         hasher = RowHasher() if row_hashes else None
         consume = (lambda pipe: hash_stream(pipe, hasher)) if row_hashes else None
-        read = stream_archive(path, fmt, zstd, sink, env or clean_env(), work, consume=consume)
+        read = stream_archive(path, fmt, zstd, sink, env or clean_env(), work, consume=consume, cwd=work)
         hashes, hash_error = read["consumed"] or (None, "the hashing thread stopped")
+        if row_hashes and hash_error is None and not hashes:
+            hash_error = "pg_restore's SQL script held no table data at all (no COPY block)"
         hashed_ok = not row_hashes or not read["ok"] or hash_error is None
         checksum_ok = expected_sha256 is None or read["sha256"] == expected_sha256
         problems = []

@@ -158,7 +158,8 @@ def compare_hashes(expected, restored):
 
 def restore_drill(repo, prefix, params, now, clock=time.monotonic):
     """``restore_drill`` status part: {result ok|failed, finished_at, duration_s, tables, rows, compared,
-    hashes_compared, archive, error}."""
+    hashes_compared (true only when at least one table's rows were compared), hashes_tables, hashes_note (why not),
+    archive, error}."""
     out = {"result": "failed", "finished_at": None, "duration_s": None, "tables": 0, "archive": None, "error": None}
     t0 = clock()
     try:
@@ -185,7 +186,7 @@ def restore_drill(repo, prefix, params, now, clock=time.monotonic):
                     )
                 restored = row_counts(client, dbname=scratch)
                 hashed = {}
-                if expected_hashes is not None:
+                if expected_hashes:
                     hashed = table_hashes(client, scratch, sorted(expected_hashes), comment.get("row_hash_encoding"))
             finally:
                 drop_database(client, scratch, maint)
@@ -195,8 +196,15 @@ def restore_drill(repo, prefix, params, now, clock=time.monotonic):
             tables=len(restored),
             rows=sum(restored.values()),
             compared=expected is not None,
-            hashes_compared=expected_hashes is not None,
+            hashes_compared=bool(expected_hashes),
+            hashes_tables=len(expected_hashes or {}),
         )
+        if not expected_hashes:
+            out["hashes_note"] = (
+                "the archive carries no ordered-row hash"
+                + (" (an empty set: its verification hashed nothing)" if expected_hashes == {} else "")
+                + ": only the row counts were compared"
+            )
         if not restored:
             raise PecError(f"{name} restored no table")
         if mismatches:

@@ -351,6 +351,7 @@ def _backup(row, pec, pend, role, status, max_age, today):
         "repo_checked_at": iso_day(repo.get("checked_at")),
         "restore_drill": _text(drill.get("result")),
         "restore_drill_at": iso_day(drill.get("finished_at")),
+        "restore_drill_hashes": drill.get("hashes_compared") is True,
     }
     if role != "local_server":
         return
@@ -418,6 +419,17 @@ def _backup(row, pec, pend, role, status, max_age, today):
                 "critica",
                 f"o último teste de restauração falhou ({day_text(drill.get('finished_at')) or '?'}): o backup pode "
                 "não servir; investigar e repetir o teste",
+                "restauracao",
+            )
+        )
+    elif drill_result == "ok" and not row["backup"]["restore_drill_hashes"]:
+        pend.append(
+            _pendency(
+                "teste_restauracao",
+                "media",
+                f"o último teste de restauração ({day_text(drill.get('finished_at')) or '?'}) conferiu só a contagem "
+                "de linhas, não o conteúdo (o backup não trazia os hashes por linha): o próximo backup verificado "
+                "os traz; repetir o teste depois dele",
                 "restauracao",
             )
         )

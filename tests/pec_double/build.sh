@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the PEC e-SUS APS TEST DOUBLE installers from this one source tree:
 #   OUT/eSUS-AB-PEC-{4.2.8,4.5.2,4.5.5}-Linux64.jar, OUT/broken/eSUS-AB-PEC-4.5.2-Linux64.jar, OUT/SHA256SUMS
-# and installs the data generator as $PEC_DOUBLE_BIN_DIR/pec-double-generate (default /usr/local/bin).
+# and installs the data generator as $PEC_DOUBLE_BIN_DIR/pec-double-generate (default /usr/local/bin) and the
+# PostgreSQL 9.6 client-tool shim as $PEC_DOUBLE_LIB_DIR/pg96-shim (default /usr/local/lib/pec-double).
 # Needs: javac/jar (JDK 11+), the PostgreSQL JDBC driver (Debian libpostgresql-jdbc-java), unzip.
 # Usage: build.sh OUT_DIR
 set -eu
@@ -10,6 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$here/out
 jdbc=$(readlink -f "${PEC_DOUBLE_JDBC_JAR:-/usr/share/java/postgresql.jar}")
 bin_dir=${PEC_DOUBLE_BIN_DIR:-/usr/local/bin}
+lib_dir=${PEC_DOUBLE_LIB_DIR:-/usr/local/lib/pec-double}
 migrations=4.3.2,4.5.2,4.5.5
 
 [ -f "$jdbc" ] || { echo "JDBC driver not found: $jdbc (install libpostgresql-jdbc-java)" >&2; exit 1; }
@@ -43,5 +45,10 @@ build_one 4.5.2 true "$out_dir/broken/eSUS-AB-PEC-4.5.2-Linux64.jar"
 if mkdir -p "$bin_dir" 2>/dev/null && [ -w "$bin_dir" ]; then
   install -m 0755 "$here/generator/pec-double-generate" "$bin_dir/pec-double-generate"
   echo "installed $bin_dir/pec-double-generate"
+fi
+# The 9.6 client-tool shim the installers link the PEC's bin/ to (pg96/pg96-shim).
+if mkdir -p "$lib_dir" 2>/dev/null && [ -w "$lib_dir" ]; then
+  install -m 0755 "$here/pg96/pg96-shim" "$lib_dir/pg96-shim"
+  echo "installed $lib_dir/pg96-shim"
 fi
 rm -rf "$work"

@@ -34,7 +34,12 @@ def healthy_pec(version="4.5.2"):
             "age_hours": 14.5,
             "offhost": {"state": "ok", "method": "borg", "last_success": "2026-11-30T02:30:00Z", "pending_days": 0},
             "repo_check": {"result": "ok", "checked_at": "2026-11-29T04:00:00Z"},
-            "restore_drill": {"result": "ok", "finished_at": "2026-11-15T05:00:00Z", "duration_s": 900},
+            "restore_drill": {
+                "result": "ok",
+                "finished_at": "2026-11-15T05:00:00Z",
+                "duration_s": 900,
+                "hashes_compared": True,
+            },
         },
         "migration": None,
         "capabilities": {"create_lotes": {"supported": True, "missing": [], "manual": "Exportar > Lotes"}},

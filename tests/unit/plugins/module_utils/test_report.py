@@ -373,3 +373,12 @@ def test_the_state_layouts_pec_state_records():
     assert "Produção não disponível: tb_atend sem a coluna dt_inicio" in report_html.region_page(
         model, model["regions"][1]
     )
+
+
+def test_a_restore_drill_that_compared_no_row_hash_is_a_pendency_not_a_pass():
+    pec = healthy_pec()
+    pec["backup_status"]["restore_drill"] = {"result": "ok", "finished_at": "2026-11-20T05:00:00Z", "hashes_compared": False}
+    row = row_of(pec=pec)
+    (pend,) = [p for p in row["pendencias"] if p["code"] == "teste_restauracao"]
+    assert pend["severity"] == "media" and "conferiu só a contagem de linhas" in pend["msg"]
+    assert "20/11/2026" in pend["msg"]

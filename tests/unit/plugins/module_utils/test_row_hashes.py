@@ -284,3 +284,14 @@ def test_the_borg_comment_holds_hash_prefixes_or_says_they_were_left_out(tmp_pat
     assert small["row_hashes"] == {t: h[:32] for t, h in hashes.items()}
     big, _hashes = comment(5000)
     assert "row_hashes" not in big and "5000 tables" in big["row_hashes_omitted"]
+
+
+def test_a_drill_whose_archive_carries_an_empty_set_of_hashes_says_it_compared_none(hsource, tmp_path):
+    """What a 9.6 server's '-f -' verification produced: an empty set, which once read as 'hashes compared'."""
+
+    def empty(manifest):
+        return {"file": manifest["file"], "row_counts": manifest.get("row_counts"), "row_hashes": {}}
+
+    drill = _drill(hsource, tmp_path, empty)
+    assert drill["result"] == "ok" and drill["hashes_compared"] is False and drill["hashes_tables"] == 0
+    assert "its verification hashed nothing" in drill["hashes_note"]

@@ -74,7 +74,8 @@ public final class App {
         server.createContext("/", App::handle);
         server.setExecutor(Executors.newFixedThreadPool(4));
         server.start();
-        log("INFO: e-SUS APS PEC " + VERSION + " iniciado na porta " + port);
+        // Nothing public shows a start line of the real PEC: the strict variant prints none to wait for.
+        if (!Common.strict()) log("INFO: e-SUS APS PEC " + VERSION + " iniciado na porta " + port);
         if (Common.strict()) startAutomaticLotes();
     }
 
@@ -170,7 +171,13 @@ public final class App {
         String path = ex.getRequestURI().getPath(), method = ex.getRequestMethod();
         int status;
         try {
-            if (method.equals("GET") && (path.equals("/esus") || path.equals("/esus/"))) {
+            if (method.equals("GET") && (path.equals("/esus") || path.equals("/esus/")) && Common.strict()) {
+                // A real 5.4.37 answers 401 to an anonymous GET /esus/ (its root / answers 200).
+                status = send(ex, 401, "application/json", "{\"erro\": \"Não autorizado\"}\n");
+            } else if (method.equals("GET") && path.equals("/") && Common.strict()) {
+                status = send(ex, 200, "text/html; charset=utf-8", "<!DOCTYPE html><html lang=\"pt-BR\"><head><meta charset=\"utf-8\">"
+                    + "<title>e-SUS APS</title></head><body></body></html>\n");
+            } else if (method.equals("GET") && (path.equals("/esus") || path.equals("/esus/"))) {
                 status = send(ex, 200, "text/html; charset=utf-8", "<!DOCTYPE html><html lang=\"pt-BR\"><head><meta charset=\"utf-8\">"
                     + "<title>e-SUS APS - Prontuário Eletrônico do Cidadão</title></head><body>"
                     + "<h1>e-SUS APS - Prontuário Eletrônico do Cidadão</h1><p>Versão " + VERSION + "</p></body></html>\n");

@@ -168,6 +168,30 @@ public final class Installer {
         return 0;
     }
 
+    /** The 9.6 client tools the real PEC ships (PostgreSQL 9.6.13): its bin/ links each client tool to the 9.6 shim
+     * (tests/pec_double/pg96/pg96-shim, 9.6's options and `pg_restore -f -` semantics over the newer binaries) and
+     * every other program (postgres, initdb, pg_ctl, ...) to the real one. */
+    static final List<String> PG96_CLIENT_TOOLS = List.of("pg_restore", "pg_dump", "pg_dumpall", "psql", "createdb",
+        "dropdb", "vacuumdb", "reindexdb", "pg_isready");
+
+    private void linkBinaries(Path realBin) throws Exception {
+        Path shim = Paths.get(System.getenv().getOrDefault("PEC_DOUBLE_PG96_SHIM", "/usr/local/lib/pec-double/pg96-shim"));
+        if (!Files.isExecutable(shim))
+            throw new Fatal(1, "Ferramentas do PostgreSQL 9.6 do dublê não encontradas: " + shim + " (reconstrua a imagem do laboratório).");
+        if (Files.isSymbolicLink(DB_BIN)) Files.delete(DB_BIN);
+        if (Files.isDirectory(DB_BIN)) {
+            try (var old = Files.list(DB_BIN)) { for (Path p : old.collect(Collectors.toList())) Files.delete(p); }
+        } else {
+            Files.createDirectories(DB_BIN);
+        }
+        try (var real = Files.list(realBin)) {
+            for (Path p : real.collect(Collectors.toList())) {
+                String name = p.getFileName().toString();
+                Files.createSymbolicLink(DB_BIN.resolve(name), PG96_CLIENT_TOOLS.contains(name) ? shim : p);
+            }
+        }
+    }
+
     private void setUpEmbeddedDatabase(String superPassword) throws Exception {
         step("Preparando o banco de dados embarcado em " + DB_HOME);
         Files.createDirectories(DB_HOME);
@@ -177,8 +201,7 @@ public final class Installer {
                 .max((a, b) -> Common.compareVersions(a.getFileName().toString(), b.getFileName().toString()))
                 .orElseThrow(() -> new Fatal(1, "PostgreSQL não encontrado em /usr/lib/postgresql"));
         }
-        if (Files.exists(DB_BIN, LinkOption.NOFOLLOW_LINKS)) Files.delete(DB_BIN);
-        Files.createSymbolicLink(DB_BIN, newest.resolve("bin"));
+        linkBinaries(newest.resolve("bin"));
         if (run("id", "-u", "postgres") != 0 && run("useradd", "--system", "--home-dir", DB_HOME.toString(),
                 "--shell", "/bin/bash", "postgres") != 0)
             throw new Fatal(1, "Não foi possível criar o usuário do sistema postgres.");
