@@ -68,6 +68,55 @@ def parse_public_info(body):
     return None
 
 
+# What a running PEC answers on its start page to an anonymous GET: 200 (a login page), 302 (a redirect to it) or
+# 401 (a real 5.4.37 on /esus/). Any of them is a PEC that is up; 404, 5xx and no answer are not.
+READY_STATUSES = (200, 302, 401)
+# The certmgr of 5.3+ (HTTPS managed by the PEC itself) keeps its settings here, under the PEC's root.
+CERTMGR_CONFIG = "webserver/certmgr/config/ssl.properties"
+
+
+def certmgr_config(pec_root):
+    """The certmgr settings file of an HTTPS install (5.3+), or None on a plain HTTP install."""
+    path = os.path.join(pec_root or "", CERTMGR_CONFIG)
+    return path if os.path.isfile(path) else None
+
+
+def base_url(pec_root, http_url, https_url):
+    """The URL the PEC serves on this server: ``https_url`` when its certmgr is set up (it then serves 443, not
+    8080), else ``http_url``."""
+    return (https_url if certmgr_config(pec_root) else http_url).rstrip("/")
+
+
+def probe_http(url, info_path, page_path, http_get, timeout, ready_statuses=READY_STATUSES):
+    """Whether the PEC application answers, from what a real PEC gives: the version endpoint with a ``versao`` where
+    it exists (5.x), otherwise its start page answering one of ``ready_statuses``. ``http_get(url, timeout)`` returns
+    (status, body) for any HTTP answer and raises only when nothing answered.
+
+    Returns {url, answers, how: info_endpoint|start_page|None, version (from the endpoint), info_status,
+    page_status, error}."""
+    out = {"url": url, "answers": False, "how": None, "version": None, "info_status": None, "page_status": None}
+    errors = []
+    try:
+        status, body = http_get(url + info_path, timeout)
+        out["info_status"] = status
+        out["version"] = parse_public_info(body) if status == 200 else None
+        if out["version"]:
+            out.update(answers=True, how="info_endpoint")
+            return dict(out, error=None)
+    except Exception as exc:  # nothing answered: said below with the start page's outcome
+        errors.append(f"{url + info_path}: {exc}")
+    try:
+        status, _body = http_get(url + page_path, timeout)
+        out["page_status"] = status
+        if status in ready_statuses:
+            out.update(answers=True, how="start_page")
+        else:
+            errors.append(f"{url + page_path} answered {status}")
+    except Exception as exc:
+        errors.append(f"{url + page_path}: {exc}")
+    return dict(out, error=None if out["answers"] else "; ".join(errors))
+
+
 def existing_parent(path):
     """path itself when it exists, else its nearest existing parent directory."""
     probe = os.path.abspath(path)

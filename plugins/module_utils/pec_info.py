@@ -18,9 +18,10 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecEr
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import CAPABILITIES, Probe
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient, version_and_size
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import (
+    base_url,
     classify_role,
     disk_space,
-    parse_public_info,
+    probe_http,
     read_fact_file,
     service_state,
     versions_agree,
@@ -34,11 +35,17 @@ MIGRATION_FACT = "sesdf_esus_migration.fact"
 
 
 def _http_get(url, timeout):
-    """GET with Ansible's open_url: (status, body). Raises on any failure (the caller reports it)."""
+    """GET with Ansible's open_url: (status, body) for any HTTP answer (401 and 404 included); raises only when
+    nothing answered. Certificates are not validated: the PEC is asked on loopback, and an HTTPS install (certmgr)
+    has a certificate for its public name."""
+    from ansible.module_utils.six.moves.urllib.error import HTTPError
     from ansible.module_utils.urls import open_url
 
-    response = open_url(url, method="GET", timeout=timeout, validate_certs=False)
-    return response.getcode(), response.read()
+    try:
+        response = open_url(url, method="GET", timeout=timeout, validate_certs=False, follow_redirects="none")
+        return response.getcode(), response.read()
+    except HTTPError as exc:
+        return exc.code, exc.read() if exc.fp else b""
 
 
 def _backup_status(path, params):
@@ -98,7 +105,7 @@ def gather(params, http_get=None, unit_state=service_state):
             "database": unit_state(params["db_service"]),
         },
         "database": {"reachable": False},
-        "http": {"url": params["http_url"].rstrip("/") + params["info_path"], "reachable": False},
+        "http": {"url": base_url(params["pec_root"], params["http_url"], params["https_url"]), "reachable": False},
         "backup_dir": disk_space(params["backup_dir"]),
         "backup_status": _backup_status(os.path.join(facts_dir, BACKUP_FACT), params),
         "migration": migration,
@@ -150,19 +157,22 @@ def gather(params, http_get=None, unit_state=service_state):
         }
 
     url = result["http"]["url"]
-    try:
-        status, body = http_get(url, params["http_timeout"])
-        result["http"].update({"reachable": True, "status": status})
-        result["version"]["http"] = parse_public_info(body)
-        if result["version"]["http"] is None:
-            problems.append({"code": "http", "msg": f"{url} answered without a 'versao' field"})
-    except Exception as exc:
-        status = getattr(exc, "code", None)
-        result["http"].update({"status": status, "error": str(exc)})
+    probe = probe_http(
+        url,
+        params["info_path"],
+        params["start_page_path"],
+        http_get,
+        params["http_timeout"],
+        tuple(params["ready_statuses"]),
+    )
+    result["http"].update(probe, reachable=probe["answers"])
+    result["version"]["http"] = probe["version"]
+    if not probe["answers"]:
         problems.append(
             {
                 "code": "http",
-                "msg": f"PEC application does not answer at {url} ({exc}); check {params['app_service']} and its log",
+                "msg": f"PEC application does not answer at {url} ({probe['error']}); check {params['app_service']} "
+                "and its log",
             }
         )
 

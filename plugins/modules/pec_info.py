@@ -53,6 +53,26 @@ options:
       - Path of the public information endpoint under O(http_url) (unconfirmed for 4.5.2).
     type: str
     default: /api/public/info
+  start_page_path:
+    description:
+      - Path of the PEC's start page under the PEC's URL. Where the version endpoint does not answer with a C(versao)
+        (4.x; unconfirmed for 4.5.2), the application answers when this page gives one of O(ready_statuses).
+    type: str
+    default: /esus/
+  ready_statuses:
+    description:
+      - HTTP statuses of the start page that mean the application is up. A real 5.4.37 answers 401 to an anonymous
+        GET of C(/esus/); a login page may answer 200 or redirect (302).
+    type: list
+    elements: int
+    default: [200, 302, 401]
+  https_url:
+    description:
+      - The PEC's URL from the server itself when the PEC manages its own HTTPS certificate (certmgr, 5.3+:
+        C(webserver/certmgr/config/ssl.properties) exists under O(pec_root)); such an install serves 80/443, and this
+        URL is used instead of O(http_url). Its certificate is not validated (it names the server's public name).
+    type: str
+    default: https://127.0.0.1:443
   http_timeout:
     description:
       - Seconds to wait for the HTTP endpoint.
@@ -193,9 +213,13 @@ pec:
       type: dict
       sample: {host: localhost, port: 5433, name: esus, user: postgres, reachable: true, size_bytes: 73400320}
     http:
-      description: The public information endpoint.
+      description:
+        - Whether the application answers, and how it was told (C(how)) - C(info_endpoint), the version endpoint gave
+          a C(versao); C(start_page), the start page answered one of O(ready_statuses); null, it does not answer.
+        - C(url) is the PEC's base URL (O(https_url) on a certmgr install); C(reachable) equals C(answers).
       type: dict
-      sample: {url: "http://127.0.0.1:8080/api/public/info", reachable: true, status: 200}
+      sample: {url: "http://127.0.0.1:8080", answers: true, reachable: true, how: start_page, version: null,
+               info_status: 404, page_status: 401, error: null}
     backup_dir:
       description: Free and total bytes of the file system holding the backup directory.
       type: dict
@@ -277,6 +301,9 @@ def main():
         backup_dir=dict(type="path", default="/var/backups/esus"),
         version_key=dict(type="str", default="VERSAOBANCODADOS", no_log=False),
         info_path=dict(type="str", default="/api/public/info"),
+        start_page_path=dict(type="str", default="/esus/"),
+        ready_statuses=dict(type="list", elements="int", default=[200, 302, 401]),
+        https_url=dict(type="str", default="https://127.0.0.1:443"),
         http_timeout=dict(type="int", default=10),
         facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
         backup_full_check_hours=dict(type="int", default=24),

@@ -225,8 +225,10 @@ def test_portuguese_banner(host):
 
 
 def test_pec_answers_on_8080_from_the_ubs_network(ws, ubs_ip):
-    out = ws.check_output(f"curl -sf --max-time 10 http://{ubs_ip}:8080/api/public/info")
-    assert "versao" in out
+    """The strict double answers like a real 5.4: 401 to an anonymous GET /esus/ (and hardening's own check took that
+    for a PEC that is up: pec_answers passed, the confinement was kept)."""
+    out = ws.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 http://{ubs_ip}:8080/esus/")
+    assert out == "401"
 
 
 def test_firewall_drops_an_unlisted_port_and_the_database(host, ws, ubs_ip):

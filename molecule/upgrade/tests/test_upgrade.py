@@ -1,8 +1,8 @@
 """upgrade: what an NTINF technician sees after an upgrade run, a refusal, a rollback and a stopped region.
 
 The converge upgraded sesdf-upgrade-ok and sesdf-upgrade-strict (4.2.8 -> 4.5.2; the latter on the strict
-double, which has no /api/public/info). The failure cases drive their own playbook runs:
-regiao_oeste (a 4.5.5 server: refused) and regiao_sul (ok, s2 with the broken 4.5.2 build, s3).
+double: no /api/public/info, 401 on /esus/, no start line). The failure cases drive their own playbook runs:
+regiao_oeste (a 4.5.5 server: refused) and regiao_sul (ok, s2 with the broken 4.5.2 build, s3; s2 and s3 strict).
 State is read with `podman exec` (fast); the prepare step recorded a data snapshot in /root/upgrade-snapshot.txt.
 """
 
@@ -22,12 +22,17 @@ VERSION_SQL = "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 
 
 
 def versions(name):
+    """The version each source gives; ``http`` is None where the version endpoint does not exist (the strict double,
+    like a real 4.x)."""
     config = json.loads(sh(name, "cat /etc/pec.config"))["version"]
     database = sql(name, VERSION_SQL)
-    http = json.loads(sh(name, "curl -fsS --retry 5 --retry-connrefused http://127.0.0.1:8080/api/public/info"))[
-        "versao"
-    ]
+    info = sh(name, "curl -sS --retry 5 --retry-connrefused http://127.0.0.1:8080/api/public/info || true")
+    http = json.loads(info).get("versao") if info.startswith("{") else None
     return {"config": config, "database": database, "http": http}
+
+
+def status_of(name, path):
+    return sh(name, f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:8080{path}")
 
 
 def app_active(name):
@@ -60,14 +65,17 @@ def test_upgraded_ubs_reports_452_in_config_database_and_http():
     assert app_active("sesdf-upgrade-ok")
 
 
-def test_upgrade_without_the_info_endpoint_is_ready_by_page_log_and_database():
+def test_an_upgrade_to_a_pec_that_answers_401_and_prints_no_start_line_completes_and_is_not_rolled_back():
+    """A real 5.4 answers 401 to an anonymous GET /esus/, has no start line to wait for, and (4.x) no version
+    endpoint: the strict double does the same, and the upgrade is ready by the start page and the database."""
     strict = "sesdf-upgrade-strict"
-    no_info = "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/api/public/info"
-    assert sh(strict, no_info) == "404"
-    assert json.loads(sh(strict, "cat /etc/pec.config"))["version"] == "4.5.2"
-    assert sql(strict, VERSION_SQL) == "4.5.2"
-    assert sh(strict, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/esus/") == "200"
+    assert status_of(strict, "/api/public/info") == "404"
+    assert status_of(strict, "/esus/") == "401"
+    assert sh(strict, "grep -c iniciado /opt/e-SUS/webserver/logs/pec.log || true") == "0", "no start line printed"
+    assert versions(strict) == {"config": "4.5.2", "database": "4.5.2", "http": None}
     assert app_active(strict)
+    state = json.loads(sh(strict, "cat /etc/ansible/facts.d/sesdf_esus_upgrade.fact"))
+    assert state["data"]["result"] == "at_target" and state["data"]["version"] == "4.5.2", state
     before, now = snapshot(strict)
     assert now == before
 
@@ -104,7 +112,8 @@ def test_broken_build_is_rolled_back_to_a_working_428_with_data_intact(region_su
     assert rc != 0
     assert "FAILED and was ROLLED BACK on sesdf-upgrade-s2" in out
     assert "FALHOU E FOI REVERTIDO" in out
-    assert versions("sesdf-upgrade-s2") == {"config": "4.2.8", "database": "4.2.8", "http": "4.2.8"}
+    assert versions("sesdf-upgrade-s2") == {"config": "4.2.8", "database": "4.2.8", "http": None}, "strict double"
+    assert status_of("sesdf-upgrade-s2", "/esus/") == "401", "the rollback's readiness took the 401 of a real PEC"
     assert app_active("sesdf-upgrade-s2")
     before, now = snapshot("sesdf-upgrade-s2")
     assert now == before
@@ -119,7 +128,7 @@ def test_region_stops_at_the_failure_and_the_third_ubs_is_untouched(region_sul):
     out = region_sul[1]
     assert "sesdf-upgrade-ok): já estava na versão alvo" in out
     assert "sesdf-upgrade-s3): NÃO TENTADO" in out
-    assert versions("sesdf-upgrade-s3") == {"config": "4.2.8", "database": "4.2.8", "http": "4.2.8"}
+    assert versions("sesdf-upgrade-s3") == {"config": "4.2.8", "database": "4.2.8", "http": None}
     assert app_active("sesdf-upgrade-s3")
     assert backups("sesdf-upgrade-s3") == []
     before, now = snapshot("sesdf-upgrade-s3")

@@ -16,6 +16,9 @@ def params(tmp_path, **over):
         backup_dir=str(tmp_path / "backups"),
         version_key="VERSAOBANCODADOS",
         info_path="/api/public/info",
+        start_page_path="/esus/",
+        ready_statuses=[200, 302, 401],
+        https_url="https://127.0.0.1:443",
         http_timeout=1,
         facts_dir=str(tmp_path / "facts"),
         backup_check_cache=str(tmp_path / "check.json"),
@@ -80,6 +83,59 @@ def test_http_failure_is_a_problem_that_names_the_url(tmp_path):
     pec, _executed = gather(params(tmp_path, pg_bin_dir=str(tmp_path / "nobin")), http_get=down, unit_state=units())
     http = [p for p in pec["problems"] if p["code"] == "http"]
     assert pec["http"]["reachable"] is False and "http://127.0.0.1:8080/api/public/info" in http[0]["msg"]
+    assert "http://127.0.0.1:8080/esus/" in http[0]["msg"], "the start page was asked too"
+
+
+def _answers(routes):
+    """An HTTP probe that answers like a PEC: {path: (status, body)}; anything else 404."""
+
+    def get(url, _timeout):
+        path = "/" + url.split("/", 3)[3]
+        return routes.get(path, (404, b'{"erro": "N\xc3\xa3o encontrado"}'))
+
+    return get
+
+
+def test_a_real_5_4_pec_that_answers_401_on_its_start_page_and_has_no_info_endpoint_is_up(tmp_path):
+    """A real 5.4.37 answers 401 to an anonymous GET /esus/: that is a running PEC, not 'PEC não responde'."""
+    (tmp_path / "pec.config").write_text(json.dumps({"version": "4.5.2"}))
+    pec, _executed = gather(
+        params(tmp_path, pg_bin_dir=str(tmp_path / "nobin")),
+        http_get=_answers({"/esus/": (401, b"")}),
+        unit_state=units(),
+    )
+    assert "http" not in [p["code"] for p in pec["problems"]]
+    assert pec["http"]["answers"] is True and pec["http"]["how"] == "start_page"
+    assert pec["http"]["info_status"] == 404 and pec["http"]["page_status"] == 401
+    assert pec["version"]["http"] is None, "a start page tells no version"
+
+
+def test_a_start_page_that_answers_500_or_404_is_not_a_running_pec(tmp_path):
+    (tmp_path / "pec.config").write_text(json.dumps({"version": "4.5.2"}))
+    for status in (500, 404, 503):
+        pec, _executed = gather(
+            params(tmp_path, pg_bin_dir=str(tmp_path / "nobin")),
+            http_get=_answers({"/esus/": (status, b"")}),
+            unit_state=units(),
+        )
+        (problem,) = [p for p in pec["problems"] if p["code"] == "http"]
+        assert pec["http"]["answers"] is False and f"/esus/ answered {status}" in problem["msg"]
+
+
+def test_an_https_install_of_the_certmgr_is_asked_on_its_https_url(tmp_path):
+    (tmp_path / "pec.config").write_text(json.dumps({"version": "5.5.28"}))
+    ssl = tmp_path / "opt" / "webserver" / "certmgr" / "config"
+    ssl.mkdir(parents=True)
+    (ssl / "ssl.properties").write_text("# settings of the PEC's certificate manager\n")
+    asked = []
+
+    def get(url, _timeout):
+        asked.append(url)
+        return (200, b'{"versao": "5.5.28"}')
+
+    pec, _executed = gather(params(tmp_path, pg_bin_dir=str(tmp_path / "nobin")), http_get=get, unit_state=units())
+    assert asked == ["https://127.0.0.1:443/api/public/info"]
+    assert pec["http"]["how"] == "info_endpoint" and pec["version"]["http"] == "5.5.28"
 
 
 def test_a_damaged_backup_is_reported_unverified_and_a_stop_by_a_killed_run_is_explained(tmp_path):

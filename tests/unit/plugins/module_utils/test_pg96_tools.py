@@ -48,7 +48,9 @@ def test_the_shim_behaves_as_the_9_6_tools_do(pg96, tmp_path):
     proc = subprocess.run([restore, "-f", "-", str(tmp_path / "plain.dump")], capture_output=True, check=False)
     assert proc.returncode == 0 and proc.stdout == b"", "9.6: '-f -' is not stdout"
     assert (pg96["cwd"] / "-").stat().st_size > 0, "9.6: '-f -' writes a file named '-' in the working directory"
-    proc = subprocess.run([restore, "--no-comments", "-l", str(tmp_path / "plain.dump")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [restore, "--no-comments", "-l", str(tmp_path / "plain.dump")], capture_output=True, text=True
+    )
     assert proc.returncode == 1 and "unrecognized option '--no-comments'" in proc.stderr
     proc = subprocess.run([restore, str(tmp_path / "plain.dump")], capture_output=True, check=False)
     assert proc.returncode == 0 and b"COPY public.tb_cidadao" in proc.stdout, "9.6: no -f, -d or -l is stdout"

@@ -377,7 +377,11 @@ def test_the_state_layouts_pec_state_records():
 
 def test_a_restore_drill_that_compared_no_row_hash_is_a_pendency_not_a_pass():
     pec = healthy_pec()
-    pec["backup_status"]["restore_drill"] = {"result": "ok", "finished_at": "2026-11-20T05:00:00Z", "hashes_compared": False}
+    pec["backup_status"]["restore_drill"] = {
+        "result": "ok",
+        "finished_at": "2026-11-20T05:00:00Z",
+        "hashes_compared": False,
+    }
     row = row_of(pec=pec)
     (pend,) = [p for p in row["pendencias"] if p["code"] == "teste_restauracao"]
     assert pend["severity"] == "media" and "conferiu só a contagem de linhas" in pend["msg"]
