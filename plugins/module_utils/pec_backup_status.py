@@ -89,7 +89,8 @@ def write_status(
 
 def repository_offhost(previous, offhost, attempt_at):
     """The ``offhost`` part for a borg repository: {state ok|failing|stale, method, repository, last_success,
-    pending_days, error, last_archive, sent, bytes_sent}; ``last_success`` and ``last_archive`` survive failures."""
+    pending_days, error, last_archive, sent, bytes_sent, escrow}; ``last_success``, ``last_archive`` and ``escrow``
+    (pec_offhost.escrow_status: whether the repository's passphrase is escrowed) survive failures."""
     off = {
         "state": offhost["state"],
         "method": offhost["method"],
@@ -100,6 +101,7 @@ def repository_offhost(previous, offhost, attempt_at):
         "bytes_sent": offhost.get("bytes_sent") or 0,
         "last_success": previous.get("last_success") if previous.get("method") == offhost["method"] else None,
         "last_archive": offhost.get("last_archive") or previous.get("last_archive"),
+        "escrow": offhost.get("escrow") or previous.get("escrow"),
     }
     if offhost["state"] == "ok":
         off["last_success"] = iso(attempt_at)

@@ -12,6 +12,7 @@ import json
 import os
 import re
 
+from ansible_collections.sesdf.esus.plugins.module_utils._redact import is_secret_key
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 WEBSERVER_SUBDIR = "webserver"
@@ -247,3 +248,37 @@ class PecInstall:
                 f"or {self.credentials_path}; set the db_* options"
             )
         return resolved
+
+    def secret_values(self):
+        """Every secret this install's files and the module options hold (database passwords of
+        application.properties, credenciais.txt and /etc/pec.config, ``db_password``), for masking text the
+        module returns. Never raises: an unreadable file gives nothing."""
+        found = set()
+        if self.params.get("db_password"):
+            found.add(self.params["db_password"])
+        readers = (
+            (self.properties, lambda data: [v for k, v in data.items() if is_secret_key(k)]),
+            (self.credentials, lambda data: [u.get("password") for u in data["users"]]),
+            (self.config, lambda data: [v for k, v in data.items() if is_secret_key(k) and isinstance(v, str)]),
+        )
+        for read, values in readers:
+            try:
+                found.update(v for v in values(read()) if v)
+            except (PecError, OSError, ValueError):
+                continue
+        for url in self._urls():
+            match = re.search(r"[?&;]password=([^&;]+)", url, re.IGNORECASE)
+            if match:
+                found.add(match.group(1))
+        return found
+
+    def _urls(self):
+        urls = []
+        for read, key in ((self.properties, "spring.datasource.url"), (self.config, "databaseUrl")):
+            try:
+                value = read().get(key)
+            except (PecError, OSError, ValueError):
+                continue
+            if isinstance(value, str):
+                urls.append(value)
+        return urls

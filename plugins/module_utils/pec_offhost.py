@@ -206,6 +206,18 @@ BORG_METHODS = ("borg_mount", "borg_ssh")
 DEFAULT_BORG_STATE = "/var/lib/sesdf-esus/borg-repo.json"
 DEFAULT_BORG_BASE = "/var/lib/sesdf-esus/borg"
 DEFAULT_PASSPHRASE_FILE = "/etc/sesdf-esus/borg.passphrase"  # noqa: S105 - a path
+DEFAULT_BORG_ESCROW = "/etc/sesdf-esus/borg-escrow.json"
+ESCROW_SOURCES = ("inventory", "vault_export")
+ESCROW_REFUSED = (
+    "a chave e a senha do repositório de cópias (borg) desta UBS não estão sob custódia do NTINF: sem elas a cópia "
+    "externa fica ilegível no dia em que o servidor se perder; nada foi criado no destino. Para corrigir: defina "
+    "backup_schedule_borg_export_dir (a exportação para o cofre, no computador de controle) ou informe a senha em "
+    "backup_schedule_borg_passphrase (inventário ou credencial do AWX) e rode o backup_schedule de novo. / "
+    "The borg repository's key and passphrase of this UBS are not escrowed: without them the off-host copy is "
+    "unreadable the day the server is lost; nothing was created at the destination. To fix: set "
+    "backup_schedule_borg_export_dir (the vault export on the control node) or give the passphrase in "
+    "backup_schedule_borg_passphrase (inventory or AWX credential), then run backup_schedule again."
+)
 _TS_RE = re.compile(r"(\d{8}T\d{6}Z)$")
 
 
@@ -251,6 +263,31 @@ def borg_repo(params, runner=None):
     )
 
 
+def escrow_status(params, passphrase_file):
+    """What the backup_schedule role recorded about the escrow of ``passphrase_file`` (the repository's passphrase;
+    the repokey lives in the repository and opens with it): {escrowed, sources, key_in_vault_export[, error]}.
+
+    Escrowed only when the record names this passphrase file and a source the role saw succeed: ``inventory`` (the
+    passphrase came from the inventory or AWX) or ``vault_export`` (passphrase and key written to IT's vault on the
+    control node). Never raises: an unreadable record is not an escrow."""
+    path = params.get("borg_escrow_path") or DEFAULT_BORG_ESCROW
+    out = {"escrowed": False, "sources": [], "key_in_vault_export": False}
+    try:
+        record = read_json(path, "borg escrow record", missing=None)
+    except PecError as exc:
+        out["error"] = exc.msg
+        return out
+    if not isinstance(record, dict):
+        out["error"] = f"no escrow record at {path}"
+        return out
+    sources = [s for s in record.get("sources") or [] if s in ESCROW_SOURCES]
+    if record.get("passphrase_file") != passphrase_file:
+        out["error"] = f"the escrow record {path} is for {record.get('passphrase_file')!r}, not {passphrase_file}"
+        return out
+    out.update(escrowed=bool(sources), sources=sources, key_in_vault_export=record.get("key_in_vault_export") is True)
+    return out
+
+
 def open_repository(repo, params, prefix):
     """The repository, made on first use, refused when it is not this UBS's. Returns its id."""
     if params.get("offhost_method") == "borg_mount" and params.get("offhost_require_mount", True):
@@ -278,6 +315,8 @@ def open_repository(repo, params, prefix):
                 "it was removed or the destination points elsewhere; point backup_schedule_offhost_dest to it, or "
                 f"remove {state_path} to start a new repository; the local backups are untouched"
             ) from exc
+        if not escrow_status(params, repo.passphrase_file)["escrowed"]:
+            raise PecError(ESCROW_REFUSED) from exc
         repo.init()
         info = repo.info()
         key_file = params.get("borg_key_export") or os.path.join(os.path.dirname(repo.passphrase_file), "borg.key")
@@ -337,7 +376,8 @@ def pending_for_borg(local, names):
 def push_borg(params, last_archive=None, runner=None, clock=time.monotonic):
     """Send every pending verified backup into the repository, oldest first (``last_archive``: the newest a previous
     run sent, for the count of pending days while the repository cannot be reached). Returns the ``offhost`` part:
-    {state ok|failing|stale, method, repository, pending_days, error, sent[], bytes_sent, last_archive}."""
+    {state ok|failing|stale, method, repository, pending_days, error, sent[], bytes_sent, last_archive, escrow}.
+    A repository is made only when its passphrase is escrowed (``escrow_status``); otherwise ESCROW_REFUSED."""
     out = {
         "state": "failing",
         "method": params.get("offhost_method"),
@@ -357,6 +397,7 @@ def push_borg(params, last_archive=None, runner=None, clock=time.monotonic):
         # until the repository answers: the days newer than the last archive a run sent
         out["pending_days"] = len(pending_for_borg(local, {last_archive} if last_archive else set()))
         repo = borg_repo(params, runner)
+        out["escrow"] = escrow_status(params, repo.passphrase_file)
         open_repository(repo, params, prefix)
         names = {a["name"] for a in repo.archives(prefix)}
         pending = pending_for_borg(local, names)

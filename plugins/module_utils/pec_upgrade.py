@@ -15,6 +15,7 @@ import shutil
 import subprocess
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import sha256_file
+from ansible_collections.sesdf.esus.plugins.module_utils._redact import redact, redact_lines
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import (
     PecError,
     compare_versions,
@@ -287,8 +288,11 @@ def diagnose(text):
     ]
 
 
-def run_installer(java, installer, flags, cwd, timeout):
-    """Run the installer in update mode with no stdin (it must not wait for a prompt). Returns (rc, output)."""
+def run_installer(java, installer, flags, cwd, timeout, secrets=()):
+    """Run the installer in update mode with no stdin (it must not wait for a prompt). Returns (rc, output, cmd).
+
+    The output can hold credentials (a real installer's is not documented): it is returned, and put in a timeout's
+    message, only through ``redact`` with ``secrets`` (the install's passwords) masked."""
     cmd = [java, "-jar", installer, *check_flags(flags)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.setdefault("LANG", "pt_BR.UTF-8")
@@ -306,16 +310,26 @@ def run_installer(java, installer, flags, cwd, timeout):
         )
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        out = redact(out, secrets)
         raise PecError(
             f"the installer did not finish within {timeout}s (it may be waiting for a prompt: check "
             "upgrade_installer_flags); last output: " + " | ".join(tail(out, 10)),
             rc=None,
-            cmd=cmd,
+            cmd=redact_lines(cmd, secrets),
             stdout_lines=tail(out),
         ) from exc
     except OSError as exc:
         raise PecError(f"cannot run {java}: {exc}; install a Java runtime (upgrade_jre_package)") from exc
-    return proc.returncode, proc.stdout, cmd
+    return proc.returncode, redact(proc.stdout, secrets), redact_lines(cmd, secrets)
+
+
+def installer_log_tail(path, secrets=(), lines=20):
+    """The last lines of the installer's own log, redacted; [] when there is none or it cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return redact_lines(tail(handle.read(), lines), secrets)
+    except OSError:
+        return []
 
 
 def _read_database(install, version_key):

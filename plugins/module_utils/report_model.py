@@ -353,8 +353,28 @@ def _backup(row, pec, pend, role, status, max_age, today):
         "restore_drill_at": iso_day(drill.get("finished_at")),
         "restore_drill_hashes": drill.get("hashes_compared") is True,
     }
+    escrow = off.get("escrow")
+    borg = _text(off.get("method")).startswith("borg")
+    row["backup"]["offhost_escrow"] = (_dict(escrow).get("escrowed") is True) if borg and escrow is not None else None
     if role != "local_server":
         return
+    if borg and row["backup"]["offhost_escrow"] is not True:
+        # the repository's passphrase only on the UBS: the off-host copy is unreadable the day the server is lost
+        why = (
+            "não registrada (não verificável: o backup diário ainda não rodou com esta versão da coleção)"
+            if escrow is None
+            else "ausente: a senha (e a chave) do repositório estão só no servidor da UBS"
+        )
+        pend.append(
+            _pendency(
+                "custodia_chave",
+                "alta",
+                f"chave do repositório de cópias sem custódia (escrow): custódia {why}; se o servidor se perder, a "
+                "cópia externa fica ilegível. Definir backup_schedule_borg_export_dir (exportação para o cofre do "
+                "NTINF) ou backup_schedule_borg_passphrase (inventário ou credencial do AWX) e rodar o backup_schedule",
+                "copia_externa",
+            )
+        )
     if row["backup"]["late"]:
         pend.append(
             _pendency(

@@ -181,7 +181,9 @@ rc:
   returned: action=install, not in check mode
   type: int
 stdout_lines:
-  description: Last lines of the installer output.
+  description:
+    - Last lines of the installer output, redacted (the output can hold credentials) with the install's own database
+      passwords and the key/value forms (C(password=...), a C(Senha) line, a password in a URL) masked.
   returned: action=install, not in check mode
   type: list
   elements: str
@@ -205,7 +207,7 @@ failure_modes:
   type: list
   elements: dict
 installer_log_lines:
-  description: Last lines of the installer's own log when it failed.
+  description: Last lines of the installer's own log when it failed, redacted like RV(stdout_lines).
   returned: on installer failure
   type: list
   elements: str
@@ -220,6 +222,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils._redact import redact, redact_lines
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import (
     PecError,
     normalize_version,
@@ -234,6 +237,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import (
     check_sha256,
     diagnose,
     find_java,
+    installer_log_tail,
     installer_status,
     plan,
     preflight,
@@ -282,13 +286,19 @@ def install_action(module, install):
     if dropped:
         module.warn(f"the installer's -help does not list {', '.join(dropped)}: not passed")
     result.update(installer_flags=flags, installer_flags_dropped=dropped)
+    # the installer's output and log can hold credentials: what is returned is masked with the install's passwords
+    # (read before and after the run, the installer may write new ones) and the known key/value forms
+    secrets = install.secret_values()
     try:
         rc, output, cmd = run_installer(
-            java, p["installer"], flags, os.path.dirname(p["installer"]), p["installer_timeout"]
+            java, p["installer"], flags, os.path.dirname(p["installer"]), p["installer_timeout"], secrets=secrets
         )
     except PecError as exc:
-        module.fail_json(msg=exc.msg, changed=True, **exc.details, **result)
-    result.update(rc=rc, cmd=cmd, stdout_lines=tail(output))
+        secrets |= install.secret_values()
+        details = dict(exc.details, stdout_lines=redact_lines(exc.details.get("stdout_lines"), secrets))
+        module.fail_json(msg=redact(exc.msg, secrets), changed=True, **details, **result)
+    secrets |= install.secret_values()
+    result.update(rc=rc, cmd=redact_lines(cmd, secrets), stdout_lines=redact_lines(tail(output), secrets))
     try:
         after = normalize_version(install.config().get("version"))
     except PecError:
@@ -296,10 +306,7 @@ def install_action(module, install):
     diff["after"] = {"version": after}
     result.update(diff=diff, changed=True)
     if rc != 0:
-        log_lines = []
-        if os.path.isfile(p["installer_log"]):
-            with open(p["installer_log"], encoding="utf-8", errors="replace") as handle:
-                log_lines = tail(handle.read(), 20)
+        log_lines = installer_log_tail(p["installer_log"], secrets)
         last = next((line for line in reversed(result["stdout_lines"]) if line.strip()), "no output")
         found = diagnose("\n".join(result["stdout_lines"] + log_lines))
         hints = "".join(f"; {d['hint']}" for d in found)

@@ -110,6 +110,8 @@ def test_repository_on_the_share_damaged_chunk_found_by_the_check(host):
     rc, st = run_day(host, config, "2026-03-01")
     assert rc == 0 and st["offhost"]["state"] == "ok", st["offhost"]
     assert st["offhost"]["method"] == "borg_mount" and st["offhost"]["repository"] == f"{SHARE}/borg"
+    # the role recorded the vault export (the scenario's backup_schedule_borg_export_dir): the repository was made
+    assert st["offhost"]["escrow"]["escrowed"] is True and st["offhost"]["escrow"]["sources"] == ["vault_export"]
     assert st["restore_drill"]["result"] == "ok" and st["repo_check"]["result"] == "ok"
     sh(
         host,
@@ -123,6 +125,29 @@ def test_repository_on_the_share_damaged_chunk_found_by_the_check(host):
     assert set(before) <= set(local_backups(host, cfg)), "local backups untouched"
     journal = sh(host, "journalctl --no-pager -t sesdf-esus-backup | tail -30")
     assert "REPO CHECK FAILED" in journal
+
+
+def test_without_escrow_no_repository_is_made_the_status_says_so_local_kept(host):
+    sh(host, "mountpoint -q /mnt/compartilhamento-ti || mount -t tmpfs -o size=64m tmpfs /mnt/compartilhamento-ti")
+    config, cfg = variant(
+        host,
+        "semcustodia",
+        offhost_method="borg_mount",
+        offhost_dest=f"{SHARE}/borg-semcustodia",
+        borg_state_path=f"{LAB}/semcustodia-state.json",
+        borg_escrow_path=f"{LAB}/nenhum-escrow.json",
+    )
+    rc, st = run_day(host, config, "2026-03-02")
+    assert rc == 3 and st["last_result"] == "ok" and st["offhost"]["state"] == "failing", st["offhost"]
+    assert (
+        "não estão sob custódia" in st["offhost"]["error"]
+        and "backup_schedule_borg_export_dir" in st["offhost"]["error"]
+    )
+    assert st["offhost"]["escrow"]["escrowed"] is False
+    assert sh(host, f"test -e {SHARE}/borg-semcustodia && echo made || echo none") == "none", (
+        "nothing at the destination"
+    )
+    assert local_backups(host, cfg), "the local backup made"
 
 
 def test_wrong_passphrase_another_ubs_and_a_full_share_fail_clearly_local_kept(host):

@@ -163,3 +163,17 @@ def test_with_only_the_vault_file_the_repository_is_read_on_another_machine(host
     assert newest in listed
     local = f"/var/backups/esus-retention/esus_diario_{newest[-16:]}.pgdump.zst"
     assert digest == sh(host, f"zstd -dc {local} | sha256sum").split()[0], "the same dump as the UBS's local archive"
+
+
+def test_the_role_refuses_a_borg_repository_without_escrow_and_changes_nothing(host, pruned):
+    """Neither the vault export nor a passphrase from the inventory: the role stops with what to do (pt-BR and
+    English) before touching the repository's passphrase; the escrow recorded by the earlier runs stays."""
+    secret = sh(host, f"cat {PASSFILE}").strip()
+    escrow = sh(host, "cat /etc/sesdf-esus/borg-escrow.json")
+    proc = role_run("-e", json.dumps({"backup_schedule_borg_export_dir": "", "backup_schedule_borg_passphrase": ""}))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Cópia externa borg recusada" in out and "Borg off-host copy refused" in out, out[-3000:]
+    assert "backup_schedule_borg_export_dir" in out and "backup_schedule_borg_passphrase" in out
+    assert sh(host, f"cat {PASSFILE}").strip() == secret and secret not in out
+    assert sh(host, "cat /etc/sesdf-esus/borg-escrow.json") == escrow

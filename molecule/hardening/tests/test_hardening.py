@@ -268,7 +268,7 @@ def test_firewall_replaces_only_its_own_table(host):
     [
         ("/opt/e-SUS/webserver/config/credenciais.txt", 0o600),
         ("/opt/e-SUS/webserver/config/application.properties", 0o600),  # the double writes it 0644
-        ("/etc/pec.config", 0o640),
+        ("/etc/pec.config", 0o600),  # may hold databasePassword (5.3.19+)
         ("/var/backups/esus", 0o700),
         ("/var/backups/esus/antigo.backup", 0o600),
         ("/etc/cron.allow", 0o600),

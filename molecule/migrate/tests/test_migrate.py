@@ -187,6 +187,11 @@ def test_migration_notice_carries_the_right_figures():
         # the switch the run wrote is stated as done, from the record; nothing else is claimed
         assert "Transmissão automática desligada: gravado pela coleção no banco do PEC" in flat
         assert "(TRANSMISSAO_AUTOMATICA = false)" in flat
+        # personal data: the break-glass administrator is named by its role, never by its login (a CPF)
+        assert "exceto a conta de acesso de emergência do NTINF" in flat
+        no_sha = flat.replace(backup.get("sha256") or "", "").replace(share_sha, "")
+        assert BREAK_GLASS not in no_sha and not re.search(r"(?<![\w.])\d{3}\.?\d{3}\.?\d{3}-?\d{2}(?!\w)", no_sha), ext
+    assert "break_glass_login" not in record, "the record (a local fact Ansible gathers) holds no CPF"
 
 
 def test_a_killed_backup_step_left_no_pec_down_after_the_run_that_stopped_after_the_backup():

@@ -92,6 +92,11 @@ def test_upgrade_left_a_root_only_backup_and_removed_the_copy_aside():
     assert sh("sesdf-upgrade-ok", "test -e /var/backups/esus/upgrade/pec-4.2.8 && echo yes || echo no") == "no"
 
 
+def test_the_installer_config_is_root_only_after_the_upgrade():
+    # from 5.3.19 /etc/pec.config may hold databasePassword: 0600 root:root whatever mode the installer wrote
+    assert sh("sesdf-upgrade-ok", "stat -c '%a %U %G' /etc/pec.config") == "600 root root"
+
+
 def test_newer_install_is_refused_and_left_running():
     rc, out = run_upgrade("regiao_oeste")
     assert rc != 0
@@ -114,6 +119,7 @@ def test_broken_build_is_rolled_back_to_a_working_428_with_data_intact(region_su
     assert "FALHOU E FOI REVERTIDO" in out
     assert versions("sesdf-upgrade-s2") == {"config": "4.2.8", "database": "4.2.8", "http": None}, "strict double"
     assert status_of("sesdf-upgrade-s2", "/esus/") == "401", "the rollback's readiness took the 401 of a real PEC"
+    assert sh("sesdf-upgrade-s2", "stat -c '%a %U %G' /etc/pec.config") == "600 root root", "put back root-only"
     assert app_active("sesdf-upgrade-s2")
     before, now = snapshot("sesdf-upgrade-s2")
     assert now == before

@@ -32,7 +32,13 @@ def healthy_pec(version="4.5.2"):
             "verified": True,
             "check": "ok",
             "age_hours": 14.5,
-            "offhost": {"state": "ok", "method": "borg", "last_success": "2026-11-30T02:30:00Z", "pending_days": 0},
+            "offhost": {
+                "state": "ok",
+                "method": "borg_ssh",
+                "last_success": "2026-11-30T02:30:00Z",
+                "pending_days": 0,
+                "escrow": {"escrowed": True, "sources": ["vault_export"], "key_in_vault_export": True},
+            },
             "repo_check": {"result": "ok", "checked_at": "2026-11-29T04:00:00Z"},
             "restore_drill": {
                 "result": "ok",

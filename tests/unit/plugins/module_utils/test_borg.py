@@ -139,6 +139,65 @@ def test_a_repository_of_another_ubs_is_refused_by_id_and_by_archive_names(tmp_p
     assert not state.exists(), "a refused repository is not adopted"
 
 
+NO_REPO = (2, "", "Repository /srv/borg/ubs-0020002 does not exist.")
+
+
+@pytest.mark.parametrize(
+    "record, says",
+    [
+        (None, "no escrow record"),
+        ({"passphrase_file": "/outro/borg.passphrase", "sources": ["inventory"]}, "is for '/outro/borg.passphrase'"),
+        ({"passphrase_file": "PASSFILE", "sources": []}, None),
+        ({"passphrase_file": "PASSFILE", "sources": ["someone said so"]}, None),
+    ],
+)
+def test_a_repository_is_never_made_without_its_passphrase_in_escrow(tmp_path, record, says):
+    runner = FakeRunner({"info": NO_REPO})
+    repo = fake_repo(tmp_path, runner)
+    escrow = tmp_path / "escrow.json"
+    if record is not None:
+        escrow.write_text(json.dumps(record).replace("PASSFILE", repo.passphrase_file))
+    p = {"offhost_method": "borg_ssh", "borg_state_path": str(tmp_path / "state.json"), "borg_escrow_path": str(escrow)}
+    with pytest.raises(PecError) as err:
+        poff.open_repository(repo, p, "esus-0020002-")
+    assert "não estão sob custódia" in err.value.msg and "are not escrowed" in err.value.msg
+    assert "backup_schedule_borg_export_dir" in err.value.msg and "backup_schedule_borg_passphrase" in err.value.msg
+    assert [argv[1] for argv, _env in runner.calls] == ["info"], "no borg init"
+    assert not (tmp_path / "state.json").exists()
+    status = poff.escrow_status(p, repo.passphrase_file)
+    assert status["escrowed"] is False and (says is None or says in status["error"])
+
+
+@pytest.mark.parametrize("sources", [["inventory"], ["vault_export"], ["inventory", "vault_export"]])
+def test_an_escrowed_passphrase_lets_the_repository_be_made(tmp_path, sources):
+    info = json.dumps({"repository": {"id": "aaaa"}, "encryption": {"mode": "repokey-blake2"}})
+    runner = FakeRunner({"info": NO_REPO})
+    repo = fake_repo(tmp_path, runner)
+    escrow = escrow_record(tmp_path, repo.passphrase_file, sources)
+    p = {
+        "offhost_method": "borg_ssh",
+        "borg_state_path": str(tmp_path / "state.json"),
+        "borg_escrow_path": escrow,
+        "borg_key_export": str(tmp_path / "borg.key"),
+    }
+
+    def made(argv, env):
+        runner.calls.append((list(argv), dict(env)))
+        if argv[1] == "key":
+            (tmp_path / "borg.key").write_text("BORG_KEY x\n")
+        done = any(a[1] == "init" for a, _e in runner.calls)
+        return (0, info, "") if argv[1] == "info" and done else runner.replies.get(argv[1], (0, "{}", ""))
+
+    runner._reply = made
+    assert poff.open_repository(repo, p, "esus-0020002-") == "aaaa"
+    assert "init" in [argv[1] for argv, _env in runner.calls]
+    assert poff.escrow_status(p, repo.passphrase_file) == {
+        "escrowed": True,
+        "sources": sources,
+        "key_in_vault_export": False,
+    }
+
+
 def test_cadence_of_check_and_drill():
     now = datetime.datetime(2026, 1, 8, 2, 30, tzinfo=datetime.UTC)
     assert pec_drill.due({"result": "never"}, "checked_at", 7, now)
@@ -150,11 +209,19 @@ def test_cadence_of_check_and_drill():
 
 
 # ----------------------------------------------------------------------------------- a real borg on a directory
+def escrow_record(tmp_path, passphrase_file, sources=("vault_export",)):
+    """The record the backup_schedule role writes once the passphrase is escrowed."""
+    path = tmp_path / "borg-escrow.json"
+    path.write_text(json.dumps({"passphrase_file": str(passphrase_file), "sources": list(sources)}))
+    return str(path)
+
+
 def borg_params(source, tmp_path, **over):
     secret = tmp_path / "borg.passphrase"
     if not secret.exists():
         secret.write_text(PASS + "\n")
         secret.chmod(0o600)
+    over.setdefault("borg_escrow_path", escrow_record(tmp_path, secret))
     return params(
         source,
         tmp_path / "b",
@@ -241,6 +308,28 @@ def test_wrong_passphrase_and_another_ubs_repository_fail_clearly_local_backup_k
     assert error is None and os.path.exists(result["path"])
     off = status_of(other)["offhost"]
     assert off["state"] == "failing" and "archives of another UBS" in off["error"], off
+
+
+@pytest.mark.skipif(not HAVE_BORG, reason="borg not installed on this machine")
+def test_without_escrow_no_repository_is_made_the_status_says_so_and_the_local_backup_is_kept(source, tmp_path):
+    p = borg_params(source, tmp_path, borg_escrow_path=str(tmp_path / "no-escrow.json"))
+    (tmp_path / "share").mkdir()
+    result, error = pb.backup_run(p, now=day(0))
+    assert error is None and os.path.exists(result["path"]), "today's local backup made"
+    off = status_of(p)["offhost"]
+    assert off["state"] == "failing" and "não estão sob custódia" in off["error"], off
+    assert off["escrow"]["escrowed"] is False
+    assert os.listdir(tmp_path / "share") == [], "nothing made at the destination"
+    # once the role records the escrow, the next run makes the repository and sends the pending days
+    p["borg_escrow_path"] = escrow_record(tmp_path, p["borg_passphrase_file"], ["inventory"])
+    result, error = pb.backup_run(p, now=day(1))
+    off = status_of(p)["offhost"]
+    assert off["state"] == "ok" and off["escrow"] == {
+        "escrowed": True,
+        "sources": ["inventory"],
+        "key_in_vault_export": False,
+    }
+    assert len(off["sent"]) == 2
 
 
 def test_row_counts_of_the_manifest_leave_out_tables_modified_during_the_dump():

@@ -158,6 +158,28 @@ def test_hung_installer_times_out_with_a_clear_message(tmp_path):
         run_installer(java, "/srv/x.jar", [], str(tmp_path), 1)
 
 
+PASSWORD = "pw-Kd83-xz"
+
+
+def test_installer_output_is_returned_with_its_passwords_masked(tmp_path):
+    java = _fake_java(
+        tmp_path,
+        f'echo "Conectando jdbc:postgresql://localhost:5433/esus?password={PASSWORD}"; '
+        f'echo "Senha: {PASSWORD}"; echo "usando {PASSWORD} do arquivo"; echo "ERRO: falha na migração"; exit 1\n',
+    )
+    rc, out, cmd = run_installer(java, "/srv/x.jar", ["-console"], str(tmp_path), 30, secrets={PASSWORD})
+    assert rc == 1 and PASSWORD not in out and PASSWORD not in " ".join(cmd)
+    assert "ERRO: falha na migração" in out and "Senha: ********" in out
+
+
+def test_a_hung_installer_message_has_its_passwords_masked(tmp_path):
+    java = _fake_java(tmp_path, f'echo "password={PASSWORD}"; echo "{PASSWORD}"; sleep 30\n')
+    with pytest.raises(PecError) as err:
+        run_installer(java, "/srv/x.jar", [], str(tmp_path), 1, secrets={PASSWORD})
+    assert "did not finish within 1s" in err.value.msg and "password=********" in err.value.msg
+    assert PASSWORD not in err.value.msg + " ".join(err.value.details["stdout_lines"])
+
+
 def _preflight_params(tmp_path, **over):
     p = {
         "target_version": "4.5.2",

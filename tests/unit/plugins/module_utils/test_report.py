@@ -197,6 +197,37 @@ def test_a_borg_offhost_copy_failing_or_stale_on_an_inapt_ubs_is_due(state):
     assert "teste_restauracao" in codes(row)
 
 
+@pytest.mark.parametrize("group", ["ubs_inaptas", "ubs_aptas"])
+@pytest.mark.parametrize(
+    "escrow, says",
+    [
+        ({"escrowed": False, "sources": [], "key_in_vault_export": False}, "ausente"),
+        (None, "não verificável"),
+    ],
+)
+def test_a_borg_repository_whose_key_is_not_in_escrow_is_a_high_pendency(group, escrow, says):
+    pec = healthy_pec()
+    off = pec["backup_status"]["offhost"]
+    off.pop("escrow")
+    if escrow is not None:
+        off["escrow"] = escrow
+    row = row_of(pec=pec, group=group)
+    (pend,) = [p for p in row["pendencias"] if p["code"] == "custodia_chave"]
+    assert pend["severity"] == "alta" and pend["due"] and pend["field"] == "copia_externa"
+    assert "chave do repositório de cópias sem custódia (escrow)" in pend["msg"] and says in pend["msg"]
+    assert "backup_schedule_borg_export_dir" in pend["msg"] and "backup_schedule_borg_passphrase" in pend["msg"]
+    assert row["backup"]["offhost_escrow"] is (False if escrow else None)
+
+
+def test_an_escrowed_borg_key_or_a_copy_without_borg_is_no_escrow_pendency():
+    pec = healthy_pec()
+    row = row_of(pec=pec, group="ubs_inaptas")
+    assert "custodia_chave" not in codes(row) and row["backup"]["offhost_escrow"] is True
+    pec["backup_status"]["offhost"] = {"state": "ok", "last_push": "2026-11-30T02:30:00Z", "destination": "/mnt/ti"}
+    row = row_of(pec=pec, group="ubs_inaptas")
+    assert "custodia_chave" not in codes(row) and row["backup"]["offhost_escrow"] is None
+
+
 def test_a_flow_that_failed_in_this_run_is_critical():
     row = row_of(failure={"flow": "local", "msg": "backup_schedule_offhost_dest não definido"})
     (pend,) = [p for p in row["pendencias"] if p["code"] == "fluxo_falhou"]

@@ -34,19 +34,19 @@ RECORD = {
     },
     "professionals_moved": 17,
     "view_only_profile": "Visualização de prontuário",
-    "break_glass_login": "ntinf.emergencia",
+    "break_glass_kept": True,
     "manual_steps": {"cnes_profile_reset_off": "CNES → Importar (deixar desmarcado)"},
     "switched_off": {"transmission_off": {"TRANSMISSAO_AUTOMATICA": "false"}},
 }
 
 
-def notice_html(record):
+def notice_html(record, template="aviso.html.j2"):
     # as Ansible renders a template: the template escapes (| e) what it shows
     loader = jinja2.FileSystemLoader(os.path.join(ROLE, "templates"))
     env = jinja2.Environment(loader=loader, trim_blocks=True)  # noqa: S701
     with open(os.path.join(ROLE, "vars", "main.yml"), encoding="utf-8") as handle:
         role_vars = yaml.safe_load(handle)
-    return env.get_template("aviso.html.j2").render(
+    return env.get_template(template).render(
         __migration_notice=record,
         __migration_notice_region="norte",
         sesdf_esus_ubs_name="UBS 3 Ceilândia Açaí",
@@ -114,6 +114,25 @@ def test_a_switch_the_run_did_not_record_is_not_claimed(tmp_path):
     flat = re.sub(r"\s+", " ", pdf_text(tmp_path, report_pdf.render(notice_html(record))))
     assert "desligada: gravado" not in flat
     assert "Transmissão automática desligada: não feito por esta coleção; conferir no PEC." in flat
+
+
+CPF_RE = re.compile(r"(?<![\w.])\d{3}\.?\d{3}\.?\d{3}-?\d{2}(?!\w)")
+
+
+@pytest.mark.skipif(not PDFTOTEXT, reason="pdftotext is not installed (make deps installs poppler-utils)")
+def test_the_notice_names_the_emergency_account_but_no_cpf_even_from_an_older_record(tmp_path):
+    # a record written by an earlier version holds the break-glass login, a CPF (plain and formatted)
+    for login in ("12345678909", "123.456.789-09"):
+        record = dict(RECORD, break_glass_login=login)
+        texts = {
+            "md": notice_html(record, "aviso.md.j2"),
+            "html": notice_html(record),
+            "pdf": pdf_text(tmp_path, report_pdf.render(notice_html(record))),
+        }
+        for kind, text in texts.items():
+            flat = re.sub(r"\s+", " ", text).replace(SHA, "")
+            assert login not in flat and not CPF_RE.search(flat), f"a CPF in the {kind} notice"
+            assert "exceto a conta de acesso de emergência do NTINF" in flat, kind
 
 
 def test_long_words_are_cut_and_pages_break():

@@ -442,6 +442,10 @@ public final class Installer {
     }
 
     private void writePecConfig(String v, String dbUrl, boolean tr) throws IOException {
+        // root-only, as a real 5.3.19+ install needs (it may hold databasePassword): made 0600 before it is written
+        if (!Files.exists(PEC_CONFIG))
+            Files.createFile(PEC_CONFIG, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        Files.setPosixFilePermissions(PEC_CONFIG, PosixFilePermissions.fromString("rw-------"));
         Files.writeString(PEC_CONFIG, "{\"success\": true, \"version\": " + Common.jsonString(v)
             + ", \"databaseUrl\": " + Common.jsonString(dbUrl)
             + ", \"jreDirectory\": " + Common.jsonString(System.getProperty("java.home"))
