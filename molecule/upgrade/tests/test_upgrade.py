@@ -75,7 +75,7 @@ def test_an_upgrade_to_a_pec_that_answers_401_and_prints_no_start_line_completes
     assert versions(strict) == {"config": "4.5.2", "database": "4.5.2", "http": None}
     assert app_active(strict)
     state = json.loads(sh(strict, "cat /etc/ansible/facts.d/sesdf_esus_upgrade.fact"))
-    assert state["data"]["result"] == "at_target" and state["data"]["version"] == "4.5.2", state
+    assert state["data"]["last"]["result"] == "at_target" and state["data"]["last"]["version"] == "4.5.2", state
     before, now = snapshot(strict)
     assert now == before
 
