@@ -359,7 +359,7 @@ def read_versions(params, install, with_db=True, read_database=_read_database):
 
 def preflight(p, install, runner=None, read_database=_read_database, read_lock=None, paths=None):
     """The decision and every gate (version, installer, disk, locale and the host gates of :func:`host_gates`);
-    problems in ``blockers``, what is reported but does not stop the upgrade in ``warnings``.
+    problems in ``blockers``, what is reported but does not stop the upgrade in ``gate_warnings``.
 
     ``runner`` (a HostRunner) is the one seam to the host's commands: the locale and java probes go through it;
     ``read_lock`` reads the migration lock (the database), ``paths`` the host files the gates read (tests).
@@ -442,7 +442,9 @@ def preflight(p, install, runner=None, read_database=_read_database, read_lock=N
         result["java"] = gates["java"].get("path")
         result["java_version"] = {k: gates["java"].get(k) for k in ("major", "source", "expected", "candidates")}
     result["gates"] = gates
-    result["warnings"] = [g["msg"] for g in gates.values() if g["status"] in (gates_mod.WARN, gates_mod.UNVERIFIABLE)]
+    result["gate_warnings"] = [
+        g["msg"] for g in gates.values() if g["status"] in (gates_mod.WARN, gates_mod.UNVERIFIABLE)
+    ]
     blockers.extend({"code": g["code"], "msg": g["msg"]} for g in gates.values() if g["status"] == gates_mod.FAIL)
     result["blockers"] = blockers
     return result
@@ -508,7 +510,10 @@ def host_gates(p, install, runner, jre_directory, read_lock=_read_migration_lock
         gates["timezone"] = gates_mod.timezone_gate(name, how, allowed)
     if "remove_ipc" in checks:
         gates["remove_ipc"] = gates_mod.remove_ipc_gate(
-            host["logind_main"], host["logind_dropin_dirs"], host["remove_ipc_dropin"], fix=p.get("fix_remove_ipc")
+            host["logind_main"],
+            host["logind_dropin_dirs"],
+            p.get("remove_ipc_dropin") or host["remove_ipc_dropin"],
+            fix=p.get("fix_remove_ipc"),
         )
     if "stale_tmp" in checks:
         gates["stale_tmp"] = gates_mod.stale_tmp_gate(

@@ -17,7 +17,7 @@ description:
     stale C(/tmp/PEC-*) entries; the migration lock C(tb_migracao_trava); free 80/443 for a certmgr HTTPS
     install). Problems are returned in RV(blockers), each with a code and a message that says what to do; what is
     reported without stopping the upgrade (a gate that cannot observe the real state says "não verificável")
-    is in RV(warnings) and shown as warnings.
+    is in RV(gate_warnings) and shown as warnings.
   - With O(action=commit) reads the upgrade's recorded state in O(facts_dir) and, when an upgrade has been soaking
     for O(soak_hours) and the PEC answers on that version (O(observed)), removes the previous install kept aside
     and records the state C(committed) (the point of no return).
@@ -165,6 +165,10 @@ options:
     description: Gate C(remove_ipc), whether the caller writes the C(RemoveIPC=no) drop-in (only the message changes).
     type: bool
     default: true
+  remove_ipc_dropin:
+    description: Gate C(remove_ipc), the drop-in that sets C(RemoveIPC=no) (whether it would be read last is checked).
+    type: path
+    default: /etc/systemd/logind.conf.d/sesdf-esus-removeipc.conf
   stale_tmp_patterns:
     description: Gate C(stale_tmp), glob patterns of the PEC's temporary entries.
     type: list
@@ -255,7 +259,7 @@ blockers:
   description:
     - Gates that do not pass, each with C(code) and C(msg).
     - Codes are missing, newer, inconsistent, database, disk, locale, installer, java (no java of the version
-      the target needs; installing a JRE package fixes it), java8 (a Java 8 is needed: the packaged JRE does not
+      the target needs; installing a JRE package fixes it), java8 (a Java 8 is needed, the packaged JRE does not
       fix it), java_bin, memory, timezone, remove_ipc (the drop-in fixes it), remove_ipc_override, stale_tmp,
       migration_lock, ports.
   returned: always
@@ -290,7 +294,7 @@ gates:
       C(remove_ipc) has C(fix_needed), C(stale_tmp) its C(entries).
   returned: action=preflight when the version decision is upgrade
   type: dict
-warnings:
+gate_warnings:
   description: Messages of the gates that warn or cannot observe the real state ("não verificável").
   returned: action=preflight when the version decision is upgrade
   type: list
@@ -519,6 +523,7 @@ def main():
         recommended_memory_mb=dict(type="int", default=7168),
         allowed_timezones=dict(type="list", elements="str", default=["America/Sao_Paulo", "Brazil/East"]),
         fix_remove_ipc=dict(type="bool", default=True),
+        remove_ipc_dropin=dict(type="path", default="/etc/systemd/logind.conf.d/sesdf-esus-removeipc.conf"),
         stale_tmp_patterns=dict(type="list", elements="str", default=["/tmp/PEC-*"]),  # noqa: S108 - the PEC's own
         remove_stale_tmp=dict(type="bool", default=True),
         migration_lock_table=dict(type="str", default="tb_migracao_trava"),
@@ -547,7 +552,7 @@ def main():
         if module.params["action"] == "preflight":
             result = preflight(module.params, install)
             result["changed"] = False
-            for warning in result.get("warnings") or []:
+            for warning in result.get("gate_warnings") or []:
                 module.warn(warning)
         else:
             result = install_action(module, install)

@@ -396,8 +396,8 @@ def test_preflight_runs_the_host_gates_and_reports_warnings_and_blockers(tmp_pat
     )
     assert result["decision"] == "upgrade"
     assert [b["code"] for b in result["blockers"]] == ["remove_ipc"]  # the role writes its drop-in
-    assert any("não verificável" in w for w in result["warnings"])  # the lock: reported, never a pass
-    assert any("recommended" in w for w in result["warnings"])  # 5.7 GiB of memory
+    assert any("não verificável" in w for w in result["gate_warnings"])  # the lock: reported, never a pass
+    assert any("recommended" in w for w in result["gate_warnings"])  # 5.7 GiB of memory
     assert result["gates"]["timezone"]["status"] == "ok"
     assert result["java"] == p["java8_bin"] and result["java_version"]["major"] == 8
     assert result["installer_timeout"] == 3600 + 2 * 120
