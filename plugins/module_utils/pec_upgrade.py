@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 
+from ansible_collections.sesdf.esus.plugins.module_utils import pec_upgrade_gates as gates_mod
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import sha256_file
 from ansible_collections.sesdf.esus.plugins.module_utils._redact import redact, redact_lines
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import (
@@ -177,13 +178,18 @@ def human(size):
 class HostRunner:
     """The one seam between the upgrade gates and the host (like community.general's CmdRunner).
 
-    ``run(argv, timeout)`` -> (rc, stdout) or raises OSError/TimeoutExpired; ``which(name)``; ``executable(path)``.
-    Tests pass a fake with the same three methods.
+    ``run(argv, timeout)`` -> (rc, stdout) or raises OSError/TimeoutExpired; ``run_all`` the same with stderr too;
+    ``which(name)``; ``executable(path)``. Tests pass a fake with the same methods.
     """
 
     def run(self, argv, timeout=30):
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         return proc.returncode, proc.stdout
+
+    def run_all(self, argv, timeout=30):
+        """Like run, with stderr after stdout (``java -version`` prints on stderr)."""
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        return proc.returncode, (proc.stdout or "") + (proc.stderr or "")
 
     def which(self, name):
         return shutil.which(name)
@@ -365,12 +371,15 @@ def read_versions(params, install, with_db=True, read_database=_read_database):
     return versions, db_size, problems, executed, jre
 
 
-def preflight(p, install, runner=None, read_database=_read_database):
-    """The decision and every gate (version, installer, disk, locale, java); problems in ``blockers``.
+def preflight(p, install, runner=None, read_database=_read_database, read_lock=None, paths=None):
+    """The decision and every gate (version, installer, disk, locale and the host gates of :func:`host_gates`);
+    problems in ``blockers``, what is reported but does not stop the upgrade in ``gate_warnings``.
 
-    ``runner`` (a HostRunner) is the one seam to the host's commands: the locale and java probes go through it.
+    ``runner`` (a HostRunner) is the one seam to the host's commands: the locale and java probes go through it;
+    ``read_lock`` reads the migration lock (the database), ``paths`` the host files the gates read (tests).
     """
     runner = runner or HostRunner()
+    read_lock = read_lock or _read_migration_lock
     target = normalize_version(p["target_version"])
     versions, db_size, problems, executed, jre = read_versions(p, install, read_database=read_database)
     result = {"installed": versions, "target_version": target, "executed_queries": executed}
@@ -422,19 +431,8 @@ def preflight(p, install, runner=None, read_database=_read_database):
                 }
             )
     if "disk" in checks:
-        data_dirs = glob.glob(os.path.join(install.root, "database", "*", "data"))
-        tree = tree_size(install.root, exclude_dirs=data_dirs) if os.path.isdir(install.root) else 0
-        installer_bytes = (result.get("installer") or {}).get("size_bytes") or p["installer_size_bytes"] or 0
-        staged = bool((result.get("installer") or {}).get("exists"))
-        needs = [
-            ("backup", p["backup_dir"], int((db_size or 0) * p["backup_size_factor"])),
-            ("previous install kept aside", p["keep_aside_dir"], tree),
-            ("new install files", install.root, installer_bytes),
-        ]
-        if not staged:
-            needs.append(("installer", p["staging_dir"], installer_bytes))
         result["database_size_bytes"] = db_size
-        result["disk"], disk_problems = disk_needs(needs, p["margin_bytes"])
+        result["disk"], disk_problems = disk_needs(upgrade_disk_needs(p, install, result, db_size), p["margin_bytes"])
         blockers.extend({"code": "disk", "msg": m} for m in disk_problems)
     if "locale" in checks:
         present = locale_available(p["locale"], runner=runner)
@@ -449,16 +447,117 @@ def preflight(p, install, runner=None, read_database=_read_database):
                     ),
                 }
             )
-    if "java" in checks:
-        java = find_java(p["java_bin"], jre, runner=runner)
-        result["java"] = java
-        if not java:
-            blockers.append(
-                {
-                    "code": "java",
-                    "msg": "no Java runtime to launch the installer: set upgrade_install_jre: "
-                    "true or install one (upgrade_jre_package)",
-                }
-            )
+    gates, queries = host_gates(p, install, runner, jre, read_lock=read_lock, paths=paths)
+    result["executed_queries"] = list(executed) + queries
+    result["installer_timeout"] = gates_mod.installer_timeout(
+        p.get("installer_timeout", 3600), p.get("installer_timeout_per_gb", 0), db_size
+    )
+    if "java" in gates:
+        result["java"] = gates["java"].get("path")
+        result["java_version"] = {k: gates["java"].get(k) for k in ("major", "source", "expected", "candidates")}
+    result["gates"] = gates
+    result["gate_warnings"] = [
+        g["msg"] for g in gates.values() if g["status"] in (gates_mod.WARN, gates_mod.UNVERIFIABLE)
+    ]
+    blockers.extend({"code": g["code"], "msg": g["msg"]} for g in gates.values() if g["status"] == gates_mod.FAIL)
     result["blockers"] = blockers
     return result
+
+
+# Host files the gates read; tests point them elsewhere through ``preflight(paths=...)``.
+HOST_PATHS = {
+    "meminfo": "/proc/meminfo",
+    "localtime": "/etc/localtime",
+    "timezone_file": "/etc/timezone",
+    "zoneinfo": "/usr/share/zoneinfo",
+    "logind_main": gates_mod.LOGIND_MAIN,
+    "logind_dropin_dirs": gates_mod.LOGIND_DROPIN_DIRS,
+    "remove_ipc_dropin": gates_mod.REMOVE_IPC_DROPIN,
+}
+
+
+def _read_migration_lock(install, table, columns):
+    """The migration lock gate and the queries it ran, through the PEC's own psql (read-only)."""
+    with PgClient(install.pg_bin_dir(), install.connection(), timeout=60) as client:
+        return gates_mod.migration_lock_state(client, table, columns), client.executed_queries
+
+
+def upgrade_disk_needs(p, install, result, db_size):
+    """What the upgrade writes, per place: the pre-upgrade backup, the previous tree kept aside, the new install
+    files, the installer when not staged yet, and on the database's file system a second copy of the database twice
+    over: the scratch database of the backup's restore verification and the database the rollback restores
+    beside the current one (pec_restore creates it before the swap)."""
+    data_dirs = glob.glob(os.path.join(install.root, "database", "*", "data"))
+    tree = tree_size(install.root, exclude_dirs=data_dirs) if os.path.isdir(install.root) else 0
+    installer_bytes = (result.get("installer") or {}).get("size_bytes") or p["installer_size_bytes"] or 0
+    staged = bool((result.get("installer") or {}).get("exists"))
+    db = int(db_size or 0)
+    database_fs = data_dirs[0] if data_dirs else os.path.join(install.root, "database")
+    needs = [
+        ("backup", p["backup_dir"], int(db * p["backup_size_factor"])),
+        ("previous install kept aside", p["keep_aside_dir"], tree),
+        ("new install files", install.root, installer_bytes),
+    ]
+    if not staged:
+        needs.append(("installer", p["staging_dir"], installer_bytes))
+    if p.get("backup_verify_level", "restore") == "restore":
+        needs.append(("scratch database of the backup's restore check", database_fs, db))
+    needs.append(("database restored by a rollback", database_fs, db))
+    return needs
+
+
+def host_gates(p, install, runner, jre_directory, read_lock=_read_migration_lock, paths=None):
+    """The gates for what real upgrades hit, each ``{code, status, msg, ...}`` by name (pec_upgrade_gates), for the
+    checks named in ``p["checks"]``, and the SQL they ran.
+
+    Read-only: the role applies the fixes it is allowed to after every gate ran."""
+    host = {**HOST_PATHS, **(paths or {})}
+    checks = p["checks"]
+    gates, executed = {}, []
+    if "memory" in checks:
+        gates["memory"] = gates_mod.memory_gate(
+            gates_mod.memory_total_mb(host["meminfo"]), p.get("min_memory_mb", 0), p.get("recommended_memory_mb", 0)
+        )
+    if "timezone" in checks:
+        allowed = p.get("allowed_timezones") or []
+        name, how = gates_mod.current_timezone(host["localtime"], host["timezone_file"], host["zoneinfo"], allowed)
+        gates["timezone"] = gates_mod.timezone_gate(name, how, allowed)
+    if "remove_ipc" in checks:
+        gates["remove_ipc"] = gates_mod.remove_ipc_gate(
+            host["logind_main"],
+            host["logind_dropin_dirs"],
+            p.get("remove_ipc_dropin") or host["remove_ipc_dropin"],
+            fix=p.get("fix_remove_ipc"),
+        )
+    if "stale_tmp" in checks:
+        gates["stale_tmp"] = gates_mod.stale_tmp_gate(
+            gates_mod.stale_tmp_entries(p.get("stale_tmp_patterns") or []), p.get("remove_stale_tmp")
+        )
+    if "ports" in checks:
+        gates["ports"] = gates_mod.ports_gate(p.get("certmgr_config"), p.get("certmgr_ports") or [], p["app_service"])
+    if "migration_lock" in checks:
+        table = p.get("migration_lock_table")
+        if not table:
+            gates["migration_lock"] = gates_mod.gate("migration_lock", gates_mod.OK, "migration lock gate disabled")
+        else:
+            try:
+                gates["migration_lock"], queries = read_lock(install, table, p.get("migration_lock_columns") or [])
+                executed.extend(queries)
+            except PecError as exc:
+                gates["migration_lock"] = gates_mod.gate(
+                    "migration_lock",
+                    gates_mod.UNVERIFIABLE,
+                    f"migration lock não verificável: the database could not be read ({exc.msg})",
+                )
+    if "java" in checks:
+        gates["java"] = gates_mod.select_java(
+            p["target_version"],
+            runner,
+            java_bin=p.get("java_bin"),
+            java8_bin=p.get("java8_bin"),
+            bundled_java=p.get("bundled_java"),
+            jre_directory=jre_directory,
+            bundled_from=p.get("bundled_jre_from") or "5.3",
+            min_major=p.get("java_min_major") or 17,
+        )
+    return gates, executed

@@ -1,7 +1,8 @@
 """upgrade: what an NTINF technician sees after an upgrade run, a refusal, a rollback and a stopped region.
 
 The converge upgraded sesdf-upgrade-ok and sesdf-upgrade-strict (4.2.8 -> 4.5.2; the latter on the strict
-double: no /api/public/info, 401 on /esus/, no start line). The failure cases drive their own playbook runs:
+double: no /api/public/info, 401 on /esus/, no start line); the copy aside of 4.2.8 stays while the upgrade soaks,
+and a later run with the soak over (commit.yml) removes it. The failure cases drive their own playbook runs:
 regiao_oeste (a 4.5.5 server: refused) and regiao_sul (ok, s2 with the broken 4.5.2 build, s3; s2 and s3 strict).
 State is read with `podman exec` (fast); the prepare step recorded a data snapshot in /root/upgrade-snapshot.txt.
 """
@@ -47,17 +48,18 @@ def backups(name):
     return sh(name, "ls -1 /var/backups/esus 2>/dev/null | grep -v '^upgrade$' || true").split()
 
 
-def run_upgrade(group):
-    cmd = [
-        "ansible-playbook",
-        "-i",
-        INVENTORY,
-        os.path.join(SCENARIO_DIR, "converge.yml"),
-        "-e",
-        f"upgrade_hosts={group}",
-    ]
+def run_upgrade(group, playbook="converge.yml", *extra):
+    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO_DIR, playbook), "-e", f"upgrade_hosts={group}"]
+    cmd += [arg for value in extra for arg in ("-e", value)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+def upgrade_state(name):
+    return json.loads(sh(name, "cat /etc/ansible/facts.d/sesdf_esus_upgrade.fact"))["data"]
+
+
+ASIDE = "/var/backups/esus/upgrade/pec-4.2.8"
 
 
 def test_upgraded_ubs_reports_452_in_config_database_and_http():
@@ -86,10 +88,19 @@ def test_upgrade_keeps_patients_and_encounters_unchanged():
     assert now == before
 
 
-def test_upgrade_left_a_root_only_backup_and_removed_the_copy_aside():
+def test_upgrade_left_a_root_only_backup_and_keeps_the_copy_aside_while_it_soaks():
     assert backups("sesdf-upgrade-ok"), "no pre-upgrade backup in /var/backups/esus"
     assert sh("sesdf-upgrade-ok", "stat -c %a /var/backups/esus") == "700"
-    assert sh("sesdf-upgrade-ok", "test -e /var/backups/esus/upgrade/pec-4.2.8 && echo yes || echo no") == "no"
+    assert sh("sesdf-upgrade-ok", f"test -d {ASIDE}/tree/webserver && echo yes || echo no") == "yes"
+    soak = upgrade_state("sesdf-upgrade-ok")["last"]["soak"]
+    assert soak["state"] == "soaking" and soak["version"] == "4.5.2" and soak["asides"] == [ASIDE]
+    assert soak["backup"].startswith("/var/backups/esus/") and "pre-upgrade" in soak["backup"]
+
+
+def test_logind_no_longer_removes_the_pec_database_semaphores():
+    dropin = sh("sesdf-upgrade-ok", "cat /etc/systemd/logind.conf.d/sesdf-esus-removeipc.conf")
+    assert "[Login]" in dropin and "RemoveIPC=no" in dropin
+    assert sh("sesdf-upgrade-ok", "readlink /etc/localtime").endswith("Brazil/East")  # accepted by the gate
 
 
 def test_the_installer_config_is_root_only_after_the_upgrade():
@@ -147,3 +158,17 @@ def test_database_password_never_in_the_run_output(region_sul):
     key = "spring.datasource.password="
     password = next(line[len(key) :] for line in props.splitlines() if line.startswith(key))
     assert password not in out
+
+
+def test_after_the_soak_a_later_run_removes_the_copy_aside_and_records_committed(region_sul):
+    # region_sul ran after the upgrade: sesdf-upgrade-ok was current, its soak not over, the copy still there
+    assert sh("sesdf-upgrade-ok", f"test -d {ASIDE} && echo yes || echo no") == "yes"
+    rc, out = run_upgrade("sesdf-upgrade-ok", "commit.yml", "upgrade_soak_hours=0")
+    assert rc == 0, out[-2000:]
+    assert sh("sesdf-upgrade-ok", f"test -e {ASIDE} && echo yes || echo no") == "no"
+    data = upgrade_state("sesdf-upgrade-ok")
+    assert data["last"]["soak"]["state"] == "committed" and data["last"]["soak"]["committed_at"]
+    assert data["last"]["result"] == "at_target"
+    assert backups("sesdf-upgrade-ok"), "the pre-upgrade backup is kept"
+    rc, out = run_upgrade("sesdf-upgrade-ok", "commit.yml", "upgrade_soak_hours=0")
+    assert rc == 0 and "changed=0" in out

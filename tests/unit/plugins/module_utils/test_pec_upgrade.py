@@ -212,9 +212,9 @@ def test_preflight_gates_through_one_fake_runner(tmp_path):
     result = preflight(p, _install(tmp_path), runner=runner, read_database=lambda _i, _k: ("4.2.8", 1000, ["q"]))
     assert result["decision"] == "upgrade" and result["installer"]["matches"]
     assert result["database_size_bytes"] == 1000 and result["executed_queries"] == ["q"]
-    assert sorted(b["code"] for b in result["blockers"]) == ["java", "locale"]
+    assert sorted(b["code"] for b in result["blockers"]) == ["java8", "locale"]  # a 4.x installer needs Java 8
     assert runner.calls == [["locale", "-a"]]
-    java = _fake_java(tmp_path, "exit 0\n")
+    java = _fake_java(tmp_path, "echo 'openjdk version \"1.8.0_352\"' >&2\n")
     ok = preflight(
         p,
         _install(tmp_path),
