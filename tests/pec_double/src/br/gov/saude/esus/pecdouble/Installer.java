@@ -258,11 +258,25 @@ public final class Installer {
     /** md5 like the real 9.6.13 in the strict variant; scram-sha-256 in the full one (what the lab always had). */
     static String authMethod() { return Common.strict() ? "md5" : "scram-sha-256"; }
 
-    /** Strict variant: none of the double's invented tb_config_sistema keys (run after every migration). */
+    /** Strict variant: tb_config_sistema as real servers show it (pec-facts.md, third review), after every migration:
+     * none of the double's invented keys; the columns ds_config_sistema and ds_inteiro; TIPOINSTALACAO 'PRONTUARIO';
+     * TREINAMENTO in ds_inteiro (0/1, ds_texto NULL); LINKINSTALACAO and NOMEINSTALACAO present. */
     private static void dropInventedKeys(Connection c) throws SQLException {
         if (!Common.strict()) return;
         try (PreparedStatement d = c.prepareStatement("DELETE FROM tb_config_sistema WHERE co_config_sistema = ?")) {
             for (String k : Common.INVENTED_KEYS) { d.setString(1, k); d.executeUpdate(); }
+        }
+        try (Statement s = c.createStatement()) {
+            s.execute("ALTER TABLE tb_config_sistema ADD COLUMN IF NOT EXISTS ds_config_sistema varchar(255),"
+                + " ADD COLUMN IF NOT EXISTS ds_inteiro integer");
+            s.executeUpdate("UPDATE tb_config_sistema SET ds_texto = 'PRONTUARIO' WHERE co_config_sistema = 'TIPOINSTALACAO'"
+                + " AND ds_texto IS DISTINCT FROM 'PRONTUARIO'");
+            s.executeUpdate("UPDATE tb_config_sistema SET ds_inteiro = CASE WHEN ds_texto = 'true' THEN 1 ELSE 0 END,"
+                + " ds_texto = NULL WHERE co_config_sistema = 'TREINAMENTO' AND ds_texto IS NOT NULL");
+            s.executeUpdate("INSERT INTO tb_config_sistema (co_config_sistema, ds_texto) SELECT 'LINKINSTALACAO',"
+                + " 'http://localhost:8080' WHERE NOT EXISTS (SELECT 1 FROM tb_config_sistema WHERE co_config_sistema = 'LINKINSTALACAO')");
+            s.executeUpdate("INSERT INTO tb_config_sistema (co_config_sistema, ds_texto) SELECT 'NOMEINSTALACAO',"
+                + " 'Instalação do dublê' WHERE NOT EXISTS (SELECT 1 FROM tb_config_sistema WHERE co_config_sistema = 'NOMEINSTALACAO')");
         }
     }
 
