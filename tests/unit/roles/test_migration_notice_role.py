@@ -6,10 +6,14 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shutil
+import subprocess
 
 import jinja2
 import pytest
 import yaml
+
+from ansible_collections.sesdf.esus.plugins.module_utils import report_pdf
 
 ROLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "migration_notice")
 
@@ -56,7 +60,7 @@ RECORD = {
 }
 
 
-def render(name, record):
+def render(name, record, flat=True):
     loader = jinja2.FileSystemLoader(os.path.join(ROLE, "templates"))
     env = jinja2.Environment(loader=loader, trim_blocks=True)  # noqa: S701 (the HTML template escapes with | e)
     with open(os.path.join(ROLE, "vars", "main.yml"), encoding="utf-8") as handle:
@@ -71,18 +75,18 @@ def render(name, record):
         migration_notice_sei_process="",
         **role_vars,
     )
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>|\*\*|`|\|", " ", text))
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>|\*\*|`|\|", " ", text)) if flat else text
 
 
 @pytest.mark.parametrize("name", ["aviso.md.j2", "aviso.html.j2"])
 def test_the_notice_lists_each_manual_step_with_who_confirmed_it_and_when(name):
     flat = render(name, RECORD)
     assert "Passos feitos na tela do PEC" in flat
-    assert re.search(
-        r"NT-apta-transmissao desligar a transmissão automática de lotes Transmissão de dados → Configurações → "
-        r"desativar o envio automático 2026-12-01 confirmado por Maria Souza em 2026-12-02 \(UTC 14:05\)",
-        flat,
-    ), flat
+    assert (
+        "NT-apta-transmissao : desligar a transmissão automática de lotes; na tela do PEC: Transmissão de dados → "
+        "Configurações → desativar o envio automático; pedido em 2026-12-01; confirmado por Maria Souza em "
+        "2026-12-02 (UTC 14:05)."
+    ) in flat.replace("NT-apta-transmissao:", "NT-apta-transmissao :"), flat
     assert "NT-apta-perfis" in flat and "confirmado por João da Silva em 2026-12-03 (UTC 09:30)" in flat
     # the switch the PEC refused is said done by hand, by whom; never "gravado pela coleção"
     assert (
@@ -100,3 +104,16 @@ def test_a_notice_without_manual_steps_has_no_such_section(name):
     flat = render(name, record)
     assert "Passos feitos na tela do PEC" not in flat and "(somente visualização): 17" in flat
     assert "Transmissão automática desligada: gravado pela coleção no banco do PEC (K = false)" in flat
+
+
+@pytest.mark.skipif(
+    not shutil.which("pdftotext"), reason="pdftotext is not installed (make deps installs poppler-utils)"
+)
+def test_the_pdf_of_the_notice_carries_the_manual_steps(tmp_path):
+    path = tmp_path / "aviso.pdf"
+    path.write_bytes(report_pdf.render(render("aviso.html.j2", RECORD, flat=False)))
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    flat = re.sub(r"\s+", " ", text)
+    assert "Passos feitos na tela do PEC" in flat
+    assert "NT-apta-perfis: deixar cada lotação só com o perfil de visualização; na tela do PEC:" in flat
+    assert "confirmado por João da Silva em 2026-12-03 (UTC 09:30)." in flat
