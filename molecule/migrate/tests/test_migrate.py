@@ -187,6 +187,22 @@ def test_migration_notice_carries_the_right_figures():
         # the switch the run wrote is stated as done, from the record; nothing else is claimed
         assert "Transmissão automática desligada: gravado pela coleção no banco do PEC" in flat
         assert "(TRANSMISSAO_AUTOMATICA = false)" in flat
+        # the switch this PEC refused: done in its UI, by whom (the inventory's confirmation), never claimed written
+        assert "Passos feitos na tela do PEC" in flat and "NT-cnes-perfis" in flat
+        assert "confirmado por Técnico do Laboratório" in flat
+        assert "perfis pela importação do CNES desligada: gravado" not in flat
+
+
+def test_the_cnes_switch_the_pec_refused_is_a_manual_step_confirmed_at_launch():
+    """The double's 4.5.2 has the transmission key (written by the collection) but not the CNES one: its step was
+    asked and confirmed in the same run (the inventory's decommission_manual_confirmed), so the flow went through."""
+    steps = read_json("/etc/ansible/facts.d/sesdf_esus_manual_steps.fact")["data"]["steps"]
+    assert set(steps) == {"NT-cnes-perfis"}
+    step = steps["NT-cnes-perfis"]
+    assert step["status"] == "confirmado" and step["confirmado_por"] == "Técnico do Laboratório"
+    assert step["caminho"].startswith("CNES → Importar")
+    record = read_json(RECORD)
+    assert record["manual_steps"] == steps and "cnes_profile_reset_off" not in record["switched_off"]
 
 
 def test_a_killed_backup_step_left_no_pec_down_after_the_run_that_stopped_after_the_backup():
