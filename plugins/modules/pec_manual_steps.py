@@ -15,8 +15,8 @@ description:
     for C(cnes_profile_reset_off)), what to do and the path in the PEC's UI, when it was asked and the status
     C(pendente).
   - O(confirmed) gives, per id, the name of the person who did it in the PEC; a pending step becomes C(confirmado)
-    with C(confirmado_por) and C(confirmado_em). A confirmation never replaces an earlier one; a confirmation of an
-    id that is not pending here is reported in RV(ignored) and not recorded.
+    with C(confirmado_por) and C(confirmado_em). A confirmation never replaces an earlier one; a confirmation of a
+    step already confirmed, or never asked on this server, is reported in RV(ignored) and not recorded.
   - Unknown ids, an empty name or a CPF-shaped name fail the task before anything is written.
   - The record is the C(manual_steps) concern of the server's state (C(<facts_dir>/sesdf_esus_manual_steps.fact),
     root-only, written atomically), read by M(sesdf.esus.pec_info) and the report. Without O(refused) and
