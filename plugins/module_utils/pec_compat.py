@@ -7,7 +7,8 @@ Every capability that writes into the PEC's tables (``CAPABILITIES``) lists, per
 columns (with their types where a wrong type would corrupt data), configuration keys of ``tb_config_sistema`` and
 rows it relies on. The probe reads ``information_schema`` and runs SELECTs only. A capability whose profile does not
 match is refused before anything changes, with a message naming what is missing and the manual path in the PEC's
-UI (from the Ministry's manual, docs/pec-facts.md).
+UI (from the Ministry's manual, docs/pec-facts.md; to be confirmed on a real server). Where a flow cannot do without
+it, the refused capability becomes a manual step the operator confirms (module_utils manual_steps).
 
 The only profile known today is the one the PEC test double models (4.2.x to 4.5.x, names from pec-facts); it is
 unconfirmed on a real 4.5.2, which is exactly why the probe runs on every server before every write.
@@ -79,7 +80,10 @@ CAPABILITIES = {
     },
     "change_profiles": {
         "what": "give every lotação one view-only profile and remove administrator roles",
-        "manual": "Administração → Perfis (criar o perfil de visualização) e Profissionais → Lotações (atribuí-lo)",
+        "manual": (
+            "Administração → Perfis: criar o perfil de visualização; Profissionais → Lotações (de cada profissional) → "
+            "Perfis: trocar pelo perfil de visualização e tirar o de administrador (menos a conta de emergência)"
+        ),
         "profiles": [
             {
                 "versions": _DOUBLE_4X,
@@ -109,7 +113,7 @@ CAPABILITIES = {
     },
     "transmission_off": {
         "what": "turn the automatic transmission off (tb_config_sistema)",
-        "manual": "Transmissão de dados → Configurações (desligar a transmissão automática)",
+        "manual": "Transmissão de dados → Configurações → desativar o envio automático",
         "profiles": [
             {
                 "versions": _DOUBLE_4X,
@@ -121,7 +125,7 @@ CAPABILITIES = {
     },
     "cnes_profile_reset_off": {
         "what": "stop a CNES import from resetting profiles (tb_config_sistema)",
-        "manual": 'CNES → Importar (deixar desmarcado "Atualizar perfis ao importar CNES" em toda importação)',
+        "manual": 'CNES → Importar CNES → desmarcar "Atualizar perfis ao importar CNES" (em toda importação)',
         "profiles": [
             {
                 "versions": _DOUBLE_4X,

@@ -368,8 +368,15 @@ def run(client, conn, params, check_mode):
     operations = list(dict.fromkeys(params["profile_operations"]))
     if not resources or not operations:
         raise PecError("profile_resources and profile_operations must not be empty: a profile needs at least one grant")
-    # Read-only probe of the live schema before anything is read for writing (check mode too).
-    compat = Probe(client).require("change_profiles")
+    # Read-only probe of the live schema before anything is read for writing (check mode too). Refused: nothing is
+    # read for writing; with unsupported=skip the caller gets supported=false and the manual path instead of a failure.
+    probe = Probe(client)
+    if params.get("unsupported") == "skip":
+        compat = probe.check("change_profiles")
+        if not compat["supported"]:
+            return {"changed": False, "supported": False, "compat": compat}
+    else:
+        compat = probe.require("change_profiles")
     state = read_state(client, params["profile_name"], resources)
     the_plan = plan(
         state,
@@ -381,6 +388,7 @@ def run(client, conn, params, check_mode):
     )
     result = {
         "changed": the_plan["changed"],
+        "supported": True,
         "profile": {
             "name": params["profile_name"],
             "id": state["profile"]["id"] if state["profile"] else None,

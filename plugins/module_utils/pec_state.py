@@ -44,6 +44,7 @@ CONCERNS = {
     "upgrade": {"cadence_hours": None},
     "readiness": {"cadence_hours": 24 * 32},
     "central_profiles": {"cadence_hours": 24 * 32},
+    "manual_steps": {"cadence_hours": None},
 }
 
 

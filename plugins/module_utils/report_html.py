@@ -213,17 +213,35 @@ def _table(rows, columns=COLUMNS):
     return "\n".join(lines)
 
 
+def _details(r):
+    """The UBS's detail under its pendencies: the manual steps confirmed (who, when) and the checks that cannot
+    observe this PEC ("não verificável")."""
+    items = [
+        f'<li data-step="{e(m["id"])}">Passo manual {e(m["id"])} ({e(m["descricao"])}; {e(m["caminho"])}): '
+        f"confirmado por {e(m['confirmado_por'])} em {e(day_text(m['confirmado_em']))}</li>"
+        for m in r.get("manual_steps", [])
+        if m["status"] == "confirmado"
+    ]
+    items += [
+        f'<li data-check="{e(c["capability"])}">{e(c["label"])}: {e(c["status"])} - {e(c["detail"])}</li>'
+        for c in r.get("checks", [])
+    ]
+    return f'<ul class="detalhe">{"".join(items)}</ul>' if items else ""
+
+
 def _pendencies(rows):
     out = ["<h2>Pendências por UBS</h2>"]
     any_pend = False
     for r in rows:
-        if not r["pendencias"]:
+        details = _details(r)
+        if not r["pendencias"] and not details:
             continue
-        any_pend = True
+        any_pend = any_pend or bool(r["pendencias"])
         items = "".join(
             f'<li{DUE_CLASS if p["due"] else ""} data-code="{e(p["code"])}">{e(p["msg"])}</li>' for p in r["pendencias"]
         )
-        out.append(f'<div class="ubs"><h3>{e(r["ubs"])} (CNES {e(r["cnes"])})</h3><ul>{items}</ul></div>')
+        listed = f"<ul>{items}</ul>" if items else '<p class="ok">Nenhuma pendência.</p>'
+        out.append(f'<div class="ubs"><h3>{e(r["ubs"])} (CNES {e(r["cnes"])})</h3>{listed}{details}</div>')
     if not any_pend:
         out.append('<p class="ok">Nenhuma pendência.</p>')
     return "\n".join(out)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime
 import re
 
+from ansible_collections.sesdf.esus.plugins.module_utils.manual_steps import CONFIRMED, UNVERIFIABLE, check_text
+
 SEVERITIES = ("critica", "alta", "media")
 # A pendency of these severities needs someone's action now: its cell and line are red.
 DUE = ("critica", "alta")
@@ -41,6 +43,7 @@ CONCERNS = {
     "upgrade": "atualização do PEC",
     "readiness": "medição de aptidão",
     "central_profiles": "perfis no servidor central",
+    "manual_steps": "passos manuais no PEC",
 }
 CAPABILITY_NAMES = {
     "create_lotes": "gerar lotes",
@@ -48,6 +51,13 @@ CAPABILITY_NAMES = {
     "change_profiles": "trocar perfis para visualização",
     "transmission_off": "desligar a transmissão automática",
     "cnes_profile_reset_off": "impedir que a importação do CNES redefina perfis",
+}
+# The settings a consultation server's checks read in the PEC: where the PEC refuses the capability they cannot be
+# observed, so they are "não verificável" (never a pass).
+CONSULTATION_CHECKS = {
+    "change_profiles": "perfis só de visualização",
+    "transmission_off": "transmissão automática desligada",
+    "cnes_profile_reset_off": "importação do CNES sem redefinir perfis",
 }
 BAD_CHECKS = {
     "mismatch": "o arquivo foi alterado ou danificado depois de feito (não confere com o manifesto)",
@@ -281,10 +291,11 @@ def build_row(host, settings, today):
             continue
         pend.append(_pendency(_text(problem.get("code"), "pec"), "alta", _text(problem.get("msg")), "situacao"))
     database = _dict(pec.get("database"))
+    steps = _manual_steps(row, state, pend)
     if database.get("reachable"):
         for cap_name, cap in sorted(_dict(pec.get("capabilities")).items()):
             cap = _dict(cap)
-            if cap.get("supported", True):
+            if cap.get("supported", True) or cap_name in steps:  # a manual step says it (pending or who did it)
                 continue
             missing = ", ".join(_text(m) for m in _list(cap.get("missing")))
             pend.append(
@@ -296,6 +307,20 @@ def build_row(host, settings, today):
                     "situacao",
                 )
             )
+
+    row["checks"] = []
+    if migrated and database.get("reachable"):
+        for cap_name, label in CONSULTATION_CHECKS.items():
+            cap = _dict(_dict(pec.get("capabilities")).get(cap_name))
+            if cap and cap.get("supported", True) is False:
+                row["checks"].append(
+                    {
+                        "capability": cap_name,
+                        "label": label,
+                        "status": UNVERIFIABLE,
+                        "detail": check_text(steps.get(cap_name)),
+                    }
+                )
 
     failure = _dict(host.get("failure"))
     if failure:
@@ -327,6 +352,43 @@ def build_row(host, settings, today):
     row["due"] = any(p["due"] for p in pend)
     row["red_fields"] = sorted({p["field"] for p in pend if p["due"]})
     return row
+
+
+def _manual_steps(row, state, pend):
+    """The manual steps recorded on the server (module_utils manual_steps): pending ones are pendencies, confirmed
+    ones the UBS's detail. Returns {capability: step} of every step recorded."""
+    raw = _dict(_dict(state.get("manual_steps")).get("data")).get("steps")
+    by_capability = {}
+    row["manual_steps"] = []
+    for step_id, step in sorted(_dict(raw).items()):
+        step = _dict(step)
+        if not step:
+            continue
+        confirmed = step.get("status") == CONFIRMED
+        entry = {
+            "id": _text(step_id),
+            "descricao": _text(step.get("descricao")),
+            "caminho": _text(step.get("caminho")),
+            "status": CONFIRMED if confirmed else "pendente",
+            "solicitado_em": iso_day(step.get("solicitado_em")),
+            "confirmado_por": _text(step.get("confirmado_por")) if confirmed else "",
+            "confirmado_em": iso_day(step.get("confirmado_em")) if confirmed else "",
+        }
+        row["manual_steps"].append(entry)
+        if step.get("capability"):
+            by_capability[_text(step.get("capability"))] = step
+        if not confirmed:
+            pend.append(
+                _pendency(
+                    "passo_manual",
+                    "alta",
+                    f"passo manual pendente no PEC ({entry['id']}, pedido em {day_text(entry['solicitado_em']) or '?'})"
+                    f": {entry['descricao'] or '?'}; na tela do PEC: {entry['caminho'] or '?'}. Feito isso, rodar a "
+                    f"migração de novo informando quem fez em decommission_manual_confirmed",
+                    "situacao",
+                )
+            )
+    return by_capability
 
 
 def _backup(row, pec, pend, role, status, max_age, today):

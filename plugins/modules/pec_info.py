@@ -244,10 +244,11 @@ pec:
     state:
       description:
         - What this collection's roles and jobs recorded on the server, per concern (C(backup), C(migration),
-          C(cnes), C(hardening), C(maintenance), C(profiles), C(lotes), C(upgrade), C(readiness)), each with
-          C(present), C(path), C(produced_at) (when the result last changed), C(confirmed_at) (when a producer last
-          confirmed it), C(age_hours), C(cadence_hours), C(stale) (older than its cadence, so not to be read as fine),
-          C(data) and, for an unreadable file, C(error). See the module_utils C(pec_state).
+          C(cnes), C(hardening), C(maintenance), C(profiles), C(lotes), C(upgrade), C(readiness),
+          C(central_profiles), C(manual_steps) - the steps this PEC refused to the collection and who confirmed
+          them), each with C(present), C(path), C(produced_at) (when the result last changed), C(confirmed_at)
+          (when a producer last confirmed it), C(age_hours), C(cadence_hours), C(stale) (older than its cadence, so
+          not to be read as fine), C(data) and, for an unreadable file, C(error). See the module_utils C(pec_state).
       type: dict
       sample:
         {hardening: {present: true, produced_at: "2026-11-30T02:00:00Z", confirmed_at: "2026-12-01T02:00:00Z",

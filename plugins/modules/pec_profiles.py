@@ -76,6 +76,15 @@ options:
       - Directory (created 0700) for the JSON snapshots of what was removed.
     type: path
     default: /var/lib/sesdf-esus/profile-snapshots
+  unsupported:
+    description:
+      - What a refused capability C(change_profiles) does (this PEC's permission tables are not the known ones).
+        V(fail) fails the task before any write; V(skip) changes nothing, warns with the manual path and returns
+        RV(supported)=false (only RV(supported), RV(compat) and RV(executed_queries)), so a flow can record the
+        step to be done by hand (M(sesdf.esus.pec_manual_steps)) and a check can say it is not verifiable.
+    type: str
+    choices: [fail, skip]
+    default: fail
 """
 
 EXAMPLES = r"""
@@ -93,55 +102,60 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+supported:
+  description: Whether this PEC's schema lets the collection change the profiles; false means nothing was read for
+    writing nor changed (O(unsupported=skip)).
+  returned: success
+  type: bool
 profile:
   description: The view-only profile.
-  returned: always
+  returned: when supported
   type: dict
   sample:
     {id: 27, name: Visualização de prontuário, created: true,
      grants: [[CIDADAO, VISUALIZAR], [PRONTUARIO, VISUALIZAR]]}
 professionals_view_only:
   description: Professionals (break-glass excluded) whose lotações all have only the view-only profile after the run.
-  returned: always
+  returned: when supported
   type: int
   sample: 8
 lotacoes_view_only:
   description: Lotações (break-glass excluded) with only the view-only profile after the run.
-  returned: always
+  returned: when supported
   type: int
   sample: 9
 changed_professionals:
   description: Professionals (C(login - name)) whose profiles or administrator roles changed (or would change).
-  returned: always
+  returned: when supported
   type: list
   elements: str
 removed_assignments:
   description: Profile assignments removed (or to be removed in check mode).
-  returned: always
+  returned: when supported
   type: int
 added_assignments:
   description: View-only assignments added.
-  returned: always
+  returned: when supported
   type: int
 admin_roles_removed:
   description: Rows removed from C(tb_adm_geral) and C(tb_adm_municipal).
-  returned: always
+  returned: when supported
   type: int
 break_glass:
   description: The account kept and the ids of its papéis.
-  returned: always
+  returned: when supported
   type: dict
   sample: {login: "00000000272", papeis_kept: [14]}
 snapshot:
   description: Path of the JSON snapshot of what was removed, or null when nothing changed or in check mode.
-  returned: always
+  returned: when supported
   type: str
   sample: /var/lib/sesdf-esus/profile-snapshots/pec_profiles-20260101T120000123456Z.json
 compat:
   description:
     - The read-only schema probe of capability C(change_profiles) (module_utils C(pec_compat)), run before anything
       else, check mode included. When the live schema does not match, the task fails before any write with what is
-      missing and the manual path (Administração → Perfis, Profissionais → Lotações).
+      missing and the manual path, or with O(unsupported=skip) returns it with RV(supported)=false.
   returned: success
   type: dict
   sample: {capability: change_profiles, supported: true, version: 4.2.8, missing: []}
@@ -174,11 +188,15 @@ def main():
         profile_operations=dict(type="list", elements="str", default=list(DEFAULT_OPERATIONS)),
         break_glass_login=dict(type="str", no_log=False),
         snapshot_dir=dict(type="path", default="/var/lib/sesdf-esus/profile-snapshots"),
+        unsupported=dict(type="str", choices=["fail", "skip"], default="fail"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     with pec_database(module, timeout=120) as pec:
         result = run(pec.client, pec.conn, module.params, module.check_mode)
     executed = pec.executed_queries
+    if not result["supported"]:
+        module.warn(result["compat"]["reason"])
+        module.exit_json(executed_queries=executed, **result)
     if not module.params.get("break_glass_login") and result["admin_roles_removed"]:
         module.warn("no break_glass_login: every administrator role is removed; nobody can administer this PEC")
     diff = result.pop("diff")

@@ -91,3 +91,13 @@ def test_migration_record_and_snapshot(host):
     assert host.file("/var/lib/sesdf-esus/profile-snapshots").mode == 0o700
     removed = json.loads(snap.content_string)["removed"]
     assert len(removed["tb_adm_geral"]) == 1 and removed["rl_ator_papel_perfil"]
+
+
+def test_the_switch_this_pec_refused_is_a_confirmed_manual_step_not_a_write(host):
+    steps = json.loads(host.file("/etc/ansible/facts.d/sesdf_esus_manual_steps.fact").content_string)["data"]["steps"]
+    assert set(steps) == {"NT-cnes-perfis"}
+    assert steps["NT-cnes-perfis"]["status"] == "confirmado"
+    assert steps["NT-cnes-perfis"]["confirmado_por"] == "Técnico do Laboratório"
+    record = json.loads(host.file("/etc/ansible/facts.d/sesdf_esus_migration.fact").content_string)
+    assert record["manual_steps"] == steps and list(record["switched_off"]) == ["transmission_off"]
+    assert sql(host, "SELECT count(*) FROM tb_config_sistema WHERE co_config_sistema LIKE 'ATUALIZAR_PERFIS%'") == "0"

@@ -191,7 +191,23 @@ def test_migration_notice_carries_the_right_figures():
         assert "exceto a conta de acesso de emergência do NTINF" in flat
         no_sha = flat.replace(backup.get("sha256") or "", "").replace(share_sha, "")
         assert BREAK_GLASS not in no_sha and not re.search(r"(?<![\w.])\d{3}\.?\d{3}\.?\d{3}-?\d{2}(?!\w)", no_sha), ext
+        # the switch this PEC refused: done in its UI, by whom (the inventory's confirmation), never claimed written
+        assert "Passos feitos na tela do PEC" in flat and "NT-cnes-perfis" in flat
+        assert "confirmado por Técnico do Laboratório" in flat
+        assert "perfis pela importação do CNES desligada: gravado" not in flat
     assert "break_glass_login" not in record, "the record (a local fact Ansible gathers) holds no CPF"
+
+
+def test_the_cnes_switch_the_pec_refused_is_a_manual_step_confirmed_at_launch():
+    """The double's 4.5.2 has the transmission key (written by the collection) but not the CNES one: its step was
+    asked and confirmed in the same run (the inventory's decommission_manual_confirmed), so the flow went through."""
+    steps = read_json("/etc/ansible/facts.d/sesdf_esus_manual_steps.fact")["data"]["steps"]
+    assert set(steps) == {"NT-cnes-perfis"}
+    step = steps["NT-cnes-perfis"]
+    assert step["status"] == "confirmado" and step["confirmado_por"] == "Técnico do Laboratório"
+    assert step["caminho"].startswith("CNES → Importar")
+    record = read_json(RECORD)
+    assert record["manual_steps"] == steps and "cnes_profile_reset_off" not in record["switched_off"]
 
 
 def test_a_killed_backup_step_left_no_pec_down_after_the_run_that_stopped_after_the_backup():

@@ -17,6 +17,7 @@ RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVEN
 testinfra_hosts = [f"podman://{name}" for name in RUNNER.get_hosts("all")]
 DUMP = os.path.join(os.path.dirname(__file__), "..", "files", "dump.sh")
 REFUSED = {"transmission_off", "cnes_profile_reset_off"}
+STEPS = {"NT-apta-transmissao", "NT-cnes-perfis"}  # their manual steps
 LOTES_DIR = "/opt/e-SUS/webserver/lotes"
 SHARE = "/srv/gpma/arquivos"  # file mode's destination (converge)
 LEDGER = "/var/lib/sesdf-esus/lotes/ledger.json"
@@ -55,9 +56,59 @@ def test_decommission_completed_the_rest_and_kept_the_refused_switches_as_manual
     assert not_view_only(host) == []
     record = read_json(host, "/etc/ansible/facts.d/sesdf_esus_migration.fact")
     assert record["migrated"] is True and record["role"] == "consultation"
-    assert set(record["manual_steps"]) == REFUSED
-    assert record["manual_steps"]["transmission_off"].startswith("Transmissão de dados")
+    assert set(record["manual_steps"]) == STEPS
+    assert record["manual_steps"]["NT-apta-transmissao"]["caminho"].startswith("Transmissão de dados")
+    assert record["switched_off"] == {}, "a refused switch is never claimed written"
     assert not any("transmiss" in key.lower() for key in record if key != "manual_steps")
+
+
+# Manual steps (converge): the first decommission stops on them, the confirmed one completes and records who/when.
+
+
+def test_the_first_decommission_stopped_on_the_pending_steps_saying_what_to_do_and_how_to_confirm(host):
+    message = sh(host, "cat /root/manual-stop.txt")
+    pending = read_json(host, "/root/manual-steps-pending.json")["data"]["steps"]
+    assert set(pending) == STEPS, message
+    for step in pending.values():
+        assert step["status"] == "pendente" and step["confirmado_por"] is None and step["solicitado_em"]
+        assert f"[{step['id']}]" in message and step["caminho"] in message
+    assert "decommission_manual_confirmed" in message and '"NT-apta-transmissao": "Nome de quem fez"' in message
+    # it stopped before marking the server migrated (and so before the jobs, the firewall and the record)
+    assert sh(host, "cat /root/manual-stop-record.txt") == "absent"
+
+
+def test_the_confirmed_run_recorded_who_and_when_on_the_server_and_the_record_carries_it(host):
+    pending = read_json(host, "/root/manual-steps-pending.json")["data"]["steps"]
+    path = "/etc/ansible/facts.d/sesdf_esus_manual_steps.fact"
+    assert sh(host, f"stat -c '%a %U' {path}") == "600 root"
+    steps = read_json(host, path)["data"]["steps"]
+    assert set(steps) == STEPS, "NT-apta-perfis was confirmed but never asked here: it is not recorded"
+    names = {"NT-apta-transmissao": "Ana Laboratório", "NT-cnes-perfis": "Bruno Laboratório"}
+    for step_id, step in steps.items():
+        assert step["status"] == "confirmado" and step["confirmado_por"] == names[step_id]
+        assert step["solicitado_em"] == pending[step_id]["solicitado_em"], "the request kept its time"
+        assert step["confirmado_em"] >= step["solicitado_em"]
+    record = read_json(host, "/etc/ansible/facts.d/sesdf_esus_migration.fact")
+    assert record["manual_steps"] == steps
+    # what the report reads: pec_info's state
+    state = run_module(host.backend.get_hostname(), "sesdf.esus.pec_info")["pec"]["state"]["manual_steps"]
+    assert state["present"] and not state["stale"] and state["data"]["steps"] == steps
+
+
+def test_the_consultation_checks_say_not_verifiable_with_who_confirmed_never_ok(host):
+    result = read_json(host, "/root/consultation-checks.json")
+    checks = result["checks"]
+    steps = read_json(host, "/etc/ansible/facts.d/sesdf_esus_manual_steps.fact")["data"]["steps"]
+    for name, step_id in (("transmissao", "NT-apta-transmissao"), ("cnes_perfis", "NT-cnes-perfis")):
+        step = steps[step_id]
+        day = "/".join(reversed(step["confirmado_em"][:10].split("-")))
+        assert checks[name]["status"] == "não verificável", checks[name]
+        assert checks[name]["detail"] == (
+            f"confirmado manualmente por {step['confirmado_por']} em {day} (não verificável automaticamente)"
+        )
+        assert not checks[name]["finding"]
+    assert checks["perfis"]["status"] == "ok"  # the strict double lets the collection read the profiles
+    assert result["findings"] == []
 
 
 def test_the_pec_saved_its_automatic_lote_as_a_zip_of_cnes_uuid_entries(host):

@@ -260,6 +260,81 @@ def test_a_migrated_ubs_shows_what_the_central_server_lacks():
     assert not pend["due"] and "nenhum servidor central no inventário" in pend["msg"]
 
 
+REFUSED = {
+    "transmission_off": {
+        "supported": False,
+        "missing": ["key TRANSMISSAO_AUTOMATICA in tb_config_sistema"],
+        "manual": "Transmissão de dados → Configurações → desativar o envio automático",
+    },
+    "cnes_profile_reset_off": {
+        "supported": False,
+        "missing": ["key ATUALIZAR_PERFIS_IMPORTACAO_CNES in tb_config_sistema"],
+        "manual": 'CNES → Importar CNES → desmarcar "Atualizar perfis ao importar CNES"',
+    },
+}
+
+
+def manual_step(step_id, capability, confirmed_by=None):
+    step = {
+        "id": step_id,
+        "capability": capability,
+        "descricao": "desligar a transmissão automática de lotes",
+        "caminho": "Transmissão de dados → Configurações → desativar o envio automático",
+        "status": "pendente",
+        "solicitado_em": "2026-11-28T20:00:00Z",
+        "confirmado_por": None,
+        "confirmado_em": None,
+    }
+    if confirmed_by:
+        step.update(status="confirmado", confirmado_por=confirmed_by, confirmado_em="2026-11-29T10:15:00Z")
+    return step
+
+
+def test_a_migration_stopped_on_a_manual_step_is_a_due_pendency_saying_what_to_do_and_how_to_confirm():
+    pec = healthy_pec()
+    pec["capabilities"].update(REFUSED)
+    steps = {"NT-apta-transmissao": manual_step("NT-apta-transmissao", "transmission_off")}
+    pec["state"]["manual_steps"] = {"present": True, "produced_at": "2026-11-28T20:00:00Z", "data": {"steps": steps}}
+    row = row_of(pec=pec)
+    (pend,) = [p for p in row["pendencias"] if p["code"] == "passo_manual"]
+    assert pend["due"] and "situacao" in row["red_fields"]
+    assert "NT-apta-transmissao, pedido em 28/11/2026" in pend["msg"]
+    assert "Transmissão de dados → Configurações → desativar o envio automático" in pend["msg"]
+    assert "decommission_manual_confirmed" in pend["msg"]
+    # the refusal is said once, by its manual step; the CNES switch without a step keeps its compat pendency
+    compat = [p["msg"] for p in row["pendencias"] if p["code"] == "compat"]
+    assert len(compat) == 1 and "redefina perfis" in compat[0]
+    assert row["checks"] == [], "not migrated yet: no consultation check"
+
+
+def test_a_migrated_ubs_shows_its_confirmed_steps_and_unverifiable_checks_never_as_ok():
+    pec = healthy_pec()
+    pec.update(role="consultation", migration={"migrated": True, "date": "2026-11-29T10:20:00Z"})
+    pec["capabilities"].update(REFUSED)
+    steps = {"NT-apta-transmissao": manual_step("NT-apta-transmissao", "transmission_off", "Maria Souza")}
+    pec["state"]["manual_steps"] = {"present": True, "produced_at": "2026-11-29T10:15:00Z", "data": {"steps": steps}}
+    row = row_of(pec=pec)
+    assert "passo_manual" not in codes(row), "a confirmed step is not pending"
+    checks = {c["capability"]: c for c in row["checks"]}
+    assert set(checks) == {"transmission_off", "cnes_profile_reset_off"}
+    assert all(c["status"] == "não verificável" for c in checks.values())
+    assert checks["transmission_off"]["detail"] == (
+        "confirmado manualmente por Maria Souza em 29/11/2026 (não verificável automaticamente)"
+    )
+    assert checks["cnes_profile_reset_off"]["detail"].startswith("sem passo manual registrado")
+    assert [p["code"] for p in row["pendencias"] if p["code"] == "compat"] == ["compat"], "CNES: no step, still due"
+    model = report_model.build([host("h", pec=pec)], SETTINGS, TODAY)
+    page = report_html.region_page(model, region(model, "regiao_norte"))
+    assert "Passo manual NT-apta-transmissao" in page and "confirmado por Maria Souza em 29/11/2026" in page
+    assert (
+        "transmissão automática desligada: não verificável - confirmado manualmente por Maria Souza em 29/11/2026 "
+        "(não verificável automaticamente)"
+    ) in page
+    exported = json.loads(report_output.render_files(model)["relatorio-regiao_norte-2026-12-01.json"])["rows"][0]
+    assert exported["manual_steps"][0]["confirmado_por"] == "Maria Souza"
+    assert {c["status"] for c in exported["checks"]} == {"não verificável"}
+
+
 @pytest.mark.parametrize(
     "pec",
     [
