@@ -68,7 +68,7 @@ options:
     default: [200, 302, 401]
   https_url:
     description:
-      - The PEC's URL from the server itself when the PEC manages its own HTTPS certificate (certmgr, 5.3+:
+      - The PEC's URL from the server itself when the PEC manages its own HTTPS certificate (certmgr, 5.3+, where
         C(webserver/certmgr/config/ssl.properties) exists under O(pec_root)); such an install serves 80/443, and this
         URL is used instead of O(http_url). Its certificate is not validated (it names the server's public name).
     type: str

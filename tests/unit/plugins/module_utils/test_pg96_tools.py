@@ -36,7 +36,7 @@ def pg96(source, tmp_path, monkeypatch):
 
 
 def _files_under(path):
-    return sorted(os.path.relpath(os.path.join(d, f), path) for d, _, files in os.walk(path) for f in files)
+    return sorted(os.path.relpath(os.path.join(d, f), path) for d, _dirs, files in os.walk(path) for f in files)
 
 
 def test_the_shim_behaves_as_the_9_6_tools_do(pg96, tmp_path):
@@ -49,7 +49,7 @@ def test_the_shim_behaves_as_the_9_6_tools_do(pg96, tmp_path):
     assert proc.returncode == 0 and proc.stdout == b"", "9.6: '-f -' is not stdout"
     assert (pg96["cwd"] / "-").stat().st_size > 0, "9.6: '-f -' writes a file named '-' in the working directory"
     proc = subprocess.run(
-        [restore, "--no-comments", "-l", str(tmp_path / "plain.dump")], capture_output=True, text=True
+        [restore, "--no-comments", "-l", str(tmp_path / "plain.dump")], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 1 and "unrecognized option '--no-comments'" in proc.stderr
     proc = subprocess.run([restore, str(tmp_path / "plain.dump")], capture_output=True, check=False)
