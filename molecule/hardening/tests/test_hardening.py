@@ -348,7 +348,9 @@ def test_pec_runs_confined_and_answers(host):
     assert "NoNewPrivileges=yes" in props and "PrivateTmp=yes" in props
     assert "ProtectSystem=full" in props and "UMask=0027" in props
     assert host.service("e-SUS-PEC.service").is_running
-    assert "versao" in host.check_output("curl -sf --max-time 10 http://127.0.0.1:8080/api/public/info")
+    # the strict double answers like a real PEC: 401 to an anonymous GET /esus/, no version endpoint
+    status = "curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://127.0.0.1:8080/esus/"
+    assert host.check_output(status) == "401"
 
 
 # ------------------------------------------------------------------------------------------ maintenance
