@@ -25,7 +25,14 @@ LEDGER = "/var/lib/sesdf-esus/lotes/ledger.json"
 
 def test_the_strict_double_is_what_a_real_452_offers(host):
     assert sh(host, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/api/public/info") == "404"
-    assert sh(host, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/esus/") == "200"
+    assert sh(host, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/esus/") == "401"
+    assert sh(host, "grep -c iniciado /opt/e-SUS/webserver/logs/pec.log || true") == "0", "no start line to wait for"
+    config = "SELECT co_config_sistema || '=' || coalesce(ds_texto, '') || '/' || coalesce(ds_inteiro::text, '')"
+    keys = sql(host, f"{config} FROM tb_config_sistema WHERE co_config_sistema IN ('TIPOINSTALACAO', 'TREINAMENTO')")
+    assert sorted(keys.split()) == ["TIPOINSTALACAO=PRONTUARIO/", "TREINAMENTO=/0"], keys
+    tools = "/opt/e-SUS/database/postgresql-9.6.13-1-linux-x64/bin"
+    refused = sh(host, f"{tools}/pg_restore --no-comments --list /dev/null 2>&1 || true")
+    assert "unrecognized option '--no-comments'" in refused, "the PEC's client tools are 9.6's"
     assert sql(host, "SELECT rolpassword LIKE 'md5%' FROM pg_authid WHERE rolname = 'postgres'") == "t"
     assert "md5" in sh(host, "grep -v '^#' /opt/e-SUS/database/postgresql-*/data/pg_hba.conf | grep 127.0.0.1")
     invented = (
