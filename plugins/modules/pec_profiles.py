@@ -70,6 +70,7 @@ options:
       - C(tb_usuario.ds_login) (CPF) of the one account kept as it is, so the server can still be administered.
       - Must exist and hold an administrator role, or the task fails before any change.
       - When not set, every administrator role is removed (a warning says so).
+      - A CPF, so personal data - it is never shown in the module's logged arguments or output (C(no_log)).
     type: str
   snapshot_dir:
     description:
@@ -186,7 +187,8 @@ def main():
         profile_type=dict(type="str", default=DEFAULT_PROFILE_TYPE),
         profile_resources=dict(type="list", elements="str", default=list(DEFAULT_RESOURCES)),
         profile_operations=dict(type="list", elements="str", default=list(DEFAULT_OPERATIONS)),
-        break_glass_login=dict(type="str", no_log=False),
+        # a CPF: personal data, kept out of the logged invocation and of any output that repeats it
+        break_glass_login=dict(type="str", no_log=True),
         snapshot_dir=dict(type="path", default="/var/lib/sesdf-esus/profile-snapshots"),
         unsupported=dict(type="str", choices=["fail", "skip"], default="fail"),
     )
