@@ -21,6 +21,8 @@ from ansible_collections.sesdf.esus.plugins.module_utils.manual_steps import CON
 SEVERITIES = ("critica", "alta", "media")
 # A pendency of these severities needs someone's action now: its cell and line are red.
 DUE = ("critica", "alta")
+# Capabilities only the migration uses (decommission, consultation checks): refused on an inapt UBS, no pendency.
+MIGRATION_CAPABILITIES = ("change_profiles", "transmission_off", "cnes_profile_reset_off")
 
 STATUS_LABELS = {
     "migrada": "migrada",
@@ -297,6 +299,9 @@ def build_row(host, settings, today):
             cap = _dict(cap)
             if cap.get("supported", True) or cap_name in steps:  # a manual step says it (pending or who did it)
                 continue
+            if cap_name in MIGRATION_CAPABILITIES and row["status"] == "inapta":
+                continue  # an inapt UBS keeps its server: the migration's switches are not its concern
+
             missing = ", ".join(_text(m) for m in _list(cap.get("missing")))
             pend.append(
                 _pendency(

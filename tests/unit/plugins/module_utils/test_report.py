@@ -492,3 +492,16 @@ def test_a_restore_drill_that_compared_no_row_hash_is_a_pendency_not_a_pass():
     (pend,) = [p for p in row["pendencias"] if p["code"] == "teste_restauracao"]
     assert pend["severity"] == "media" and "conferiu só a contagem de linhas" in pend["msg"]
     assert "20/11/2026" in pend["msg"]
+
+
+def test_an_inapt_ubs_whose_pec_refuses_the_migration_switches_has_no_pendency_for_them():
+    """A real server refuses the migration's three writes; an inapt UBS keeps its server and never runs them, so the
+    managers see no daily alarm for them. The same refusals on an apt UBS stay due (its migration will need them)."""
+    pec = healthy_pec()
+    pec["capabilities"].update(REFUSED)
+    pec["capabilities"]["create_lotes"] = {"supported": False, "missing": ["tb_lote_transp"], "manual": "Gerar lote"}
+    inapt = row_of(pec=pec, group="ubs_inaptas")
+    compat = [p["msg"] for p in inapt["pendencias"] if p["code"] == "compat"]
+    assert len(compat) == 1 and "tb_lote_transp" in compat[0], "the lotes capability an inapt UBS uses is still due"
+    apt = row_of(pec=pec, group="ubs_aptas")
+    assert len([p for p in apt["pendencias"] if p["code"] == "compat"]) == 1 + len(REFUSED)
