@@ -18,7 +18,6 @@ Safety rules:
 from __future__ import annotations
 
 import base64
-import calendar
 import contextlib
 import datetime
 import fcntl
@@ -31,8 +30,8 @@ import stat
 import sys
 import time
 import zipfile
-import zlib
 
+from ansible_collections.sesdf.esus.plugins.module_utils import ledi, lotes_records
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     atomic_write,
     read_json,
@@ -61,9 +60,11 @@ DEFAULT_FILE_PATTERN = "lote-{cnes}-{id}.zip"
 JOB_TAG = "sesdf-esus-lotes"
 EXIT_PENDING = 2
 SOURCES = ("auto", "db", "files")
-# file mode: the PEC's own lote files, watched in this directory (the strict double's; unconfirmed for a real PEC)
-DEFAULT_FILES_DIR = "/opt/e-SUS/webserver/lotes"
-DEFAULT_FILES_GLOB = "*.zip"
+# file mode: the inbox where the operator (or a share) drops the lote files the PEC's "Salvar em arquivo" gave the
+# browser (a real PEC writes no lote directory): RAS_Lote<N>_<dd-mm-yyyy>--<HH-MM>.zip
+DEFAULT_FILES_DIR = "/var/lib/sesdf-esus/lotes/entrada"
+DEFAULT_FILES_GLOB = "RAS_Lote*.zip"
+UUIDS_DIR = "registros-dos-arquivos"
 DEFAULT_SETTLE_SECONDS = 120
 # names a file still being written (or an editor's / browser's temporary) has: skipped, never rejected
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp", "~")
@@ -594,43 +595,36 @@ class Exporter:
 # File mode: the lote files the PEC itself saved -------------------------------------------------------
 
 
-def validate_lote_file(path):
-    """(entries, None) for a LEDI lote file (a non-empty zip of ``.esus`` entries, every CRC right), or
-    (0, reason) with the reason in Portuguese, for the operator."""
+def validate_lote_file(path, cnes=None):
+    """(info, None) for a valid LEDI lote file, or (None, reason) with the reason in Portuguese, for the operator.
+
+    The content decides, not the name: every ``.esus`` entry decoded strictly as a LEDI DadoTransporteThrift
+    (ledi.read_lote_file), every record's CNES the UBS's, INE and 7-digit IBGE well formed, uuids unique."""
     try:
         if os.path.getsize(path) == 0:
-            return 0, "arquivo vazio (0 bytes)"
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if not names:
-                return 0, "zip sem nenhuma entrada .esus (lote vazio)"
-            foreign = [n for n in names if not n.endswith(".esus")]
-            if foreign:
-                return 0, f"entrada que não é .esus no zip: {foreign[0]}"
-            bad = archive.testzip()
-            if bad is not None:
-                return 0, f"zip corrompido: a entrada {bad} não confere (CRC)"
-    except zipfile.BadZipFile:
-        return 0, "não é um zip válido (truncado ou corrompido)"
-    except zlib.error as exc:
-        return 0, f"zip corrompido: os dados comprimidos não se descompactam ({exc})"
-    except (OSError, EOFError, zipfile.LargeZipFile, NotImplementedError, ValueError) as exc:
-        return 0, f"zip ilegível: {exc}"
-    return len(names), None
+            return None, "arquivo vazio (0 bytes)"
+        return ledi.read_lote_file(path, cnes=cnes or None), None
+    except ledi.LediError as exc:
+        return None, exc.reason
+    except OSError as exc:
+        return None, f"arquivo ilegível: {exc.strerror or exc}"
 
 
 def scan_lote_files(directory, pattern=DEFAULT_FILES_GLOB, settle_seconds=DEFAULT_SETTLE_SECONDS, now=None):
     """The files of ``directory`` matching ``pattern``: (ready [{name, path, size, mtime}], skipped [{file, reason}]).
 
     A hidden or temporary name, or a file modified less than ``settle_seconds`` ago (still being written), is
-    skipped for this run; it is looked at again next run. Raises PecError when the directory cannot be read."""
+    skipped for this run; it is looked at again next run. A directory that does not exist holds nothing; raises
+    PecError when it cannot be read."""
     now = time.time() if now is None else now
     try:
         names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return [], []  # no inbox yet (the role creates it): nothing was dropped there
     except OSError as exc:
         raise PecError(
-            f"a pasta dos lotes do PEC {directory} não pode ser lida ({exc.strerror or exc}); confira "
-            "lotes_export_files_dir (pasta onde o PEC salva os lotes)"
+            f"a caixa de entrada dos lotes {directory} não pode ser lida ({exc.strerror or exc}); confira "
+            "lotes_export_files_dir (a pasta onde se colocam os arquivos RAS_Lote*.zip salvos do PEC)"
         ) from exc
     ready, skipped = [], []
     for name in names:
@@ -692,8 +686,11 @@ class FileExporter:
         check_mode=False,
         log=None,
         now=None,
+        known_records=None,
     ):
         self.ledger = ledger
+        self.known_records = known_records
+        self._uuids = {}
         self.dest = destination
         self.files_dir = files_dir
         self.pattern = pattern
@@ -728,6 +725,38 @@ class FileExporter:
             self.ledger.save()
             self.result["changed"] = True
 
+    def uuids_of(self, entry):
+        """The record ids of a file in the ledger (kept beside it when it was accepted)."""
+        if entry["sha256"] not in self._uuids:
+            path = entry.get("uuids_file")
+            self._uuids[entry["sha256"]] = (
+                lotes_records.read_uuids(os.path.join(self.ledger.state_dir, path)) if path else set()
+            )
+        return self._uuids[entry["sha256"]]
+
+    def _cross_check(self, info, digest):
+        """Why a valid file must still not be sent (None: send it): records this PEC does not hold, or records
+        already in another lote file (nothing is sent twice)."""
+        ids = set(info["uuids"])
+        if self.known_records is not None:
+            foreign = ids - self.known_records
+            if foreign:
+                return (
+                    f"{len(foreign)} registro(s) do arquivo não estão no banco deste PEC (ex.: {min(foreign)}): "
+                    "lote de outro servidor?"
+                )
+        for other in self.ledger.files.values():
+            if other["sha256"] == digest:
+                continue
+            overlap = ids & self.uuids_of(other)
+            if overlap:
+                state = "já entregue" if other.get("confirmed_at") else "ainda não confirmado"
+                return (
+                    f"{len(overlap)} de {len(ids)} registro(s) já estão no lote {other['file']} ({state}): "
+                    "nada é enviado duas vezes; tire este arquivo da pasta"
+                )
+        return None
+
     def run(self):
         res = self.result
         files = res["files"]
@@ -739,19 +768,19 @@ class FileExporter:
             res["errors"].append({"file": None, "msg": exc.msg})
         dirty = False
         for item in ready:
-            entries, reason = validate_lote_file(item["path"])
-            if reason:
-                files["invalid"].append({"file": item["name"], "reason": reason})
-                self.log(f"lote {item['name']} recusado: {reason} (deixado onde está, não enviado)")
-                continue
             try:
                 digest = sha256_file(item["path"])
             except OSError as exc:
                 files["skipped"].append({"file": item["name"], "reason": f"ilegível agora: {exc.strerror or exc}"})
                 continue
-            present.setdefault(digest, item)
             entry = self.ledger.files.get(digest)
             if entry is None:
+                info, reason = validate_lote_file(item["path"], self.cnes)
+                reason = reason or self._cross_check(info, digest)
+                if reason:
+                    files["invalid"].append({"file": item["name"], "reason": reason})
+                    self.log(f"lote {item['name']} recusado: {reason} (deixado onde está, não enviado)")
+                    continue
                 entry = {
                     "id": digest,
                     "sha256": digest,
@@ -759,18 +788,26 @@ class FileExporter:
                     "names": [item["name"]],
                     "dest_file": file_dest_name(item["name"], digest, self.cnes),
                     "size": item["size"],
-                    "records": entries,
+                    "records": info["entries"],
+                    "records_by_type": {str(k): v for k, v in sorted(info["records_by_type"].items())},
+                    "lote_numbers": info.get("lote_numbers") or [],
+                    "exported_at": (ledi.parse_lote_name(item["name"]) or {}).get("exported_at"),
+                    "uuids_file": f"{UUIDS_DIR}/{digest}.txt",
                     "first_seen_at": local_now_iso(),
                     "sent_at": None,
                     "confirmed_at": None,
                     "attempts": 0,
                     "last_error": None,
                 }
+                if not self.check_mode:
+                    lotes_records.write_uuids(os.path.join(self.ledger.state_dir, entry["uuids_file"]), info["uuids"])
+                self._uuids[digest] = set(info["uuids"])
                 self.ledger.files[digest] = entry
                 dirty = True
             elif item["name"] not in entry["names"]:
                 entry["names"].append(item["name"])
                 dirty = True
+            present.setdefault(digest, item)
             if entry.get("confirmed_at"):
                 files["already_sent"].append(item["name"])
         if dirty:
@@ -881,10 +918,21 @@ class FileExporter:
             self._save()
 
 
-def files_gate(ledger_data, files_dir=DEFAULT_FILES_DIR, pattern=DEFAULT_FILES_GLOB, settle_seconds=0, now=None):
-    """File mode's "every lote sent": every valid lote file in the watched directory confirmed in the ledger.
+def files_gate(
+    ledger_data,
+    files_dir=DEFAULT_FILES_DIR,
+    pattern=DEFAULT_FILES_GLOB,
+    settle_seconds=0,
+    now=None,
+    state_dir=None,
+    reader=None,
+    cnes=None,
+):
+    """File mode's "every lote sent", read-only: every record the database holds is in a lote file confirmed at the
+    destination or (when observable) at a destination node (``records``, lotes_records.records_gate), and the inbox
+    holds no file still to deliver, invalid or unsettled.
 
-    Returns {dir, files, confirmed, unconfirmed [names], invalid [{file, reason}], skipped, problems}. Read-only."""
+    Returns {dir, files, confirmed, unconfirmed [names], invalid [{file, reason}], skipped, records, problems}."""
     known = ((ledger_data or {}).get("files") or {}) if isinstance(ledger_data, dict) else {}
     out = {
         "dir": files_dir,
@@ -893,20 +941,33 @@ def files_gate(ledger_data, files_dir=DEFAULT_FILES_DIR, pattern=DEFAULT_FILES_G
         "unconfirmed": [],
         "invalid": [],
         "skipped": [],
+        "records": None,
         "problems": [],
     }
+    if reader is not None:
+        db_ids, db_note, node_ids, node_note = observe_records(reader)
+
+        def uuids_of(entry):
+            path = entry.get("uuids_file")
+            return lotes_records.read_uuids(os.path.join(state_dir, path)) if path and state_dir else set()
+
+        delivered, waiting = lotes_records.delivered_by_files(known, uuids_of)
+        out["records"] = lotes_records.records_gate(db_ids, delivered, waiting, node_ids, node_note)
+        out["records"]["why"] = db_note
+        out["problems"].extend(lotes_records.gate_problems(out["records"], files_dir))
     try:
         ready, out["skipped"] = scan_lote_files(files_dir, pattern, settle_seconds, now)
     except PecError as exc:
         out["problems"].append(exc.msg)
         return out
     for item in ready:
-        _entries, reason = validate_lote_file(item["path"])
-        if reason:
-            out["invalid"].append({"file": item["name"], "reason": reason})
-            continue
-        out["files"] += 1
         entry = known.get(sha256_file(item["path"]))
+        if entry is None:
+            _info, reason = validate_lote_file(item["path"], cnes)
+            if reason:
+                out["invalid"].append({"file": item["name"], "reason": reason})
+                continue
+        out["files"] += 1
         if entry and entry.get("confirmed_at"):
             out["confirmed"] += 1
         else:
@@ -952,8 +1013,7 @@ def deadline_status(month_rows, ledger_lotes, today, month_first, deadline_day=1
     as confirmed when the ledger confirms it, or when the PEC itself marked it sent (``sent_code``).
     """
     year, month = month_first.year, month_first.month
-    nxt = datetime.date(year + (month == 12), month % 12 + 1, 1)
-    deadline = nxt.replace(day=min(deadline_day, calendar.monthrange(nxt.year, nxt.month)[1]))
+    _nxt, deadline = lotes_records.month_bounds(month_first, deadline_day)
     per_unit = {}
     for cnes, lote_id, situation, sent_at, count in month_rows:
         unit = per_unit.setdefault(
@@ -977,14 +1037,7 @@ def deadline_status(month_rows, ledger_lotes, today, month_first, deadline_day=1
             and unit["last_confirmed_at"] is not None
             and unit["last_confirmed_at"][:10] <= deadline.isoformat()
         )
-        if complete and on_time:
-            status = "em_dia"
-        elif complete:
-            status = "enviado_com_atraso"
-        elif days_left >= 0:
-            status = "pendente"
-        else:
-            status = "atrasado"
+        status = lotes_records.deadline_state(complete, on_time, days_left)
         units.append(
             {
                 **unit,
@@ -1051,8 +1104,41 @@ def run_export(client, options, check_mode=False, log=None):
     return result
 
 
+def records_reader(client, options):
+    """The read-only reader of transmission records, from the export's (or the preflight's) options."""
+    return lotes_records.RecordsReader(
+        client,
+        records_table=options.get("records_table") or lotes_records.DEFAULT_RECORDS_TABLE,
+        uuid_column=options.get("records_uuid_column") or lotes_records.DEFAULT_UUID_COLUMN,
+        node_query=options.get("node_query"),
+        node_query_requires=options.get("node_query_requires"),
+    )
+
+
+def observe_records(reader):
+    """(db_ids | None, db_note, node_ids | None, node_note): what this server lets the collection observe."""
+    try:
+        db_ids, db_note = reader.record_ids(), None
+    except lotes_records.NotObservable as exc:
+        db_ids, db_note = None, exc.msg
+    try:
+        node_ids, node_note = reader.node_delivered_ids(), None
+    except lotes_records.NotObservable as exc:
+        node_ids, node_note = None, exc.msg
+    return db_ids, db_note, node_ids, node_note
+
+
+def _today(options):
+    today = options.get("today") or datetime.date.today()
+    return datetime.date.fromisoformat(today) if isinstance(today, str) else today
+
+
 def run_file_export(client, options, check_mode=False, log=None):
-    """File mode: deliver the PEC's own lote files; the database is only read (the production not yet in a lote)."""
+    """File mode: deliver the lote files the operator saved from the PEC into the inbox, each checked by its LEDI
+    content against this PEC's records; the database is only read. The records gate (every record delivered in a
+    file or, when observable, at a node) and the CDS deadline come from the same facts."""
+    reader = records_reader(client, options)
+    db_ids, db_note, node_ids, node_note = observe_records(reader)
     ledger = Ledger(options["state_dir"])
     if not check_mode:
         ledger.prepare_dirs()
@@ -1077,14 +1163,33 @@ def run_file_export(client, options, check_mode=False, log=None):
             reverify=options["reverify_confirmed"],
             check_mode=check_mode,
             log=log,
+            known_records=db_ids,
         )
         result = exporter.run()
-    # read-only: production the PEC has not put into any lote yet (no file of it can exist)
-    result["pending_records_before"] = int(
-        client.scalar("SELECT count(*) FROM tb_dado_transp WHERE co_lote_transp IS NULL")
-    )
+        file_delivered, waiting = lotes_records.delivered_by_files(ledger.files, exporter.uuids_of)
+        today = _today(options)
+        seen, node_seen = {}, {}
+        if db_ids is not None:
+            seen, node_seen = lotes_records.SeenRecords(options["state_dir"]).observe(
+                db_ids, node_ids, today, check_mode=check_mode
+            )
+    gate = lotes_records.records_gate(db_ids, file_delivered, waiting, node_ids, node_note)
+    gate["why"] = db_note
+    result["gate"] = gate
     result["source"] = "files"
-    result["deadline"] = None
+    result["deadline"] = (
+        lotes_records.records_deadline(
+            seen,
+            file_delivered,
+            node_seen,
+            options.get("cnes") or None,
+            today,
+            previous_month(today),
+            int(options.get("deadline_day") or 10),
+        )
+        if db_ids is not None
+        else None
+    )
     result["ledger"] = ledger.path
     result["destination"] = destination.label if destination else None
     return result
@@ -1130,7 +1235,7 @@ def _run_db_export(client, probe, options, check_mode=False, log=None):
         if isinstance(today, str):
             today = datetime.date.fromisoformat(today)
         month_first = previous_month(today)
-        nxt = datetime.date(month_first.year + (month_first.month == 12), month_first.month % 12 + 1, 1)
+        nxt, _deadline = lotes_records.month_bounds(month_first, 10)
         result["deadline"] = deadline_status(
             db.month_production(month_first, nxt),
             ledger.lotes,
@@ -1146,18 +1251,13 @@ def _run_db_export(client, probe, options, check_mode=False, log=None):
 
 
 def files_blockers(result):
-    """File mode: why not every lote is at the destination yet (empty: all of them are), for the migration."""
+    """File mode: why not every record is at its destination yet (empty: all of them are), for the migration."""
     files = result.get("files") or {}
     out = []
     if result["pending"]:
         out.append(f"{result['pending']} lote file(s) not confirmed at the destination (retried next run)")
     out.extend(e["msg"] for e in result["errors"][:3])
-    if result.get("pending_records_before"):
-        out.append(
-            f"{result['pending_records_before']} production record(s) are in no lote yet: wait for the PEC's "
-            "automatic lote or save one (Transmissão de dados → Gerar novo lote → Salvar em arquivo) into "
-            f"{files.get('dir')}, then run again"
-        )
+    out.extend(lotes_records.gate_problems(result["gate"], files.get("dir")))
     out.extend(f"arquivo inválido {i['file']}: {i['reason']}" for i in files.get("invalid", []))
     out.extend(f"arquivo ainda não assentado {i['file']}: {i['reason']}" for i in files.get("skipped", []))
     return out
@@ -1170,7 +1270,11 @@ def public_result(result):
     }
     out["source"] = result.get("source", "db")
     if out["source"] == "files":
-        out["pending_records"] = result["pending_records_before"]
+        gate = result["gate"]
+        out["pending_records"] = gate["missing"]
+        out["gate"] = {
+            k: gate[k] for k in ("observable", "db_records", "delivered_in_files", "at_node", "missing", "ok")
+        }
         out["invalid"] = result["files"]["invalid"]
     return out
 
@@ -1185,9 +1289,13 @@ def state_data(result):
     pending are in the CDS deadline (per unit) and in pec_info's production view.
     """
     files = result.get("files") or {}
+    gate = result.get("gate") or {}
     return {
         "source": result.get("source", "db"),
         "pending_lotes": result.get("pending", 0),
+        "records": {k: gate.get(k) for k in ("observable", "db_records", "missing", "node_observable", "ok")}
+        if gate
+        else None,
         "invalid_files": [i.get("file") for i in files.get("invalid", [])],
         "errors": [e.get("msg") for e in result.get("errors", [])][:5],
         "deadline": result.get("deadline"),

@@ -15,7 +15,12 @@ import os
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso_offset, parse_ts
-from ansible_collections.sesdf.esus.plugins.module_utils.lotes import DEFAULT_FILES_DIR, DEFAULT_FILES_GLOB, files_gate
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes import (
+    DEFAULT_FILES_DIR,
+    DEFAULT_FILES_GLOB,
+    files_gate,
+    records_reader,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import sql_literal
 
@@ -113,43 +118,60 @@ def database_summary(client, situation_sent="ENVIADO"):
     return {"pending_records": pending, "unsent_lotes": [r[0] for r in rows], "last_change": last}
 
 
+def last_lote_created(client):
+    """The newest lote's creation time (UTC) from the attested ``tb_lote_transp.dt_criacao``, or None when this
+    schema has no such column (read-only)."""
+    rows = client.query(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'tb_lote_transp' "
+        "AND column_name = 'dt_criacao'"
+    )
+    if not rows:
+        return None
+    return client.scalar(
+        "SELECT to_char(max(dt_criacao) AT TIME ZONE current_setting('TimeZone') AT TIME ZONE 'UTC', "
+        '\'YYYY-MM-DD"T"HH24:MI:SS"+00:00"\') FROM tb_lote_transp'
+    )
+
+
 def preflight(client, params, now=None):
     """Every gate before consultation mode; ``problems`` empty means go.
 
-    ``params["lotes_source"]`` ``files`` (the lotes export in file mode, which never writes the PEC's tables): the
-    PEC's own lotes are not marked sent by anyone, so instead of ``unsent_lotes`` every valid lote file of the watched
-    directory (``lotes_files_dir``, ``lotes_files_glob``) must be confirmed in the ledger (lotes.files_gate); the
-    production with no lote (read-only count) still blocks."""
+    ``params["lotes_source"]`` ``files`` (the real PEC's model; the lotes export in file mode never writes the PEC's
+    tables): every record the database holds must be in a lote file confirmed at the destination or, where a
+    survey-based query lets the collection observe it, at a destination node; the inbox (``lotes_files_dir``,
+    ``lotes_files_glob``) must hold nothing undelivered or invalid (lotes.files_gate). ``db``: the collection's own
+    lotes in the old model's tables (the full test double)."""
     files_mode = (params.get("lotes_source") or "db") == "files"
-    db = database_summary(client, params.get("situation_sent") or "ENVIADO")
     ledger = ledger_summary(params.get("lotes_ledger"))
     backup = backup_summary(params["backup_fact"], params.get("backup_max_age_hours"), now=now)
     problems = []
     files = None
-    if db["pending_records"] and files_mode:
-        problems.append(
-            f"{db['pending_records']} production records (tb_dado_transp) are not in any lote yet: the PEC has not "
-            "made their lote; wait for its automatic lote or save one by hand (Transmissão de dados → Gerar novo lote "
-            "→ Salvar em arquivo) into the watched directory, then rerun the lotes export"
-        )
-    elif db["pending_records"]:
-        problems.append(
-            f"{db['pending_records']} production records (tb_dado_transp) are not in any lote yet: export every "
-            "pending lote first (sesdf.esus.lotes_export with lotes_export_all)"
-        )
     if files_mode:
+        # the real PEC's model: records per destination node, lote files the operator saved into the inbox
+        db = {"last_change": last_lote_created(client)}
         path = params.get("lotes_ledger")
         data = read_json(path, "lotes ledger") if path else None
         files = files_gate(
             data,
             params.get("lotes_files_dir") or DEFAULT_FILES_DIR,
             params.get("lotes_files_glob") or DEFAULT_FILES_GLOB,
+            state_dir=os.path.dirname(path) if path else None,
+            reader=records_reader(client, params),
+            cnes=params.get("cnes"),
         )
         problems.extend(files["problems"])
-    elif db["unsent_lotes"]:
-        problems.append(
-            f"lotes {', '.join(db['unsent_lotes'])} were generated but not sent (tb_lote_transp): export and send them"
-        )
+    else:
+        db = database_summary(client, params.get("situation_sent") or "ENVIADO")
+        if db["pending_records"]:
+            problems.append(
+                f"{db['pending_records']} production records (tb_dado_transp) are not in any lote yet: export every "
+                "pending lote first (sesdf.esus.lotes_export with lotes_export_all_pending)"
+            )
+        if db["unsent_lotes"]:
+            problems.append(
+                f"lotes {', '.join(db['unsent_lotes'])} were generated but not sent (tb_lote_transp): export and "
+                "send them"
+            )
     if ledger["unconfirmed"]:
         problems.append(
             f"lotes {', '.join(ledger['unconfirmed'])} of the ledger {ledger['path']} are not confirmed at the "

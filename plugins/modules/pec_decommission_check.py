@@ -10,21 +10,24 @@ short_description: Check that a PEC e-SUS server may be put in consultation mode
 version_added: 0.2.0
 description:
   - Read-only gates before the decommission of a UBS migrated to the central server.
-  - Production not yet in a lote (C(tb_dado_transp) rows without C(co_lote_transp)) blocks.
-  - Lotes generated but not sent (C(tb_lote_transp) whose situation is not O(situation_sent)) block.
+  - With O(lotes_source=files) (the real PEC's model; the lotes export in file mode writes nothing in the PEC's
+    tables) every record the database holds (O(records_uuid_column)) must be in a lote file confirmed at the
+    destination, or at a destination node where O(node_query) lets the collection observe it; the records
+    missing are counted and named (their unique ids, no personal data). Records that cannot be read, a lote file in
+    the inbox O(lotes_files_dir) not yet delivered, invalid (its LEDI content) or still being written, block.
+  - With O(lotes_source=db) (the old model of the full test double - C(tb_situacao_lote_transp), which real servers
+    do not have) production not yet in a lote and lotes generated but not sent (situation not O(situation_sent))
+    block.
   - Lotes of the collection's export ledger (O(lotes_ledger)) not confirmed at the destination block.
-  - With O(lotes_source=files) (the lotes export in file mode, which never marks the PEC's lotes sent) the
-    C(tb_lote_transp) situation is not looked at; instead every lote file in O(lotes_files_dir) matching
-    O(lotes_files_glob) must be valid and confirmed at the destination in the ledger, and production not yet in a
-    lote still blocks (read-only count).
   - No verified backup in the backup status fact (O(backup_fact)), its archive missing or different on disk,
-    older than O(backup_max_age_hours), or older than the last change (newest lote generation or sending in the
-    database, newest ledger entry, the PEC's installer config O(pec_config_path) i.e. the last upgrade) blocks.
+    older than O(backup_max_age_hours), or older than the last change (newest lote created in the database,
+    newest ledger entry, the PEC's installer config O(pec_config_path) i.e. the last upgrade) blocks.
   - With O(fail_on_problems) the task fails listing every problem; otherwise they are returned.
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
+  - sesdf.esus.lotes_records
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -53,26 +56,32 @@ options:
     default: /var/lib/sesdf-esus/lotes/ledger.json
   situation_sent:
     description:
-      - C(tb_situacao_lote_transp.no_situacao) of a sent lote (unconfirmed for 4.5.2).
+      - O(lotes_source=db) only - C(tb_situacao_lote_transp.no_situacao) of a sent lote (the full double's table).
     type: str
     default: ENVIADO
   lotes_source:
     description:
       - How the lotes were exported (the C(source) the lotes export reported) - V(db) (the collection created them
-        and marked them sent in the PEC's tables) or V(files) (the lote files the PEC saved itself).
+        and marked them sent in the PEC's tables, old model) or V(files) (the lote files the operator saved from
+        the PEC into the inbox, and the records per node: the real model).
     type: str
     choices: [db, files]
     default: db
   lotes_files_dir:
     description:
-      - File mode - the directory where the PEC saves its lote files (the test double's; unconfirmed for a real PEC).
+      - File mode - the inbox where the operator drops the lote files the PEC's "Salvar em arquivo" gave the browser.
     type: path
-    default: /opt/e-SUS/webserver/lotes
+    default: /var/lib/sesdf-esus/lotes/entrada
   lotes_files_glob:
     description:
-      - File mode - the names of the lote files in O(lotes_files_dir) (the test double's; unconfirmed).
+      - File mode - the names of the lote files in O(lotes_files_dir) (the PEC's C(RAS_Lote<N>_<date>--<time>.zip)).
     type: str
-    default: "*.zip"
+    default: "RAS_Lote*.zip"
+  cnes:
+    description:
+      - File mode - the UBS's CNES; a lote file with a record of another unit is invalid.
+    type: str
+    default: ""
   fail_on_problems:
     description:
       - Fail the task when any gate is not met.
@@ -97,7 +106,9 @@ problems:
   type: list
   elements: str
 database:
-  description: C(pending_records), C(unsent_lotes) and C(last_change) (UTC) of the transmission tables.
+  description:
+    - C(last_change) (UTC) of the transmission tables; with O(lotes_source=db) also C(pending_records) and
+      C(unsent_lotes).
   returned: success
   type: dict
 ledger:
@@ -106,8 +117,10 @@ ledger:
   type: dict
 files:
   description:
-    - File mode only (null otherwise) - the watched directory (C(dir)), valid lote files found (C(files)),
-      C(confirmed), C(unconfirmed) names, C(invalid) (C(file), C(reason)), C(skipped) and C(problems).
+    - File mode only (null otherwise) - the inbox (C(dir)), valid lote files found (C(files)),
+      C(confirmed), C(unconfirmed) names, C(invalid) (C(file), C(reason)), C(skipped), C(problems) and C(records),
+      the records gate (C(observable), C(db_records), C(delivered_in_files), C(at_node), C(node_observable),
+      C(node_note), C(missing), C(missing_sample) (unique ids), C(missing_in_unconfirmed_files), C(ok)).
   returned: success
   type: dict
 backup:
@@ -127,6 +140,8 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes import DEFAULT_FILES_DIR, DEFAULT_FILES_GLOB
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes_records import records_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_migration import preflight
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
@@ -140,8 +155,10 @@ def main():
         lotes_ledger=dict(type="path", default="/var/lib/sesdf-esus/lotes/ledger.json"),
         situation_sent=dict(type="str", default="ENVIADO"),
         lotes_source=dict(type="str", choices=["db", "files"], default="db"),
-        lotes_files_dir=dict(type="path", default="/opt/e-SUS/webserver/lotes"),
-        lotes_files_glob=dict(type="str", default="*.zip"),
+        lotes_files_dir=dict(type="path", default=DEFAULT_FILES_DIR),
+        lotes_files_glob=dict(type="str", default=DEFAULT_FILES_GLOB),
+        cnes=dict(type="str", default=""),
+        **records_argument_spec(),
         fail_on_problems=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

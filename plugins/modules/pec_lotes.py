@@ -24,23 +24,30 @@ description:
   - The same code runs without Ansible as the weekly cron job of inapt UBS (see role sesdf.esus.lotes_export).
   - The export file name pattern of the real PEC is unknown (O(file_pattern)); the schema names are those of
     pec-facts.md, unconfirmed for 4.5.2.
-  - "Sources (O(source)): V(db) is all of the above. V(files) never writes the PEC's tables (no INSERT, no UPDATE, not
-    even the mark as sent): it takes the lote files the PEC itself saved in O(files_dir) (its automatic lotes, or
-    files an operator saved there from the UI, Transmissão de dados → Gerar novo lote → Salvar em arquivo), checks
-    each (a zip, at least one entry, every entry named C(*.esus), every CRC right), and delivers every valid one with
-    the same ledger and verified transfer, once: the ledger section C(files) is keyed by the file's sha256 (with the
-    names it had), so the same bytes renamed or saved again identically are not sent twice. A file modified less than
-    O(files_settle_seconds) ago, or with a hidden or temporary name, is skipped for this run; an invalid file is
-    reported (name and reason, in Portuguese) and left in place, never sent, never deleted. At the destination a
-    file is named C(<cnes>-<name without extension>-<first 12 hex digits of its sha256>.zip) with a C(.sha256)
-    sidecar. V(auto) is V(db) when the read-only probe finds both C(create_lotes) and C(mark_lotes_sent) supported
-    on this server, V(files) otherwise; the mode that ran is returned as RV(source)."
-  - The directory and the file names where a real PEC saves its lotes are unconfirmed (O(files_dir), O(files_glob)
-    default to the test double's).
+  - "Sources (O(source)): V(db) is all of the above, on the old model of the full test double
+    (C(tb_situacao_lote_transp), which real servers do not have: the read-only probe refuses it there). V(files) is
+    the real PEC's model and never writes the PEC's tables (no INSERT, no UPDATE). It takes the lote files an
+    operator saved from the PEC (Transmissão de dados → Gerar novo lote → Salvar em arquivo, a browser download
+    C(RAS_Lote<N>_<dd-mm-yyyy>--<HH-MM>.zip)) and dropped into the inbox O(files_dir) (or a share mounted there),
+    checks each by its content (every C(.esus) entry decoded strictly as a LEDI C(DadoTransporteThrift), every
+    record's CNES this UBS's, INE and 7-digit IBGE well formed, uuids unique in the file, every record held by this
+    PEC's database and in no other lote file), and delivers every valid one with the same ledger and verified
+    transfer, once: the ledger section C(files) is keyed by the file's sha256, and each accepted file's record ids are
+    kept beside the ledger. A file modified less than O(files_settle_seconds) ago, or with a hidden or temporary
+    name, is skipped for this run; an invalid file is reported (name and reason, in Portuguese) and left in place,
+    never sent, never deleted. At the destination a file is named
+    C(<cnes>-<name without extension>-<first 12 hex digits of its sha256>.zip) with a C(.sha256) sidecar. V(auto) is
+    V(db) when the read-only probe finds both C(create_lotes) and C(mark_lotes_sent) supported on this server,
+    V(files) otherwise; the mode that ran is returned as RV(source)."
+  - "File mode also returns the records gate (RV(gate)): every record the database holds (O(records_uuid_column)) is
+    in a delivered lote file or, where O(node_query) lets the collection observe it, at a destination node; and the
+    CDS deadline from the same facts: a record's month is the month the collection first saw it (real servers attest
+    no date column for a record), records already there on the first run count for the gate only."
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
+  - sesdf.esus.lotes_records
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -58,22 +65,23 @@ options:
   source:
     description:
       - Where the lotes come from - V(db) (created by the collection in the PEC's tables, marked sent there),
-        V(files) (the lote files the PEC saved itself, the PEC's tables only read) or V(auto) (V(db) when the probe
+        V(files) (the lote files saved from the PEC into the inbox, the PEC's tables only read) or V(auto) (V(db)
+        when the probe
         supports C(create_lotes) and C(mark_lotes_sent) on this server, else V(files)).
     type: str
     choices: [auto, db, files]
     default: auto
   files_dir:
     description:
-      - File mode - the directory where the PEC saves its lote files (the test double's automatic lotes; where an
-        operator saves "Salvar em arquivo"). Unconfirmed for a real PEC.
+      - File mode - the inbox where the operator (or a share) drops the lote files the PEC's "Salvar em arquivo" gave
+        the browser. A real PEC writes no lote directory of its own.
     type: path
-    default: /opt/e-SUS/webserver/lotes
+    default: /var/lib/sesdf-esus/lotes/entrada
   files_glob:
     description:
-      - File mode - the names of lote files in O(files_dir) (the double's C(lote-<id>.zip); the real one is unknown).
+      - File mode - the names of lote files in O(files_dir) (the PEC's C(RAS_Lote<N>_<dd-mm-yyyy>--<HH-MM>.zip)).
     type: str
-    default: "*.zip"
+    default: "RAS_Lote*.zip"
   files_settle_seconds:
     description:
       - File mode - a file modified less than this many seconds ago may still be being written; it is skipped this run.
@@ -91,7 +99,9 @@ options:
       - Required when O(transfer=true).
     type: dict
   cnes:
-    description: CNES of the UBS, used in file names (default the first CNES of the lote's rows).
+    description:
+      - CNES of the UBS, used in file names (default the first CNES of the lote's rows). In file mode a lote file
+        holding a record of another unit is refused.
     type: str
   file_pattern:
     description:
@@ -138,8 +148,8 @@ options:
   require_all_confirmed:
     description:
     - Fail the task when any lote is still not confirmed at the destination after the run (migration).
-    - File mode - also when the PEC has production in no lote yet, or a file of O(files_dir) is invalid or was
-      skipped (still being written).
+    - File mode - also when a record the database holds is in no delivered lote file and not observed at a node
+      (the records gate, RV(gate)), or a file of O(files_dir) is invalid or was skipped (still being written).
     type: bool
     default: false
   db_timeout:
@@ -162,10 +172,10 @@ EXAMPLES = r"""
     destination: {type: path, path: /mnt/ncais/lotes, require_mount: true}
   register: lotes
 
-- name: Send the lote files the PEC saved itself, writing nothing in its tables
+- name: Send the lote files saved from the PEC into the inbox, writing nothing in its tables
   sesdf.esus.pec_lotes:
     source: files
-    files_dir: /opt/e-SUS/webserver/lotes
+    cnes: "{{ sesdf_esus_cnes }}"
     destination: {type: path, path: /mnt/ncais/lotes, require_mount: true}
 
 - name: Migration day - everything, and fail unless NCAIS has it all
@@ -186,7 +196,7 @@ source:
   type: str
 files:
   description:
-    - File mode only - the watched directory (C(dir), C(glob)), the names sent or to send this run (C(to_send)),
+    - File mode only - the inbox (C(dir), C(glob)), the names sent or to send this run (C(to_send)),
       the names already confirmed (C(already_sent)), the invalid files left in place (C(invalid), each C(file) and
       C(reason) in Portuguese) and the files skipped this run (C(skipped), C(file) and C(reason)).
   returned: when source is files
@@ -208,14 +218,22 @@ pending:
   returned: always
   type: int
 pending_records_before:
-  description: Rows with no lote before the run (file mode - production the PEC has not put in a lote yet, read-only).
-  returned: always
+  description: Rows with no lote before the run (db mode).
+  returned: when source is db
   type: int
+gate:
+  description:
+    - File mode only - the records gate - C(observable) (the records could be read), C(why) (when not),
+      C(db_records), C(delivered_in_files), C(at_node) (null - not observable), C(node_observable), C(node_note),
+      C(missing) (records in no delivered file and not at a node), C(missing_sample) (up to 10 unique ids),
+      C(missing_in_unconfirmed_files), C(ok).
+  returned: when source is files
+  type: dict
 lotes:
   description:
     - Every lote in the ledger (id, file, records, sha256, period, confirmed, confirmed_at, last_error).
     - File mode - every lote file in the ledger (id and sha256 the file's sha256, file, names, dest_file, records
-      the number of C(.esus) entries, confirmed, confirmed_at, last_error).
+      the number of LEDI records, confirmed, confirmed_at, last_error).
   returned: always
   type: list
   elements: dict
@@ -226,14 +244,16 @@ errors:
   elements: dict
 deadline:
   description: CDS deadline of the previous month (month, deadline, days_left, ok, units with status em_dia,
-    enviado_com_atraso, pendente or atrasado). Null in file mode (a file cannot be tied to the PEC's rows).
+    enviado_com_atraso, pendente or atrasado). File mode - one unit, the UBS's CNES, from the records first seen
+    that month (C(basis) says so); null when the records cannot be read.
   returned: always
   type: dict
 summary:
   description:
     - "The migration contract's view: C(exported), C(sent), C(confirmed), C(pending) and C(lotes), a list of
-      C(id), C(file), C(records), C(sha256), C(confirmed), and C(source); in file mode also C(pending_records) and
-      C(invalid); the role sesdf.esus.lotes_export publishes it as C(lotes_export_result)."
+      C(id), C(file), C(records), C(sha256), C(confirmed), and C(source); in file mode also C(pending_records) (the
+      gate's missing records), C(gate) and C(invalid); the role sesdf.esus.lotes_export publishes it as
+      C(lotes_export_result)."
   returned: always
   type: dict
 compat:
@@ -259,11 +279,14 @@ executed_queries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sesdf.esus.plugins.module_utils.lotes import (
+    DEFAULT_FILES_DIR,
+    DEFAULT_FILES_GLOB,
     files_blockers,
     public_result,
     record_state,
     run_export,
 )
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes_records import records_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 
@@ -272,8 +295,8 @@ def main():
     argument_spec = pec_argument_spec()
     argument_spec.update(
         source=dict(type="str", choices=["auto", "db", "files"], default="auto"),
-        files_dir=dict(type="path", default="/opt/e-SUS/webserver/lotes"),
-        files_glob=dict(type="str", default="*.zip"),
+        files_dir=dict(type="path", default=DEFAULT_FILES_DIR),
+        files_glob=dict(type="str", default=DEFAULT_FILES_GLOB),
         files_settle_seconds=dict(type="int", default=120),
         state_dir=dict(type="path", default="/var/lib/sesdf-esus/lotes"),
         destination=dict(type="dict"),
@@ -291,6 +314,7 @@ def main():
         require_all_confirmed=dict(type="bool", default=False),
         db_timeout=dict(type="int", default=300),
         facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
+        **records_argument_spec(),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,

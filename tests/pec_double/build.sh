@@ -23,7 +23,7 @@ javac --release 11 -encoding UTF-8 -d "$work/classes" "@$work/sources.txt"
 
 build_one() { # version broken target
   v=$1; broken=$2; target=$3; st=$work/stage-$v-$broken
-  mkdir -p "$st/app" "$st/inst/payload" "$st/inst/sql/migrations"
+  mkdir -p "$st/app" "$st/inst/payload" "$st/inst/sql/migrations" "$st/inst/sql/strict"
   printf 'version=%s\nbroken=%s\nmigrations=%s\nproduct=e-SUS APS PEC (dublê de teste)\n' "$v" "$broken" "$migrations" >"$st/version.properties"
   # pec-bundle.jar: the application, with the JDBC driver beside it in lib/.
   cp -r "$work/classes/." "$st/app/"; cp "$st/version.properties" "$st/app/"
@@ -33,6 +33,7 @@ build_one() { # version broken target
   # the installer: its classes, the driver, the SQL and the payload.
   cp -r "$work/classes/." "$work/driver/." "$st/inst/"; cp "$st/version.properties" "$st/inst/"
   cp "$here/sql/baseline-4.2.8.sql" "$st/inst/sql/"; cp "$here/sql/migrations/"*.sql "$st/inst/sql/migrations/"
+  cp "$here/sql/strict/"*.sql "$st/inst/sql/strict/"
   printf 'Main-Class: br.gov.saude.esus.pecdouble.Installer\nImplementation-Version: %s\n' "$v" >"$st/inst.mf"
   jar --create --file "$target" --manifest "$st/inst.mf" -C "$st/inst" .
   echo "built $target"

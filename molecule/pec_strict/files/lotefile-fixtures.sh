@@ -1,28 +1,35 @@
 #!/bin/sh
-# File mode fixtures in the PEC's watched lote directory ($1) and GPMA's second share ($2), once:
-# - salvo-copia.zip: the PEC's automatic lote saved again by an operator under another name (the same bytes);
-# - salvo-grande.zip: a valid lote an operator saved from the UI, bigger than the share's free space (see below);
-# - salvo-truncado.zip: a lote cut short (an interrupted save): invalid, reported, left in place, never sent;
-# - $2: a 64 KiB tmpfs, so the copy of salvo-grande.zip starts and dies half-way (no space left), as a share that
+# File mode fixtures in the lote inbox ($1) and GPMA's second share ($2), once:
+# - the operator's lote (saved from the PEC into /root/Downloads by prepare), dropped into the inbox; with 400
+#   records it is bigger than the share's free space (see below);
+# - "... (1).zip": the same download saved twice by the browser (the same bytes): not sent again;
+# - RAS_Lote90: the operator's lote cut short (an interrupted download): invalid, reported, left, never sent;
+# - RAS_Lote91: the operator's lote with another unit's CNES in every record (a lote of another UBS): refused;
+# - RAS_Lote92: garbage under a lote's name: refused;
+# - $2: a 64 KiB tmpfs, so the copy of the operator's lote starts and dies half-way (no space left), as a share that
 #   fills up or goes away mid-copy; the converge gives it room afterwards and runs the export again.
-# The operator's files are dated an hour back (settled); the PEC's own file is not touched.
+# Every file is dated an hour back (settled).
 set -eu
-dir=$1 share=$2
-first=$(find "$dir" -maxdepth 1 -name "lote-*.zip" | sort | head -1)
-cp "$first" "$dir/salvo-copia.zip"
-size=$(stat -c %s "$first")
-head -c $((size / 2)) "$first" > "$dir/salvo-truncado.zip"
-python3 - "$dir/salvo-grande.zip" <<'PY'
-import os, sys, uuid, zipfile
-with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as archive:
-    for _ in range(3):
-        archive.writestr(f"0030001-{uuid.uuid4()}.esus", os.urandom(100 * 1024))
+inbox=$1 share=$2
+mkdir -p "$inbox"
+chmod 0700 "$inbox"
+saved=$(find /root/Downloads -maxdepth 1 -name "RAS_Lote*.zip" | sort | head -1)
+name=$(basename "$saved" .zip)
+cp "$saved" "$inbox/$name.zip"
+cp "$saved" "$inbox/$name (1).zip"
+size=$(stat -c %s "$saved")
+head -c $((size / 2)) "$saved" > "$inbox/RAS_Lote90_01-12-2026--10-00.zip"
+python3 - "$saved" "$inbox/RAS_Lote91_01-12-2026--10-01.zip" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as src, zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED) as dst:
+    for info in src.infolist():
+        data = src.read(info).replace(b"0030001", b"0039999")
+        dst.writestr(info.filename.replace("0030001", "0039999"), data)
 PY
-touch -d '-1 hour' "$dir/salvo-copia.zip" "$dir/salvo-truncado.zip" "$dir/salvo-grande.zip"
-sha256sum "$dir/salvo-truncado.zip" | cut -d' ' -f1 > /root/lotefile-truncado.sha256
-sha256sum "$dir/salvo-grande.zip" | cut -d' ' -f1 > /root/lotefile-grande.sha256
+head -c 4096 /dev/urandom > "$inbox/RAS_Lote92_01-12-2026--10-02.zip"
+touch -d '-1 hour' "$inbox"/RAS_Lote*.zip
+sha256sum "$saved" | cut -d' ' -f1 > /root/lotefile-saved.sha256
+sha256sum "$inbox/RAS_Lote90_01-12-2026--10-00.zip" | cut -d' ' -f1 > /root/lotefile-truncado.sha256
 mkdir -p "$share"
 mountpoint -q "$share" || mount -t tmpfs -o size=64k,mode=0755 tmpfs "$share"
-# the PEC's own file must have settled (the converge's settle time is 30 s)
-while [ $(( $(date +%s) - $(stat -c %Y "$first") )) -lt 35 ]; do sleep 1; done
 touch /root/lotefile-fixtures

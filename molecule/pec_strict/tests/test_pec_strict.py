@@ -16,9 +16,10 @@ from labhost import not_view_only, read_json, sh, sql
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 testinfra_hosts = [f"podman://{name}" for name in RUNNER.get_hosts("all")]
 DUMP = os.path.join(os.path.dirname(__file__), "..", "files", "dump.sh")
-REFUSED = {"transmission_off", "cnes_profile_reset_off"}
+# the switches' keys do not exist, nor the old model's tb_situacao_lote_transp (the lotes capabilities)
+REFUSED = {"transmission_off", "cnes_profile_reset_off", "create_lotes", "mark_lotes_sent"}
 STEPS = {"NT-apta-transmissao", "NT-cnes-perfis"}  # their manual steps
-LOTES_DIR = "/opt/e-SUS/webserver/lotes"
+INBOX = "/var/lib/sesdf-esus/lotes/entrada"
 SHARE = "/srv/gpma/arquivos"  # file mode's destination (converge)
 LEDGER = "/var/lib/sesdf-esus/lotes/ledger.json"
 
@@ -48,7 +49,8 @@ def test_pec_info_reports_the_refused_capabilities_and_why(host):
     assert {name for name, cap in caps.items() if not cap["supported"]} == REFUSED
     assert caps["transmission_off"]["missing"] == ["key TRANSMISSAO_AUTOMATICA in tb_config_sistema"]
     assert caps["transmission_off"]["manual"].startswith("Transmissão de dados")
-    assert caps["change_profiles"]["supported"] and caps["create_lotes"]["supported"]
+    assert caps["change_profiles"]["supported"]
+    assert "table tb_situacao_lote_transp" in caps["create_lotes"]["missing"]
     assert result["pec"]["version"]["database"] == "4.5.2" and result["pec"]["version"]["http"] is None
 
 
@@ -118,16 +120,22 @@ def test_the_consultation_checks_say_not_verifiable_with_who_confirmed_never_ok(
     assert result["findings"] == []
 
 
-def test_the_pec_saved_its_automatic_lote_as_a_zip_of_cnes_uuid_entries(host):
-    names = [n for n in sh(host, f"ls {LOTES_DIR}").split() if not n.startswith("salvo-")]  # salvo-*: the converge's
-    assert names and all(n.startswith("lote-") and n.endswith(".zip") for n in names)
-    data = host.file(f"{LOTES_DIR}/{names[0]}").content
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+def test_the_strict_double_tracks_transmission_per_node_and_writes_no_lote_directory(host):
+    assert not host.file("/opt/e-SUS/webserver/lotes").exists
+    tables = sql(
+        host,
+        "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables"
+        " WHERE table_schema = 'public' AND table_name LIKE 'tb_%lote_transp%'",
+    ).split(",")
+    assert "tb_lote_transp_item_nodo" in tables and "tb_situacao_lote_transp" not in tables
+    assert sql(host, "SELECT count(*) FROM tb_lote_transp_item_nodo WHERE co_situacao_dbl = 2") == "25"
+    with zipfile.ZipFile(io.BytesIO(host.file(sh(host, "ls /root/Downloads/RAS_Lote*.zip")).content)) as archive:
         entries = archive.namelist()
-    assert entries and all(e.startswith("0030001-") and e.endswith(".esus") for e in entries)
+    assert len(entries) == 400 and all(e.split("/")[1].startswith("0030001-") for e in entries)
 
 
-# File mode (converge): the lote files the PEC saved itself, delivered once, the PEC's tables untouched.
+# File mode (converge): the lote files saved from the PEC, checked by their content, delivered once, the PEC's
+# tables untouched; the gate counts every record delivered in a file or at the node.
 
 
 def digests(host, pattern):
@@ -136,72 +144,87 @@ def digests(host, pattern):
     return {os.path.basename(line.split(None, 1)[1]): line.split()[0] for line in out.splitlines() if line.strip()}
 
 
-def test_file_mode_delivered_every_pec_lote_file_exactly_once_with_its_sha256(host):
-    pec_files = digests(host, f"{LOTES_DIR}/lote-*.zip")
-    assert pec_files, "the PEC saved no lote file"
+def test_file_mode_delivered_the_operators_lote_exactly_once_with_its_sha256(host):
+    saved = sh(host, "cat /root/lotefile-saved.sha256")
     at_share = collections.Counter(digests(host, f"{SHARE}/*.zip").values())
-    for name, digest in pec_files.items():
-        assert at_share[digest] == 1, f"{name} is at the destination {at_share[digest]} time(s)"
-    # the operator's copy of the same bytes (salvo-copia.zip) was not sent again; the big one arrived once
-    grande = sh(host, "cat /root/lotefile-grande.sha256")
-    assert at_share[grande] == 1
-    assert sum(at_share.values()) == len(set(pec_files.values())) + 1
-    # each delivered file has its sha256 sidecar, nothing partial or hidden is left
+    assert at_share == {saved: 1}, at_share  # its browser copy "(1)" was not sent again; nothing invalid was
     names = sh(host, f"ls -A {SHARE}").split()
     assert not [n for n in names if n.startswith(".")], names
     sidecars = sorted(n for n in names if n.endswith(".sha256"))
     assert sidecars == sorted(f"{n}.sha256" for n in names if n.endswith(".zip"))
 
 
-def test_file_mode_ledger_lists_each_file_once_and_the_db_mode_lotes_untouched(host):
+def test_file_mode_ledger_lists_the_file_once_with_both_names_and_its_400_records(host):
     ledger = read_json(host, LEDGER)
-    files = ledger["files"]
-    pec_files = digests(host, f"{LOTES_DIR}/lote-*.zip")
-    grande = sh(host, "cat /root/lotefile-grande.sha256")
-    assert set(files) == set(pec_files.values()) | {grande}
-    assert all(e["confirmed_at"] and e["sha256"] == k for k, e in files.items())
-    copia = digests(host, f"{LOTES_DIR}/salvo-copia.zip")["salvo-copia.zip"]
-    assert "salvo-copia.zip" in files[copia]["names"] and len(files[copia]["names"]) == 2
-    assert ledger["lotes"] and all(e["confirmed_at"] for e in ledger["lotes"].values())  # prepare's db mode
+    saved = sh(host, "cat /root/lotefile-saved.sha256")
+    assert list(ledger["files"]) == [saved] and ledger["lotes"] == {}
+    entry = ledger["files"][saved]
+    assert entry["confirmed_at"] and entry["records"] == 400 and len(entry["names"]) == 2
+    assert len(sh(host, f"cat /var/lib/sesdf-esus/lotes/{entry['uuids_file']}").split()) == 400
 
 
-def test_file_mode_left_the_truncated_lote_in_place_and_never_sent_it(host):
-    truncated = sh(host, "cat /root/lotefile-truncado.sha256")
-    assert digests(host, f"{LOTES_DIR}/salvo-truncado.zip") == {"salvo-truncado.zip": truncated}
-    assert truncated not in digests(host, f"{SHARE}/*").values()
-    assert truncated not in read_json(host, LEDGER)["files"]
+def test_file_mode_refused_the_truncated_foreign_and_garbage_files_with_their_reasons_and_left_them(host):
     cut = read_json(host, "/root/lotefile-cut-result.json")
-    assert cut["source"] == "files" and [i["file"] for i in cut["invalid"]] == ["salvo-truncado.zip"]
+    reasons = {i["file"]: i["reason"] for i in cut["invalid"]}
+    assert set(reasons) == {f"RAS_Lote9{n}_01-12-2026--10-0{n}.zip" for n in range(3)}, reasons
+    assert "0039999" in reasons["RAS_Lote91_01-12-2026--10-01.zip"]
+    truncated = sh(host, "cat /root/lotefile-truncado.sha256")
+    assert digests(host, f"{INBOX}/RAS_Lote90_01-12-2026--10-00.zip") == {"RAS_Lote90_01-12-2026--10-00.zip": truncated}
+    assert truncated not in read_json(host, LEDGER)["files"]
+
+
+def test_file_mode_gate_counts_the_online_lote_at_the_node_and_the_saved_records_in_the_file(host):
+    cut = read_json(host, "/root/lotefile-cut-result.json")
+    assert cut["gate"]["db_records"] == 425 and cut["gate"]["at_node"] == 25 and cut["gate"]["missing"] == 400
+    args = {"lotes_source": "files", "cnes": "0030001", "fail_on_problems": False, "backup_max_age_hours": 0}
+    inventory = RUNNER.get_variables(host.backend.get_hostname())
+    query, requires = inventory["sesdf_esus_pec_node_query"], inventory["sesdf_esus_pec_node_query_requires"]
+    ok = run_module(
+        host.backend.get_hostname(),
+        "sesdf.esus.pec_decommission_check",
+        args | {"node_query": query, "node_query_requires": requires},
+        check=True,
+    )
+    records = ok["files"]["records"]
+    assert (records["db_records"], records["at_node"], records["delivered_in_files"], records["missing"]) == (
+        425,
+        25,
+        400,
+        0,
+    )
+    # without the survey's query the PEC's online delivery cannot be observed: those 25 records block, named
+    blind = run_module(host.backend.get_hostname(), "sesdf.esus.pec_decommission_check", args, check=True)
+    assert blind["files"]["records"]["missing"] == 25 and not blind["files"]["records"]["node_observable"]
+    assert any("não é verificável" in p and "25 registro(s)" in p for p in blind["problems"]), blind["problems"]
 
 
 def test_file_mode_wrote_nothing_in_the_pec_tables(host):
     with open(DUMP, encoding="utf-8") as handle:
         now = sh(host, "sh", stdin=handle.read())
     # the dump was taken at the end of prepare, before any file mode run
-    assert now == sh(host, "cat /root/strict-before.sql"), "tb_lote_transp or tb_dado_transp changed"
+    assert now == sh(host, "cat /root/strict-before.sql"), "the transmission tables changed"
 
 
 def test_file_mode_a_copy_killed_half_way_left_nothing_under_the_final_name_and_the_rerun_delivered_once(host):
-    grande = sh(host, "cat /root/lotefile-grande.sha256")
+    saved = sh(host, "cat /root/lotefile-saved.sha256")
     cut = read_json(host, "/root/lotefile-cut-result.json")
     after_cut = sh(host, "cat /root/lotefile-after-cut.txt").split()
-    assert cut["pending"] == 1 and cut["sent"] == 1  # the PEC's lote went through, the big one died mid-copy
-    assert not [n for n in after_cut if "salvo-grande" in n], after_cut  # no final name, no partial
-    assert [n for n in after_cut if n.endswith(".zip")], after_cut
-    delivered = [n for n, d in digests(host, f"{SHARE}/*.zip").items() if d == grande]
-    assert len(delivered) == 1 and delivered[0].startswith("0030001-salvo-grande-")
+    assert cut["pending"] == 1 and cut["sent"] == 0  # the copy died mid-way (the share was full)
+    assert not [n for n in after_cut if n.endswith(".zip")], after_cut  # no final name, no partial
+    delivered = [n for n, d in digests(host, f"{SHARE}/*.zip").items() if d == saved]
+    assert len(delivered) == 1 and delivered[0].startswith("0030001-RAS_Lote")
 
 
 def test_file_mode_check_mode_reports_the_mode_and_sends_nothing(host):
     args = {"source": "auto", "destination": {"type": "path", "path": SHARE}}
     auto = run_module(host.backend.get_hostname(), "sesdf.esus.pec_lotes", args, check=True)
-    assert not auto["failed"] and auto["source"] == "db"  # the strict double supports both capabilities
+    assert not auto["failed"] and auto["source"] == "files"  # the strict double has no old-model lote tables
     args = {"source": "files", "files_settle_seconds": 30, "destination": {"type": "path", "path": SHARE}}
     before = sh(host, f"ls -A {SHARE}; cat {LEDGER}")
     files = run_module(host.backend.get_hostname(), "sesdf.esus.pec_lotes", args, check=True)
     assert not files["failed"] and files["source"] == "files" and files["changed"] is False
     assert files["sent"] == 0 and files["files"]["to_send"] == []
-    assert [i["file"] for i in files["files"]["invalid"]] == ["salvo-truncado.zip"]
+    assert len(files["files"]["invalid"]) == 3
     assert all(not q.lstrip().upper().startswith(("INSERT", "UPDATE")) for q in files["executed_queries"])
     assert sh(host, f"ls -A {SHARE}; cat {LEDGER}") == before
     assert json.loads(sh(host, f"cat {LEDGER}"))["files"]

@@ -9,15 +9,12 @@ from __future__ import annotations
 import ast
 import glob
 import os
-import re
 
 import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 MODULE_UTILS = os.path.join(REPO, "plugins", "module_utils")
-IMPORT_RE = re.compile(
-    r"^\s*from ansible_collections\.sesdf\.esus\.plugins\.module_utils(?:\.(\w+) import| import (\w+))", re.MULTILINE
-)
+PACKAGE = "ansible_collections.sesdf.esus.plugins.module_utils"
 
 
 def _load(path):
@@ -30,9 +27,18 @@ def _package():
 
 
 def _imports(filename):
+    """The collection's module_utils files a module imports (``from PACKAGE.x import ...`` and
+    ``from PACKAGE import x, y``), anywhere in it (functions included)."""
     with open(os.path.join(MODULE_UTILS, filename), encoding="utf-8") as handle:
-        text = handle.read()
-    return {(a or b) + ".py" for a, b in IMPORT_RE.findall(text)}
+        tree = ast.parse(handle.read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == PACKAGE:
+                found.update(f"{alias.name}.py" for alias in node.names)
+            elif node.module.startswith(PACKAGE + "."):
+                found.add(node.module[len(PACKAGE) + 1 :].split(".")[0] + ".py")
+    return found
 
 
 def _walk(tasks):

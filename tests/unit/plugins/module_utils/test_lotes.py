@@ -362,18 +362,26 @@ def test_a_path_destination_removes_only_stale_partials_of_lotes(tmp_path):
     assert set(os.listdir(share)) == kept | {src.name}
 
 
-# File mode: the lote files the PEC saved itself -------------------------------------------------------------------
+# File mode: the lote files saved from the PEC (LEDI content), on the full double's old schema, where the records
+# cannot be read (no co_unico_dado_serializado): delivery works, the records gate is "não verificável". The real
+# model's gate is in test_lotes_records.py. ---------------------------------------------------------------------
 
 WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE", "ALTER", "CREATE", "DROP", "COPY", "GRANT")
 
 
 def pec_lote_file(path, n=3, entries=None, age=3600):
-    """A lote file as the PEC saves it (a zip of ``<CNES>-<uuid>.esus`` entries), modified ``age`` seconds ago."""
+    """A lote file as the PEC saves it (a zip of ``<CNES>-<uuid>.esus`` LEDI entries), modified ``age`` seconds ago.
+    ``entries``: names to put in it instead (a ``.esus`` name gets a valid record of a new uuid)."""
     import zipfile
+
+    from ledi_helpers import dado_transporte
 
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in entries or [f"{CNES}-{uuid.uuid4()}.esus" for _i in range(n)]:
-            archive.writestr(name, os.urandom(64) + b"\x0b\x00" * 50)
+            record = str(uuid.uuid4())
+            if name.endswith(".esus"):
+                name = f"{CNES}-{record}.esus"
+            archive.writestr(name, dado_transporte(uuid=record, cnes=CNES, ibge="5300108"))
     then = os.path.getmtime(path) - age
     os.utime(path, (then, then))
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -388,6 +396,7 @@ def run_files(pec, tmp_path, client=None, **opts):
     options = {
         "source": "files",
         "files_dir": str(tmp_path / "lotes"),
+        "files_glob": "*.zip",
         "state_dir": str(tmp_path / "state"),
         "destination": {"type": "path", "path": str(tmp_path / "ncais")},
         "cnes": CNES,
@@ -551,11 +560,11 @@ def test_file_mode_executes_no_sql_write_and_leaves_the_transmission_tables_unch
         result = run_files(pec_db, tmp_path, client=client)
         executed = list(client.executed_queries)
     assert check["sent"] == 1 and check["files"]["to_send"] == ["lote-2.zip"] and check["changed"]
-    assert result["sent"] == 1 and result["pending_records_before"] == 4
+    assert result["sent"] == 1 and result["gate"]["observable"] is False  # the old schema: records not readable
     assert executed and all(q.lstrip().upper().startswith("SELECT") for q in executed), executed
     assert not [q for q in executed if any(w in q.upper().split() for w in WRITES)]
     assert transmission_tables(pec_db) == before
-    assert lotes.files_blockers(result)  # the 4 records in no lote keep a migration waiting
+    assert any("não verificável" in b for b in lotes.files_blockers(result))  # a migration keeps waiting
 
 
 def test_file_mode_check_mode_sends_nothing_and_writes_no_ledger(pec_db, tmp_path, watched):
@@ -575,18 +584,16 @@ def test_auto_picks_files_when_the_probe_says_the_schema_is_unsupported(pec_db, 
     assert lotes.public_result(result)["source"] == "files"
 
 
-def test_file_mode_migration_gate_needs_every_valid_file_confirmed_and_no_record_outside_a_lote(
-    pec_db, tmp_path, watched
-):
+def test_file_mode_migration_gate_on_a_schema_whose_records_cannot_be_read_is_closed(pec_db, tmp_path, watched):
     from ansible_collections.sesdf.esus.plugins.module_utils import pec_migration
 
     pec_lote_file(watched / "lote-5.zip")
     (watched / "lote-6.zip").write_bytes(b"PK\x03\x04 truncado")
     age(watched / "lote-6.zip")
-    psql(pec_db["server"], "UPDATE tb_lote_transp SET co_situacao = 1", pec_db["name"])  # the PEC's, GERADO
     params = {
         "lotes_source": "files",
         "lotes_files_dir": str(watched),
+        "lotes_files_glob": "*.zip",
         "lotes_ledger": str(tmp_path / "state" / "ledger.json"),
         "backup_fact": str(tmp_path / "no-backup.fact"),
     }
@@ -601,10 +608,10 @@ def test_file_mode_migration_gate_needs_every_valid_file_confirmed_and_no_record
     run_files(pec_db, tmp_path)
     (watched / "lote-6.zip").rename(tmp_path / "lote-6.zip")  # the operator moves the bad file away
     after = gate()
-    assert after["files"]["confirmed"] == 1 and after["files"]["problems"] == []
-    add_pending(pec_db, 2)
-    assert any("not in any lote yet" in p for p in gate()["problems"])
+    assert after["files"]["confirmed"] == 1 and after["files"]["records"]["observable"] is False
+    assert any("não verificável" in p for p in after["problems"])  # never passes without seeing the records
     params["lotes_source"] = "db"
+    psql(pec_db["server"], "UPDATE tb_lote_transp SET co_situacao = 1", pec_db["name"])  # the PEC's, GERADO
     assert any("generated but not sent" in p for p in gate()["problems"])  # db mode's gate as it was
 
 
@@ -674,7 +681,7 @@ def test_file_mode_an_altered_copy_whose_resend_fails_is_pending_again_and_close
     assert failed["resent"] == 0 and failed["pending"] == 1 and "sem espaço" in failed["errors"][0]["msg"]
     ledger = json.loads((tmp_path / "state" / "ledger.json").read_text())
     assert ledger["files"][digest]["confirmed_at"] is None
-    assert lotes.files_gate(ledger, str(watched))["unconfirmed"] == ["lote-9.zip"]
+    assert lotes.files_gate(ledger, str(watched), "*.zip")["unconfirmed"] == ["lote-9.zip"]
     monkeypatch.setattr(_transfer.PathDestination, "put", real_put)
     again = run_files(pec_db, tmp_path)
     assert again["sent"] == 1 and again["confirmed"] == 1 and again["pending"] == 0

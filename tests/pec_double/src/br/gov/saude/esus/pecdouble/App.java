@@ -7,32 +7,26 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.LocalDate;
 import java.time.LocalDateTime;
 import java.time.LocalTime;
 import java.time.format.DateTimeFormatter;
-import java.util.ArrayList;
 import java.util.Base64;
-import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
-import java.util.zip.ZipOutputStream;
 import javax.xml.XMLConstants;
 import javax.xml.parsers.DocumentBuilderFactory;
 import org.w3c.dom.Document;
@@ -80,76 +74,57 @@ public final class App {
     }
 
     // Automatic lotes (strict variant): like the real PEC at 00:00, a daily lote of the production not yet in one,
-    // saved as the UI's "Salvar em arquivo" would: a zip of <CNES>-<uuid>.esus entries. ----------------------------
+    // sent online to every destination node (tb_nodo) and recorded per node, as real servers do. No file is written:
+    // a real PEC writes no lote directory ("Salvar em arquivo" is a browser download: pec-double-generate
+    // salvar-lote stands for it). -----------------------------------------------------------------------------
 
     private static void startAutomaticLotes() {
         Properties cfg = Common.variantConfig();
-        LocalTime at = LocalTime.parse(cfg.getProperty("lotes.automaticos.horario", "00:00").trim());
-        Path dir = Paths.get(cfg.getProperty("lotes.automaticos.diretorio", "/opt/e-SUS/webserver/lotes").trim());
-        log("INFO: geração automática de lotes às " + at + " em " + dir);
+        String when = cfg.getProperty("lotes.automaticos.horario", "00:00").trim();
+        if (when.equals("desligado")) {
+            log("INFO: transmissão automática de lotes desligada");
+            return;
+        }
+        LocalTime at = LocalTime.parse(when);
+        Path stamp = Paths.get(cfg.getProperty("lotes.automaticos.marca", "/var/lib/pec-double/ultima-geracao-lotes").trim());
+        log("INFO: geração e envio automáticos de lotes às " + at);
         Executors.newSingleThreadScheduledExecutor(r -> { Thread t = new Thread(r, "lotes"); t.setDaemon(true); return t; })
             .scheduleWithFixedDelay(() -> {
                 try {
-                    automaticLotes(at, dir);
+                    automaticLotes(at, stamp);
                 } catch (Exception e) {
                     log("ERRO: geração automática de lotes: " + e);
                 }
             }, 0, 20, TimeUnit.SECONDS);
     }
 
-    private static void automaticLotes(LocalTime at, Path dir) throws Exception {
-        Files.createDirectories(dir);
-        Path stamp = dir.resolve(".ultima-geracao");
+    private static void automaticLotes(LocalTime at, Path stamp) throws Exception {
         String today = LocalDate.now().toString();
         boolean due = !LocalTime.now().isBefore(at)
             && !(Files.exists(stamp) && Files.readString(stamp).trim().equals(today));
+        if (!due) return;
         try (Connection c = connect()) {
-            if (due) {
-                c.setAutoCommit(false);
-                long lote = scalar(c, "WITH pend AS (SELECT co_seq_dado_transp, dt_registro FROM tb_dado_transp"
-                    + " WHERE co_lote_transp IS NULL FOR UPDATE),"
-                    + " lt AS (INSERT INTO tb_lote_transp (dt_geracao, dt_inicio_periodo, dt_fim_periodo, co_situacao, qt_registros)"
-                    + " SELECT now(), min(dt_registro)::date, max(dt_registro)::date,"
-                    + " (SELECT co_situacao FROM tb_situacao_lote_transp WHERE no_situacao = 'GERADO'), count(*) FROM pend"
-                    + " HAVING count(*) > 0 RETURNING co_seq_lote_transp),"
-                    + " upd AS (UPDATE tb_dado_transp d SET co_lote_transp = lt.co_seq_lote_transp FROM lt, pend"
-                    + " WHERE d.co_seq_dado_transp = pend.co_seq_dado_transp RETURNING 1)"
-                    + " SELECT coalesce((SELECT co_seq_lote_transp FROM lt), 0) + 0 * (SELECT count(*) FROM upd)");
-                c.commit();
-                c.setAutoCommit(true);
-                Files.writeString(stamp, today + "\n");
-                log("INFO: geração automática de lotes: " + (lote > 0 ? "lote " + lote + " gerado" : "nada a enviar"));
-            }
-            // Every generated lote has its file (also after a crash between the commit and the file).
-            List<Long> open = new ArrayList<>();
-            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT l.co_seq_lote_transp FROM tb_lote_transp l"
-                    + " JOIN tb_situacao_lote_transp st USING (co_situacao) WHERE st.no_situacao = 'GERADO' ORDER BY 1")) {
-                while (r.next()) open.add(r.getLong(1));
-            }
-            for (long id : open) if (!Files.exists(dir.resolve("lote-" + id + ".zip"))) writeLoteFile(c, id, dir);
+            c.setAutoCommit(false);
+            long lote = scalar(c, "WITH pend AS (SELECT d.co_seq_dado_transp, d.dt_registro_dbl FROM tb_dado_transp d"
+                + " WHERE NOT EXISTS (SELECT 1 FROM tb_lote_transp_item i WHERE i.co_dado_transp_dbl = d.co_seq_dado_transp)"
+                + " FOR UPDATE),"
+                + " lt AS (INSERT INTO tb_lote_transp (dt_criacao, dt_inicio_periodo_dbl, dt_fim_periodo_dbl, qt_registros_dbl)"
+                + " SELECT now(), min(dt_registro_dbl)::date, max(dt_registro_dbl)::date, count(*) FROM pend"
+                + " HAVING count(*) > 0 RETURNING co_seq_lote_transp),"
+                + " it AS (INSERT INTO tb_lote_transp_item (co_lote_transp_dbl, co_dado_transp_dbl)"
+                + " SELECT lt.co_seq_lote_transp, pend.co_seq_dado_transp FROM lt, pend RETURNING co_seq_lote_transp_item_dbl),"
+                + " ln AS (INSERT INTO tb_lote_transp_nodo (co_lote_transp_dbl, co_nodo_dbl, co_situacao_dbl, dt_envio_dbl)"
+                + " SELECT lt.co_seq_lote_transp, n.co_seq_nodo, 2, now() FROM lt, tb_nodo n RETURNING 1),"
+                + " itn AS (INSERT INTO tb_lote_transp_item_nodo (co_lote_transp_item_dbl, co_nodo_dbl, co_situacao_dbl)"
+                + " SELECT it.co_seq_lote_transp_item_dbl, n.co_seq_nodo, 2 FROM it, tb_nodo n RETURNING 1)"
+                + " SELECT coalesce((SELECT co_seq_lote_transp FROM lt), 0)"
+                + " + 0 * (SELECT count(*) FROM ln) + 0 * (SELECT count(*) FROM itn)");
+            c.commit();
+            c.setAutoCommit(true);
+            Files.createDirectories(stamp.getParent());
+            Files.writeString(stamp, today + "\n");
+            log("INFO: transmissão automática: " + (lote > 0 ? "lote " + lote + " gerado e enviado aos nós de destino" : "nada a enviar"));
         }
-    }
-
-    private static void writeLoteFile(Connection c, long id, Path dir) throws Exception {
-        Path tmp = dir.resolve(".lote-" + id + ".zip.tmp"), target = dir.resolve("lote-" + id + ".zip");
-        int n = 0;
-        try (OutputStream out = Files.newOutputStream(tmp); ZipOutputStream z = new ZipOutputStream(out);
-             PreparedStatement s = c.prepareStatement("SELECT u.nu_cnes, d.nu_uuid::text, d.ds_dado FROM tb_dado_transp d"
-                 + " JOIN tb_unidade_saude u ON u.co_seq_unidade_saude = d.co_unidade_saude"
-                 + " WHERE d.co_lote_transp = ? ORDER BY d.co_seq_dado_transp")) {
-            s.setLong(1, id);
-            try (ResultSet r = s.executeQuery()) {
-                while (r.next()) {
-                    z.putNextEntry(new ZipEntry(r.getString(1) + "-" + r.getString(2) + ".esus"));
-                    z.write(r.getBytes(3));
-                    z.closeEntry();
-                    n++;
-                }
-            }
-        }
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) { ch.force(true); }
-        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-        log("INFO: lote " + id + " salvo em arquivo: " + target + " (" + n + " registros)");
     }
 
     private static Connection connect() throws SQLException {

@@ -409,6 +409,15 @@ public final class Installer {
         }
         if (!c.getAutoCommit()) c.setAutoCommit(true);
         dropInventedKeys(c);
+        transmissionPerNode(c);
+    }
+
+    /** Strict variant: the transmission tables as real servers show them, per destination node (sql/strict). */
+    private static void transmissionPerNode(Connection c) throws Exception {
+        if (!Common.strict()) return;
+        try (Statement s = c.createStatement()) {
+            s.execute(resource("/sql/strict/transmissao-por-nodo.sql"));
+        }
     }
 
     // -------------------------------------------------------------------------------- files and units
