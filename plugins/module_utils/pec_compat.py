@@ -211,50 +211,14 @@ class Probe:
 
     def _missing(self, profile, keys):
         """Names of what this live schema lacks for one profile (empty: it matches)."""
-        live = self.columns()
-        missing = []
-        for table, columns in profile["tables"].items():
-            if table not in live:
-                missing.append(f"table {table}")
-                continue
-            for column, types in columns.items():
-                found = live[table].get(column)
-                if found is None:
-                    missing.append(f"column {table}.{column}")
-                elif types is not ANY and found not in types:
-                    missing.append(f"column {table}.{column} of type {'/'.join(types)} (it is {found})")
-        if missing:
-            return missing
-        wanted_keys = list(keys if keys is not None else profile.get("keys", ()))
-        if wanted_keys:
-            present = self.keys_present(wanted_keys)
-            missing.extend(f"key {k} in tb_config_sistema" for k in wanted_keys if k not in present)
-        names = [self.situations[s] for s in profile.get("situations", ())]
-        if names:
-            live_names = self.situation_names()
-            missing.extend(f"situation {n!r} in tb_situacao_lote_transp" for n in names if n not in live_names)
-        return missing
+        return profile_missing(profile, self.columns(), self.keys_present, self.situation_names, self.situations, keys)
 
     def check(self, capability, keys=None):
         """{capability, supported, version, profile, missing, manual, reason} for this server; never writes.
 
         ``keys``: the tb_config_sistema keys the caller is about to set (default: the profile's).
         """
-        spec = _SPECS[capability]
-        version = self.version()
-        candidates = [p for p in spec["profiles"] if _in_range(version, p["versions"])] if version else []
-        if version and not candidates:
-            known = ", ".join(f"{p['versions'][0]} to before {p['versions'][1]}" for p in spec["profiles"])
-            missing = [f"a schema profile for PEC {version} (known: {known})"]
-            return _verdict(capability, spec, version, None, missing)
-        best = None
-        for profile in candidates or spec["profiles"]:
-            missing = self._missing(profile, keys)
-            if not missing:
-                return _verdict(capability, spec, version, profile, [])
-            if best is None or len(missing) < len(best[1]):
-                best = (profile, missing)
-        return _verdict(capability, spec, version, best[0], best[1])
+        return choose_verdict(capability, self.version(), lambda profile: self._missing(profile, keys))
 
     def require(self, capability, keys=None):
         """The check, raising CompatRefused (nothing written) when the capability is not supported."""
@@ -266,6 +230,95 @@ class Probe:
     def report(self):
         """Every capability's verdict (what pec_info shows)."""
         return {name: self.check(name) for name in CAPABILITIES}
+
+
+def missing_in_schema(profile, schema_columns):
+    """What ``schema_columns`` ({table: {column: data_type}}, as information_schema names them) lacks of one
+    profile's tables, columns and types: ``table T``, ``column T.C``, ``column T.C of type A/B (it is X)``; empty
+    when they match. Pure: the live probe and a surveyed schema (module_utils pec_capability) both use it."""
+    missing = []
+    for table, columns in profile["tables"].items():
+        if table not in schema_columns:
+            missing.append(f"table {table}")
+            continue
+        for column, types in columns.items():
+            found = schema_columns[table].get(column)
+            if found is None:
+                missing.append(f"column {table}.{column}")
+            elif types is not ANY and found not in types:
+                missing.append(f"column {table}.{column} of type {'/'.join(types)} (it is {found})")
+    return missing
+
+
+def profile_missing(profile, schema_columns, keys_present, situation_names, situations, keys=None):
+    """Everything one profile needs that a schema lacks: tables, columns and types (``missing_in_schema``), then,
+    only when those match, the ``tb_config_sistema`` keys (``keys``, default the profile's; ``keys_present(wanted)``
+    -> the set of those present) and the lote situations (``situations``: role -> name; ``situation_names()`` -> the
+    names of ``tb_situacao_lote_transp``). The callables are only called when needed."""
+    missing = missing_in_schema(profile, schema_columns)
+    if missing:
+        return missing
+    wanted_keys = list(keys if keys is not None else profile.get("keys", ()))
+    if wanted_keys:
+        present = keys_present(wanted_keys)
+        missing.extend(f"key {k} in tb_config_sistema" for k in wanted_keys if k not in present)
+    names = [situations[s] for s in profile.get("situations", ())]
+    if names:
+        live_names = situation_names()
+        missing.extend(f"situation {n!r} in tb_situacao_lote_transp" for n in names if n not in live_names)
+    return missing
+
+
+def choose_verdict(capability, version, missing_for):
+    """The verdict of one capability for a schema of PEC ``version`` (None: unknown): the profiles of that version
+    (all of them when it is unknown) are tried with ``missing_for(profile)`` -> list of what is missing, and the
+    first that matches wins, else the closest one is named. Pure: the schema is behind ``missing_for``."""
+    spec = _SPECS[capability]
+    candidates = [p for p in spec["profiles"] if _in_range(version, p["versions"])] if version else []
+    if version and not candidates:
+        known = ", ".join(f"{p['versions'][0]} to before {p['versions'][1]}" for p in spec["profiles"])
+        missing = [f"a schema profile for PEC {version} (known: {known})"]
+        return _verdict(capability, spec, version, None, missing)
+    best = None
+    for profile in candidates or spec["profiles"]:
+        missing = missing_for(profile)
+        if not missing:
+            return _verdict(capability, spec, version, profile, [])
+        if best is None or len(missing) < len(best[1]):
+            best = (profile, missing)
+    return _verdict(capability, spec, version, best[0], best[1])
+
+
+def capability_tables(capability):
+    """The tables any profile of one capability names, sorted."""
+    return sorted({table for profile in _SPECS[capability]["profiles"] for table in profile["tables"]})
+
+
+def matches_surveyed(capability, surveyed_profile, live_columns):
+    """Where the live schema differs from the one a survey saw, on the tables of one capability: a list of
+    differences (a table or column present on one side only, a column whose type differs); empty when this server
+    has, on those tables, exactly the schema of the survey.
+
+    ``surveyed_profile``: a capability profile (module_utils pec_capability; its ``tables`` hold only the tables the
+    survey found, ``{table: {column: data_type}}``); ``live_columns``: ``Probe.columns()`` of the live database."""
+    surveyed = surveyed_profile.get("tables") or {}
+    differences = []
+    for table in capability_tables(capability):
+        seen, live = surveyed.get(table), live_columns.get(table)
+        if seen is None and live is None:
+            continue
+        if seen is None or live is None:
+            where = "the live schema" if seen is None else "the surveyed schema"
+            differences.append(f"table {table} only in {where}")
+            continue
+        for column in sorted(set(seen) | set(live)):
+            if column not in live:
+                differences.append(f"column {table}.{column} only in the surveyed schema")
+            elif column not in seen:
+                differences.append(f"column {table}.{column} only in the live schema")
+            elif seen[column] != live[column]:
+                differences.append(f"column {table}.{column} is {live[column]} (the survey saw {seen[column]})")
+    return differences
 
 
 def _in_range(version, bounds):

@@ -29,3 +29,14 @@ def source(pg_server):
             " ds_texto text); INSERT INTO tb_config_sistema VALUES ('VERSAOBANCODADOS', '4.2.8')"
         )
     return dict(pg_server, name=DB)
+
+
+@pytest.fixture
+def pec_strict_db(pg_server, pec_db):
+    """``pec_db`` reshaped as real servers are (survey_helpers.STRICT_SHAPE): the strict double's tb_config_sistema,
+    PEC 4.5.2, transmission per destination node and no tb_situacao_lote_transp."""
+    from survey_helpers import STRICT_SHAPE
+
+    with PgClient(pg_server["bin_dir"], pec_db) as client:
+        client.query(STRICT_SHAPE)
+    return pec_db
