@@ -932,7 +932,12 @@ def files_gate(
     destination or (when observable) at a destination node (``records``, lotes_records.records_gate), and the inbox
     holds no file still to deliver, invalid or unsettled.
 
-    Returns {dir, files, confirmed, unconfirmed [names], invalid [{file, reason}], skipped, records, problems}."""
+    With ``reader`` the records gate decides (``problems``) and the inbox's own state (files invalid, unsettled or not
+    yet delivered: nothing of the database is missing when the gate is open) goes to ``warnings``; without it (no
+    database) the inbox's state is the gate.
+
+    Returns {dir, files, confirmed, unconfirmed [names], invalid [{file, reason}], skipped, records, problems,
+    warnings}."""
     known = ((ledger_data or {}).get("files") or {}) if isinstance(ledger_data, dict) else {}
     out = {
         "dir": files_dir,
@@ -943,8 +948,11 @@ def files_gate(
         "skipped": [],
         "records": None,
         "problems": [],
+        "warnings": [],
     }
+    inbox_problems = out["problems"]
     if reader is not None:
+        inbox_problems = out["warnings"]
         db_ids, db_note, node_ids, node_note = observe_records(reader)
 
         def uuids_of(entry):
@@ -958,7 +966,7 @@ def files_gate(
     try:
         ready, out["skipped"] = scan_lote_files(files_dir, pattern, settle_seconds, now)
     except PecError as exc:
-        out["problems"].append(exc.msg)
+        inbox_problems.append(exc.msg)
         return out
     for item in ready:
         entry = known.get(sha256_file(item["path"]))
@@ -976,17 +984,17 @@ def files_gate(
         e.get("file") for e in known.values() if not e.get("confirmed_at") and e.get("file") not in out["unconfirmed"]
     )
     if out["unconfirmed"]:
-        out["problems"].append(
+        inbox_problems.append(
             f"lote files {', '.join(sorted(out['unconfirmed']))} in {files_dir} are not confirmed at the destination: "
             "rerun the lotes export (file mode) until every file is confirmed"
         )
     if out["skipped"]:
-        out["problems"].append(
+        inbox_problems.append(
             f"lote files {', '.join(s['file'] for s in out['skipped'])} in {files_dir} are still being written or "
             "temporary: wait and rerun the lotes export"
         )
     if out["invalid"]:
-        out["problems"].append(
+        inbox_problems.append(
             "invalid lote files in "
             + files_dir
             + ": "

@@ -144,7 +144,7 @@ def preflight(client, params, now=None):
     files_mode = (params.get("lotes_source") or "db") == "files"
     ledger = ledger_summary(params.get("lotes_ledger"))
     backup = backup_summary(params["backup_fact"], params.get("backup_max_age_hours"), now=now)
-    problems = []
+    problems, warnings = [], []
     files = None
     if files_mode:
         # the real PEC's model: records per destination node, lote files the operator saved into the inbox
@@ -160,6 +160,7 @@ def preflight(client, params, now=None):
             cnes=params.get("cnes"),
         )
         problems.extend(files["problems"])
+        warnings.extend(files["warnings"])
     else:
         db = database_summary(client, params.get("situation_sent") or "ENVIADO")
         if db["pending_records"]:
@@ -197,6 +198,7 @@ def preflight(client, params, now=None):
     return {
         "ok": not problems,
         "problems": problems,
+        "warnings": warnings,
         "database": db,
         "ledger": ledger,
         "files": files,

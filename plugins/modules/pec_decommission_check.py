@@ -105,6 +105,13 @@ problems:
   returned: always
   type: list
   elements: str
+warnings:
+  description:
+    - File mode - the inbox's own state when the records gate decides (files invalid, still being written or not
+      delivered), with what to do; they do not block (also shown as Ansible warnings).
+  returned: success
+  type: list
+  elements: str
 database:
   description:
     - C(last_change) (UTC) of the transmission tables; with O(lotes_source=db) also C(pending_records) and
@@ -165,6 +172,8 @@ def main():
     with pec_database(module, failure=lambda exc: {"ok": False, "problems": [exc.msg]}) as pec:
         result = preflight(pec.client, module.params)
     executed = pec.executed_queries
+    for warning in result.get("warnings", []):
+        module.warn(warning)
     if result["problems"] and module.params["fail_on_problems"]:
         module.fail_json(
             msg="not ready for consultation mode: " + " | ".join(result["problems"]),

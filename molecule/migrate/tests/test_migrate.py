@@ -10,7 +10,6 @@ State is read with `podman exec` (fast); one psql query per check.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import subprocess
@@ -75,32 +74,41 @@ def test_patient_data_unchanged():
     assert now == before
 
 
-def test_pec_runs_452_in_config_database_and_http():
+def test_pec_runs_452_in_config_and_database_and_answers_as_a_real_one():
     config = read_json("/etc/pec.config")["version"]
     database = sql(VERSION_SQL)
-    http = json.loads(sh("curl -fsS --retry 5 --retry-connrefused http://127.0.0.1:8080/api/public/info"))["versao"]
-    assert (config, database, http) == ("4.5.2", "4.5.2", "4.5.2")
+    assert (config, database) == ("4.5.2", "4.5.2")
+    # a real 4.5.2 has no version endpoint; its start page answers 401 to an anonymous request
+    status = "curl -s -o /dev/null -w '%{http_code}' --retry 5 --retry-connrefused http://127.0.0.1:8080"
+    assert (sh(f"{status}/esus/"), sh(f"{status}/api/public/info")) == ("401", "404")
 
 
-def test_every_pending_lote_exported_and_confirmed_at_gpma():
-    pending_rows, lotes_before = (int(x) for x in sh("cat /root/migrate-pending.txt").split("|"))
-    assert pending_rows > 0
-    state = sql(
-        "SELECT (SELECT count(*) FROM tb_dado_transp WHERE co_lote_transp IS NULL),"
-        " (SELECT count(*) FROM tb_lote_transp l JOIN tb_situacao_lote_transp s"
-        "  ON s.co_situacao = l.co_situacao WHERE s.no_situacao <> 'ENVIADO'),"
-        " (SELECT count(*) FROM tb_lote_transp)"
-    )
-    unbatched, not_sent, lotes_now = (int(x) for x in state.split("|"))
-    assert (unbatched, not_sent) == (0, 0)
-    ledger = read_json(LEDGER)["lotes"]
-    assert len(ledger) == lotes_now - lotes_before == 1, "one lote for the pending rows, made once"
+def test_the_saved_lote_file_was_delivered_once_and_every_record_is_in_it_or_at_the_node():
+    pending_rows, _lotes_before = (int(x) for x in sh("cat /root/migrate-pending.txt").split("|"))
+    assert pending_rows == 25
+    ledger = read_json(LEDGER)
+    assert ledger["lotes"] == {}, "nothing was written in the PEC's tables (file mode)"
+    files = ledger["files"]
     at_dest = dict(line.split("  ")[::-1] for line in sh(f"cd {GPMA} && sha256sum *.zip").splitlines())
-    for entry in ledger.values():
-        assert entry.get("confirmed_at"), entry
-        assert at_dest[entry["file"]] == entry["sha256"]
-    assert sum(e["records"] for e in ledger.values()) == pending_rows
-    assert len(at_dest) == len(ledger), "nothing sent twice"
+    assert len(files) == 1 and len(at_dest) == 1, "one file, sent once"
+    ((digest, entry),) = files.items()
+    assert entry["confirmed_at"] and entry["records"] == pending_rows
+    assert at_dest[entry["dest_file"]] == digest == sh("sha256sum /root/Downloads/RAS_Lote*.zip").split()[0]
+    # every record is in a lote: the 50 sent online (at the node) and the 25 in the file; without the survey's node
+    # query the 50 online ones cannot be seen, and the gate says so
+    unbatched = sql(
+        "SELECT count(*) FROM tb_dado_transp d WHERE NOT EXISTS"
+        " (SELECT 1 FROM tb_lote_transp_item i WHERE i.co_dado_transp_dbl = d.co_seq_dado_transp)"
+    )
+    assert unbatched == "0"
+    check = run_module(
+        HOST,
+        "sesdf.esus.pec_decommission_check",
+        {"lotes_source": "files", "cnes": "0030001", "fail_on_problems": False, "backup_max_age_hours": 0},
+        check=True,
+    )
+    records = check["files"]["records"]
+    assert records["missing"] == 50 and not records["node_observable"], "without the survey's query: not verifiable"
 
 
 def test_backup_in_the_share_verifies_and_restores_equal():
@@ -145,7 +153,7 @@ def test_consultation_mode_record_and_firewall():
     record = read_json(RECORD)
     assert record["migrated"] is True and record["role"] == "consultation" and record["version"] == "4.5.2"
     assert len(record["profile_snapshots"]) == 1, "one snapshot: the later runs changed nothing"
-    assert sql("SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 'TRANSMISSAO_AUTOMATICA'") == "false"
+    assert sql("SELECT count(*) FROM tb_config_sistema WHERE co_config_sistema = 'TRANSMISSAO_AUTOMATICA'") == "0"
     assert "tcp dport 8080 accept" in sh("nft list table inet sesdf_consultation")
     assert sh("systemctl is-active e-SUS-PEC.service") == "active"
 
@@ -160,8 +168,8 @@ def test_migration_notice_carries_the_right_figures():
         "SELECT count(DISTINCT ap.co_prof) FROM tb_lotacao l"
         " JOIN tb_ator_papel ap ON ap.co_seq_ator_papel = l.co_ator_papel"
     )
-    lotes = len(read_json(LEDGER)["lotes"])
-    assert record["switched_off"]["transmission_off"] == {"TRANSMISSAO_AUTOMATICA": "false"}
+    lotes = len(read_json(LEDGER)["files"])
+    assert record["switched_off"] == {}, "a switch this PEC refused is never claimed written"
     date = record["date"][:10]
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date)
     for ext in ("md", "html", "pdf"):
@@ -184,30 +192,30 @@ def test_migration_notice_carries_the_right_figures():
         assert f"({share_size} bytes)" in flat
         assert re.search(rf"Lotes confirmados no destino:\s*{lotes}\b", flat)
         assert re.search(rf"\(somente visualização\):\s*{moved}\b", flat), flat
-        # the switch the run wrote is stated as done, from the record; nothing else is claimed
-        assert "Transmissão automática desligada: gravado pela coleção no banco do PEC" in flat
-        assert "(TRANSMISSAO_AUTOMATICA = false)" in flat
+        # the switches this PEC refused are never claimed written
+        assert "gravado pela coleção no banco do PEC" not in flat
         # personal data: the break-glass administrator is named by its role, never by its login (a CPF)
         assert "exceto a conta de acesso de emergência do NTINF" in flat
         no_sha = flat.replace(backup.get("sha256") or "", "").replace(share_sha, "")
         assert BREAK_GLASS not in no_sha and not re.search(r"(?<![\w.])\d{3}\.?\d{3}\.?\d{3}-?\d{2}(?!\w)", no_sha), ext
-        # the switch this PEC refused: done in its UI, by whom (the inventory's confirmation), never claimed written
-        assert "Passos feitos na tela do PEC" in flat and "NT-cnes-perfis" in flat
+        # the switches this PEC refused: done in its UI, by whom (the inventory's confirmation)
+        assert "Passos feitos na tela do PEC" in flat and "NT-cnes-perfis" in flat and "NT-apta-transmissao" in flat
         assert "confirmado por Técnico do Laboratório" in flat
         assert "perfis pela importação do CNES desligada: gravado" not in flat
     assert "break_glass_login" not in record, "the record (a local fact Ansible gathers) holds no CPF"
 
 
-def test_the_cnes_switch_the_pec_refused_is_a_manual_step_confirmed_at_launch():
-    """The double's 4.5.2 has the transmission key (written by the collection) but not the CNES one: its step was
-    asked and confirmed in the same run (the inventory's decommission_manual_confirmed), so the flow went through."""
+def test_the_switches_the_pec_refused_are_manual_steps_confirmed_at_launch():
+    """A real PEC has neither switch's tb_config_sistema key: both steps were asked and confirmed in the same run (the
+    inventory's decommission_manual_confirmed), so the flow went through."""
     steps = read_json("/etc/ansible/facts.d/sesdf_esus_manual_steps.fact")["data"]["steps"]
-    assert set(steps) == {"NT-cnes-perfis"}
-    step = steps["NT-cnes-perfis"]
-    assert step["status"] == "confirmado" and step["confirmado_por"] == "Técnico do Laboratório"
-    assert step["caminho"].startswith("CNES → Importar")
+    assert set(steps) == {"NT-cnes-perfis", "NT-apta-transmissao"}
+    for step in steps.values():
+        assert step["status"] == "confirmado" and step["confirmado_por"] == "Técnico do Laboratório"
+    assert steps["NT-cnes-perfis"]["caminho"].startswith("CNES → Importar")
+    assert steps["NT-apta-transmissao"]["caminho"].startswith("Transmissão de dados")
     record = read_json(RECORD)
-    assert record["manual_steps"] == steps and "cnes_profile_reset_off" not in record["switched_off"]
+    assert record["manual_steps"] == steps and record["switched_off"] == {}
 
 
 def test_a_killed_backup_step_left_no_pec_down_after_the_run_that_stopped_after_the_backup():

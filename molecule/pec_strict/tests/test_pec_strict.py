@@ -11,7 +11,7 @@ import zipfile
 
 import testinfra.utils.ansible_runner
 from ansible_module import run_module
-from labhost import not_view_only, read_json, sh, sql
+from labhost import not_view_only, pec_app_password, read_json, sh, sql
 
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 testinfra_hosts = [f"podman://{name}" for name in RUNNER.get_hosts("all")]
@@ -219,7 +219,15 @@ def test_file_mode_check_mode_reports_the_mode_and_sends_nothing(host):
     args = {"source": "auto", "destination": {"type": "path", "path": SHARE}}
     auto = run_module(host.backend.get_hostname(), "sesdf.esus.pec_lotes", args, check=True)
     assert not auto["failed"] and auto["source"] == "files"  # the strict double has no old-model lote tables
-    args = {"source": "files", "files_settle_seconds": 30, "destination": {"type": "path", "path": SHARE}}
+    inventory = RUNNER.get_variables(host.backend.get_hostname())
+    args = {
+        "source": "files",
+        "files_settle_seconds": 30,
+        "cnes": "0030001",
+        "destination": {"type": "path", "path": SHARE},
+        "node_query": inventory["sesdf_esus_pec_node_query"],
+        "node_query_requires": inventory["sesdf_esus_pec_node_query_requires"],
+    }
     before = sh(host, f"ls -A {SHARE}; cat {LEDGER}")
     files = run_module(host.backend.get_hostname(), "sesdf.esus.pec_lotes", args, check=True)
     assert not files["failed"] and files["source"] == "files" and files["changed"] is False
@@ -228,3 +236,32 @@ def test_file_mode_check_mode_reports_the_mode_and_sends_nothing(host):
     assert all(not q.lstrip().upper().startswith(("INSERT", "UPDATE")) for q in files["executed_queries"])
     assert sh(host, f"ls -A {SHARE}; cat {LEDGER}") == before
     assert json.loads(sh(host, f"cat {LEDGER}"))["files"]
+
+
+# The survey (playbooks/survey.yml's module) on the strict double: what it collects, and no secret or personal data.
+
+
+def test_the_survey_sees_the_per_node_tables_and_carries_no_secret_patient_data_or_hostname(host):
+    survey = run_module(host.backend.get_hostname(), "sesdf.esus.pec_survey", check=True)
+    assert not survey["failed"] and survey["changed"] is False
+    bundle = survey["bundle"]
+    schema = bundle["schema"]
+    assert schema["tb_situacao_lote_transp"] is None, "absent on real servers, recorded absent"
+    assert "co_unico_dado_serializado" in schema["tb_dado_transp"]["columns"]
+    assert "co_situacao_dbl" in schema["tb_lote_transp_item_nodo"]["columns"]
+    assert "TIPOINSTALACAO" in bundle["reference"]["config_sistema_keys"]
+    assert "TRANSMISSAO_AUTOMATICA" not in bundle["reference"]["config_sistema_keys"]
+    text = json.dumps(bundle, ensure_ascii=False)
+    canaries = {
+        "database password": pec_app_password(host),
+        "a patient's name": sql(host, "SELECT no_cidadao FROM tb_cidadao ORDER BY 1 LIMIT 1"),
+        "a patient's CPF": sql(host, "SELECT nu_cpf FROM tb_cidadao WHERE nu_cpf IS NOT NULL ORDER BY 1 LIMIT 1"),
+        "a professional's login (CPF)": sql(host, "SELECT ds_login FROM tb_usuario ORDER BY 1 LIMIT 1"),
+        "the installation's name": sql(
+            host, "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 'NOMEINSTALACAO'"
+        ),
+        "the hostname": sh(host, "hostname"),
+    }
+    for what, value in canaries.items():
+        assert value and value not in text, f"{what} is in the survey bundle"
+    assert len(text.encode()) < 1024 * 1024

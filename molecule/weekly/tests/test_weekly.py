@@ -1,7 +1,8 @@
 """The weekly routine on two lab UBS: what the GSAP manager, NTINF and NCAIS would notice.
 
 ubs455 runs PEC 4.5.5 (double serves the CNES API), apt, sends lotes by rsync over SSH.
-ubs452 runs PEC 4.5.2 (no CNES API), inapt (cron job), sends lotes to a mounted path.
+ubs452 runs PEC 4.5.2 on the strict double (no CNES API, transmission per node), inapt (cron job), sends the lote
+files the operator saved from the PEC (file mode) to a mounted path.
 """
 
 from __future__ import annotations
@@ -96,7 +97,29 @@ def test_profile_audit_finds_exactly_the_generated_mismatches(host):
     assert report["ubs"] == host.backend.get_hostname() and report["regiao"] == "regiao_norte"
 
 
+INBOX = "/var/lib/sesdf-esus/lotes/entrada"
+CRON = "/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json"
+
+
+def new_production(host, n):
+    """n new records on the strict double (copies of a record under new uuids, the LEDI bytes' uuid replaced too)
+    and the operator's "Salvar em arquivo" of them into the inbox, settled: the saved file's name."""
+    sql(
+        host,
+        "INSERT INTO tb_dado_transp (co_unico_dado_serializado, tp_dado_dbl, co_unidade_saude_dbl, dt_registro_dbl,"  # noqa: S608
+        " ds_dado_dbl) SELECT n.u, d.tp_dado_dbl, d.co_unidade_saude_dbl, now(), overlay(d.ds_dado_dbl placing"
+        " convert_to(n.u, 'UTF8') from position(convert_to(d.co_unico_dado_serializado, 'UTF8') in d.ds_dado_dbl)"
+        " for 36) FROM (SELECT * FROM tb_dado_transp ORDER BY co_seq_dado_transp LIMIT 1) d,"
+        f" (SELECT gen_random_uuid()::text AS u FROM generate_series(1, {int(n)})) n",
+    )
+    with host.sudo():
+        saved = json.loads(host.check_output(f"pec-double-generate salvar-lote --destino {INBOX}"))
+        host.check_output(f"touch -d '-1 hour' {saved['arquivo']}")
+    return os.path.basename(saved["arquivo"])
+
+
 def test_exported_lotes_equal_the_transmission_rows_in_count_and_content(host):
+    only(host, H455)
     zips, names = dest_zips(host)
     ledger = read_json(host, "/var/lib/sesdf-esus/lotes/ledger.json")
     ids = sorted(int(k) for k in ledger["lotes"])[:1]  # the converge's lote (later tests add more)
@@ -136,57 +159,66 @@ def test_cron_job_only_on_the_inapt_ubs_and_without_secrets(host):
         assert password not in cron.content_string + config.content_string
 
 
-def test_cron_entry_point_exports_new_production_without_ansible(host):
+def test_the_inapt_ubs_delivered_the_operators_lote_file_checked_by_its_content(host):
     only(host, H452)
-    sql(
-        host,
-        "INSERT INTO tb_dado_transp (nu_uuid, tp_dado, co_unidade_saude, dt_registro, ds_dado) "
-        "SELECT gen_random_uuid(), 4, co_seq_unidade_saude, now(), decode(md5(random()::text), 'hex') "
-        "FROM tb_unidade_saude CROSS JOIN generate_series(1, 5) WHERE nu_cnes = '0010002'",
-    )
+    ledger = read_json(host, "/var/lib/sesdf-esus/lotes/ledger.json")
+    assert ledger["lotes"] == {}, "file mode: nothing written in the PEC's tables"
+    first = min(ledger["files"].values(), key=lambda e: e["first_seen_at"])
     with host.sudo():
-        run = host.run("/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json")
+        saved = host.check_output("ls /root/Downloads").split()[0]
+        assert first["sha256"] == sha256(host, f"/root/Downloads/{saved}")
+    assert first["confirmed_at"] and first["records"] == 30 and first["records_by_type"] == {"2": 10, "4": 20}
+    zips, _names = dest_zips(host)
+    delivered = zips[first["dest_file"]]
+    assert len(delivered) == 30
+    uuids = {name.rsplit("/", 1)[-1].split("-", 1)[1] for name in delivered}
+    rows = sql(
+        host,
+        "SELECT co_unico_dado_serializado, translate(encode(ds_dado_dbl, 'base64'), E'\\n', '') FROM tb_dado_transp",
+    )
+    by_uuid = {u: base64.b64decode(b) for u, b in rows}
+    assert {k.rsplit("/", 1)[-1].split("-", 1)[1]: v for k, v in delivered.items()} == {u: by_uuid[u] for u in uuids}
+
+
+def test_cron_entry_point_delivers_new_production_the_operator_saved_without_ansible(host):
+    only(host, H452)
+    name = new_production(host, 5)
+    with host.sudo():
+        run = host.run(CRON)
     assert run.rc == 0, run.stderr
     summary = json.loads(run.stdout)
-    assert summary["exported"] == 1 and summary["confirmed"] == 1 and summary["pending"] == 0
-    zips = dest_zips(host)[0]
-    newest = summary["lotes"][-1]
-    assert len(zips[newest["file"]]) == 5 == newest["records"]
-    assert zips[newest["file"]] == db_rows_of_lotes(host, [newest["id"]])
+    assert summary["exported"] == 0 and summary["confirmed"] == 1 and summary["pending"] == 0
+    assert summary["source"] == "files" and summary["gate"]["missing"] == 0 and summary["gate"]["at_node"] == 50
+    newest = next(lote for lote in summary["lotes"] if lote["file"] == name)
+    assert newest["confirmed"] and newest["records"] == 5
 
 
 def test_lote_altered_at_the_destination_is_detected_and_sent_again(host):
     only(host, H452)
     ledger = read_json(host, "/var/lib/sesdf-esus/lotes/ledger.json")
-    entry = sorted(ledger["lotes"].values(), key=lambda e: e["id"])[0]
-    path = f"/srv/ncais/lotes/{entry['file']}"
+    entry = min(ledger["files"].values(), key=lambda e: e["first_seen_at"])
+    path = f"/srv/ncais/lotes/{entry['dest_file']}"
     with host.sudo():
         host.check_output(f"printf 'X' | dd of={path} bs=1 seek=40 conv=notrunc status=none")
         assert sha256(host, path) != entry["sha256"]
-        run = host.run("/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json")
+        run = host.run(CRON)
     assert run.rc == 0, run.stderr
     assert sha256(host, path) == entry["sha256"]
-    assert "altered at the destination" in run.stderr
+    assert "alterado no destino" in run.stderr
 
 
 def test_destination_down_keeps_the_lote_and_the_next_run_delivers_it(host):
     only(host, H452)
-    sql(
-        host,
-        "INSERT INTO tb_dado_transp (nu_uuid, tp_dado, co_unidade_saude, dt_registro, ds_dado) "
-        "SELECT gen_random_uuid(), 2, co_seq_unidade_saude, now(), decode(md5(random()::text), 'hex') "
-        "FROM tb_unidade_saude WHERE nu_cnes = '0010002'",
-    )
-    cmd = "/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json"
+    new_production(host, 1)
     with host.sudo():
         host.check_output("mv /srv/ncais/lotes /srv/ncais/lotes.offline")
         try:
-            down = host.run(cmd)
+            down = host.run(CRON)
         finally:
             host.check_output("mv /srv/ncais/lotes.offline /srv/ncais/lotes")
         assert down.rc == 2 and "not mounted" in down.stdout
         assert json.loads(down.stdout)["pending"] == 1
-        up = host.run(cmd)
+        up = host.run(CRON)
     assert up.rc == 0 and json.loads(up.stdout)["pending"] == 0
 
 

@@ -288,3 +288,18 @@ def test_the_ledger_keeps_each_files_record_ids_and_no_personal_data(real_db, tm
     assert kept == sorted(ids)
     everything = (tmp_path / "state" / "ledger.json").read_text()
     assert "00000000191" not in everything and "Sintetica" not in everything
+
+
+def test_an_invalid_file_left_in_the_inbox_is_a_warning_once_every_record_is_delivered(real_db, tmp_path, inbox):
+    ids = add_records(real_db, 3)
+    save_file(inbox, ids, 2)
+    run(real_db, tmp_path)
+    (inbox / "RAS_Lote3_01-12-2026--10-03.zip").write_bytes(b"lixo")
+    then = os.path.getmtime(inbox / "RAS_Lote3_01-12-2026--10-03.zip") - 3600
+    os.utime(inbox / "RAS_Lote3_01-12-2026--10-03.zip", (then, then))
+    ready = gate(real_db, tmp_path)
+    assert ready["files"]["records"]["ok"] and ready["files"]["problems"] == []
+    assert not [p for p in ready["problems"] if "lote" in p or "registro" in p]  # only the backup (none here)
+    assert any("RAS_Lote3_01-12-2026--10-03.zip" in w for w in ready["warnings"])
+    add_records(real_db, 1)  # production after the last lote: the gate closes again, whatever the inbox holds
+    assert any("1 registro(s)" in p for p in gate(real_db, tmp_path)["problems"])
