@@ -1099,6 +1099,8 @@ def run_export(client, options, check_mode=False, log=None):
             "generated": options.get("situation_generated", "GERADO"),
             "sent": options.get("situation_sent", "ENVIADO"),
         },
+        trust=options.get("schema_trust") or "survey",
+        surveyed=options.get("capability_profiles"),
     )
     source, verdicts = choose_source(probe, options.get("source") or "db")
     if source == "files":

@@ -16,7 +16,7 @@ unconfirmed on a real 4.5.2, which is exactly why the probe runs on every server
 
 from __future__ import annotations
 
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, compare_versions
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, compare_versions, normalize_version
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import database_version, sql_literal
 
 INT = ("smallint", "integer", "bigint", "numeric")
@@ -152,6 +152,15 @@ CONFIG_TABLE = {
 _SPECS = {**CAPABILITIES, "config_table": CONFIG_TABLE}
 
 DEFAULT_SITUATIONS = {"generated": "GERADO", "sent": "ENVIADO"}
+TRUSTS = ("survey", "double")
+
+
+def schema_trust_argument_spec():
+    """The options of plugins/doc_fragments/schema_trust.py."""
+    return dict(
+        schema_trust=dict(type="str", choices=list(TRUSTS), default="survey"),
+        capability_profiles=dict(type="list", elements="dict", default=[]),
+    )
 
 
 class CompatRefused(PecError):
@@ -161,8 +170,12 @@ class CompatRefused(PecError):
 class Probe:
     """Read-only look at one live database; each catalog read runs at most once per probe."""
 
-    def __init__(self, client, version_key="VERSAOBANCODADOS", situations=None):
+    def __init__(self, client, version_key="VERSAOBANCODADOS", situations=None, trust="survey", surveyed=None):
+        if trust not in TRUSTS:
+            raise PecError(f"unknown schema_trust {trust!r}: use survey or double")
         self.client = client
+        self.trust = trust
+        self.surveyed = [p for p in (surveyed or []) if isinstance(p, dict)]
         self.version_key = version_key
         self.situations = {**DEFAULT_SITUATIONS, **(situations or {})}
         self._columns = None
@@ -216,9 +229,42 @@ class Probe:
     def check(self, capability, keys=None):
         """{capability, supported, version, profile, missing, manual, reason} for this server; never writes.
 
-        ``keys``: the tb_config_sistema keys the caller is about to set (default: the profile's).
+        ``keys``: the tb_config_sistema keys the caller is about to set (default: the profile's). With the trust
+        ``survey`` a capability the built-in (test double's) profile supports also needs a surveyed profile of this
+        PEC version whose schema, on the capability's tables, is exactly this server's (``surveyed`` in the verdict).
         """
-        return choose_verdict(capability, self.version(), lambda profile: self._missing(profile, keys))
+        verdict = choose_verdict(capability, self.version(), lambda profile: self._missing(profile, keys))
+        if verdict["supported"] and self.trust == "survey" and capability in CAPABILITIES:
+            return self._surveyed_verdict(capability, verdict)
+        return verdict
+
+    def _surveyed_verdict(self, capability, verdict):
+        version = self.version()
+        closest = None
+        for profile in self.surveyed:
+            if not version or normalize_version(profile.get("pec_version")) != normalize_version(version):
+                continue
+            differences = matches_surveyed(capability, profile, self.columns())
+            if not differences:
+                return {**verdict, "surveyed": profile.get("source") or "survey"}
+            if closest is None or len(differences) < len(closest[1]):
+                closest = (profile.get("source") or "survey", differences)
+        missing = [
+            f"a survey of a real PEC {version or '(version unknown)'} whose schema matches this server's "
+            "(capability_profiles, docs/survey.md): the collection's profile for it describes the test double"
+        ]
+        if closest:
+            missing.append(f"({closest[0]} differs: {'; '.join(closest[1][:3])})")
+        spec = _SPECS[capability]
+        refused = _verdict(capability, spec, version, None, missing)
+        refused["profile"] = verdict["profile"]
+        refused["reason"] = (
+            f"{capability} refused on this server (PEC {version or 'of unknown version'}): the collection would "
+            f"{spec['what']}, but its schema profile describes the test double and no survey of a real PEC of this "
+            f"version matches this server's schema {' '.join(missing[1:])}(capability_profiles, docs/survey.md). "
+            f"Nothing was changed. Do it by hand in the PEC: {spec['manual']}"
+        )
+        return refused
 
     def require(self, capability, keys=None):
         """The check, raising CompatRefused (nothing written) when the capability is not supported."""

@@ -142,7 +142,12 @@ def gather(params, http_get=None, unit_state=service_state):
             result["version"]["database"] = version
             result["database"]["size_bytes"] = size
             result["database"]["reachable"] = True
-            result["capabilities"] = Probe(client, params["version_key"]).report()
+            result["capabilities"] = Probe(
+                client,
+                params["version_key"],
+                trust=params.get("schema_trust") or "survey",
+                surveyed=params.get("capability_profiles"),
+            ).report()
             if params.get("production"):
                 result["production"] = _production(client, params, problems)
             executed = client.executed_queries

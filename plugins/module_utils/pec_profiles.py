@@ -370,7 +370,7 @@ def run(client, conn, params, check_mode):
         raise PecError("profile_resources and profile_operations must not be empty: a profile needs at least one grant")
     # Read-only probe of the live schema before anything is read for writing (check mode too). Refused: nothing is
     # read for writing; with unsupported=skip the caller gets supported=false and the manual path instead of a failure.
-    probe = Probe(client)
+    probe = Probe(client, trust=params.get("schema_trust") or "survey", surveyed=params.get("capability_profiles"))
     if params.get("unsupported") == "skip":
         compat = probe.check("change_profiles")
         if not compat["supported"]:

@@ -21,6 +21,7 @@ author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
+  - sesdf.esus.schema_trust
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -99,13 +100,14 @@ executed_queries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import Probe
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import Probe, schema_trust_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_migration import set_config
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 
 
 def main():
     argument_spec = pec_argument_spec()
+    argument_spec.update(schema_trust_argument_spec())
     argument_spec.update(
         settings=dict(type="dict", required=True),
         create_missing=dict(type="bool", default=False),
@@ -116,7 +118,7 @@ def main():
     values = {str(k): (None if v is None else str(v)) for k, v in module.params["settings"].items()}
     params = module.params
     with pec_database(module) as pec:
-        probe = Probe(pec.client)
+        probe = Probe(pec.client, trust=params["schema_trust"], surveyed=params["capability_profiles"])
         keys = list(values) if params["capability"] and not params["create_missing"] else ()
         verdict = probe.check(params["capability"] or "config_table", keys)
         if verdict["supported"]:

@@ -25,6 +25,7 @@ author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
+  - sesdf.esus.schema_trust
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -293,11 +294,13 @@ executed_queries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import schema_trust_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_info import gather
 
 
 def main():
     argument_spec = pec_argument_spec()
+    argument_spec.update(schema_trust_argument_spec())
     argument_spec.update(
         backup_dir=dict(type="path", default="/var/backups/esus"),
         version_key=dict(type="str", default="VERSAOBANCODADOS", no_log=False),

@@ -47,6 +47,7 @@ author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
+  - sesdf.esus.schema_trust
   - sesdf.esus.lotes_records
   - ansible.builtin.action_common_attributes
 attributes:
@@ -288,11 +289,13 @@ from ansible_collections.sesdf.esus.plugins.module_utils.lotes import (
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.lotes_records import records_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import schema_trust_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 
 
 def main():
     argument_spec = pec_argument_spec()
+    argument_spec.update(schema_trust_argument_spec())
     argument_spec.update(
         source=dict(type="str", choices=["auto", "db", "files"], default="auto"),
         files_dir=dict(type="path", default=DEFAULT_FILES_DIR),

@@ -29,6 +29,7 @@ author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
+  - sesdf.esus.schema_trust
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -170,6 +171,7 @@ executed_queries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import schema_trust_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_profiles import (
     DEFAULT_OPERATIONS,
@@ -182,6 +184,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_profiles import (
 
 def main():
     argument_spec = pec_argument_spec()
+    argument_spec.update(schema_trust_argument_spec())
     argument_spec.update(
         profile_name=dict(type="str", default=DEFAULT_PROFILE_NAME),
         profile_type=dict(type="str", default=DEFAULT_PROFILE_TYPE),

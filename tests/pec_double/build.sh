@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the PEC e-SUS APS TEST DOUBLE installers from this one source tree:
-#   OUT/eSUS-AB-PEC-{4.2.8,4.5.2,4.5.5}-Linux64.jar, OUT/broken/eSUS-AB-PEC-4.5.2-Linux64.jar, OUT/SHA256SUMS
+#   OUT/eSUS-AB-PEC-{4.2.8,4.5.2,4.5.5}-Linux64.jar, OUT/broken/eSUS-AB-PEC-4.5.2-Linux64.jar,
+#   OUT/mudo/eSUS-AB-PEC-4.5.2-Linux64.jar (installs cleanly; its application never answers), OUT/SHA256SUMS
 # and installs the data generator as $PEC_DOUBLE_BIN_DIR/pec-double-generate (default /usr/local/bin) and the
 # PostgreSQL 9.6 client-tool shim as $PEC_DOUBLE_LIB_DIR/pg96-shim (default /usr/local/lib/pec-double).
 # Needs: javac/jar (JDK 11+), the PostgreSQL JDBC driver (Debian libpostgresql-jdbc-java), unzip.
@@ -15,7 +16,7 @@ lib_dir=${PEC_DOUBLE_LIB_DIR:-/usr/local/lib/pec-double}
 migrations=4.3.2,4.5.2,4.5.5
 
 [ -f "$jdbc" ] || { echo "JDBC driver not found: $jdbc (install libpostgresql-jdbc-java)" >&2; exit 1; }
-rm -rf "$work"; mkdir -p "$work/classes" "$work/driver" "$out_dir/broken"
+rm -rf "$work"; mkdir -p "$work/classes" "$work/driver" "$out_dir/broken" "$out_dir/mudo"
 find "$here/src" -name '*.java' | sort >"$work/sources.txt"
 javac --release 11 -encoding UTF-8 -d "$work/classes" "@$work/sources.txt"
 # The installer runs its migrations over JDBC: the driver's classes go inside the installer jar.
@@ -41,7 +42,8 @@ build_one() { # version broken target
 
 for v in 4.2.8 4.5.2 4.5.5; do build_one "$v" false "$out_dir/eSUS-AB-PEC-$v-Linux64.jar"; done
 build_one 4.5.2 true "$out_dir/broken/eSUS-AB-PEC-4.5.2-Linux64.jar"
-(cd "$out_dir" && sha256sum eSUS-AB-PEC-*-Linux64.jar broken/eSUS-AB-PEC-*-Linux64.jar >SHA256SUMS)
+build_one 4.5.2 mudo "$out_dir/mudo/eSUS-AB-PEC-4.5.2-Linux64.jar"
+(cd "$out_dir" && sha256sum eSUS-AB-PEC-*-Linux64.jar broken/eSUS-AB-PEC-*-Linux64.jar mudo/eSUS-AB-PEC-*-Linux64.jar >SHA256SUMS)
 
 if mkdir -p "$bin_dir" 2>/dev/null && [ -w "$bin_dir" ]; then
   install -m 0755 "$here/generator/pec-double-generate" "$bin_dir/pec-double-generate"

@@ -44,7 +44,12 @@ def test_the_strict_double_is_what_a_real_452_offers(host):
 
 
 def test_pec_info_reports_the_refused_capabilities_and_why(host):
-    result = run_module(host.backend.get_hostname(), "sesdf.esus.pec_info")
+    # a region's default: no write rests on the double's built-in profiles without a survey of a real server
+    survey = run_module(host.backend.get_hostname(), "sesdf.esus.pec_info")["pec"]["capabilities"]
+    assert not any(cap["supported"] for cap in survey.values())
+    assert "no survey of a real PEC of this version matches" in survey["change_profiles"]["reason"]
+    # what the lab trusts (the double's profiles): only what this schema lacks is refused
+    result = run_module(host.backend.get_hostname(), "sesdf.esus.pec_info", {"schema_trust": "double"})
     caps = result["pec"]["capabilities"]
     assert {name for name, cap in caps.items() if not cap["supported"]} == REFUSED
     assert caps["transmission_off"]["missing"] == ["key TRANSMISSAO_AUTOMATICA in tb_config_sistema"]
@@ -216,7 +221,7 @@ def test_file_mode_a_copy_killed_half_way_left_nothing_under_the_final_name_and_
 
 
 def test_file_mode_check_mode_reports_the_mode_and_sends_nothing(host):
-    args = {"source": "auto", "destination": {"type": "path", "path": SHARE}}
+    args = {"source": "auto", "destination": {"type": "path", "path": SHARE}, "schema_trust": "double"}
     auto = run_module(host.backend.get_hostname(), "sesdf.esus.pec_lotes", args, check=True)
     assert not auto["failed"] and auto["source"] == "files"  # the strict double has no old-model lote tables
     inventory = RUNNER.get_variables(host.backend.get_hostname())

@@ -172,3 +172,23 @@ def test_after_the_soak_a_later_run_removes_the_copy_aside_and_records_committed
     assert backups("sesdf-upgrade-ok"), "the pre-upgrade backup is kept"
     rc, out = run_upgrade("sesdf-upgrade-ok", "commit.yml", "upgrade_soak_hours=0")
     assert rc == 0 and "changed=0" in out
+
+
+def test_a_pec_that_never_answers_after_its_upgrade_is_rolled_back_with_its_data(region_sul):
+    # after the region run (s3 untouched): s3 alone, to a build whose application never answers (a PEC stuck at
+    # start-up: the service runs, nothing listens); the readiness wait ends and the run puts 4.2.8 back
+    rc, out = run_upgrade(
+        "sesdf-upgrade-s3",
+        "converge.yml",
+        "upgrade_installer_remote_src=/srv/pec-installers/mudo/eSUS-AB-PEC-4.5.2-Linux64.jar",
+        "upgrade_start_timeout=45",
+    )
+    assert rc != 0
+    assert "FAILED and was ROLLED BACK on sesdf-upgrade-s3" in out and "FALHOU E FOI REVERTIDO" in out
+    assert "Wait until the application answers on its start page" in out
+    assert versions("sesdf-upgrade-s3") == {"config": "4.2.8", "database": "4.2.8", "http": None}
+    assert status_of("sesdf-upgrade-s3", "/esus/") == "401" and app_active("sesdf-upgrade-s3")
+    before, now = snapshot("sesdf-upgrade-s3")
+    assert now == before
+    assert [b for b in backups("sesdf-upgrade-s3") if "_pre-upgrade-" in b], "the pre-upgrade backup is kept"
+    assert upgrade_state("sesdf-upgrade-s3")["last"]["result"] == "rolled_back"

@@ -31,6 +31,8 @@ def consultation(tmp_path, conn, bin_dir):
         textwrap.dedent(f"""\
         - hosts: localhost
           gather_facts: false
+          vars:
+            sesdf_esus_pec_schema_trust: double  # the full double's schema
           module_defaults:
             group/sesdf.esus.pec: {json.dumps(pec)}
           tasks:

@@ -101,6 +101,7 @@ def run(pec, tmp_path, dest=None, **opts):
         "destination": {"type": "path", "path": str(dest)},
         "cnes": CNES,
         "today": "2024-06-05",
+        "schema_trust": "double",  # the old model's writes: the full double's schema
     } | opts
     with PgClient(pec["server"]["bin_dir"], pec["conn"]) as client:
         return lotes.run_export(client, options)
@@ -310,6 +311,7 @@ def test_cron_entry_point_runs_without_ansible_and_reuses_the_module_code(pec_db
         "status_file": str(tmp_path / "status.json"),
         "destination": {"type": "path", "path": str(tmp_path / "ncais")},
         "pec": {"pec_root": str(root), "pg_bin_dir": pec_db["server"]["bin_dir"]},
+        "schema_trust": "double",
     }
     (tmp_path / "cfg.json").write_text(json.dumps(config))
     env = dict(os.environ)  # PYTHONPATH holds the collection, as it does for pytest
@@ -400,6 +402,7 @@ def run_files(pec, tmp_path, client=None, **opts):
         "state_dir": str(tmp_path / "state"),
         "destination": {"type": "path", "path": str(tmp_path / "ncais")},
         "cnes": CNES,
+        "schema_trust": "double",
     } | opts
     check = options.pop("check_mode", False)
     if client is not None:
@@ -627,6 +630,7 @@ def test_cron_entry_point_in_file_mode(pec_db, tmp_path, watched):
         "cnes": CNES,
         "destination": {"type": "path", "path": str(tmp_path / "ncais")},
         "pec": {"pec_root": str(root), "pg_bin_dir": pec_db["server"]["bin_dir"]},
+        "schema_trust": "double",
     }
     (tmp_path / "cfg.json").write_text(json.dumps(config))
     code = (

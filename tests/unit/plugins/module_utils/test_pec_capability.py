@@ -49,7 +49,7 @@ def survey_bundle(pg_server, conn, tmp_path):
 
 def live(pg_server, conn):
     with PgClient(pg_server["bin_dir"], conn) as client:
-        probe = Probe(client)
+        probe = Probe(client, trust="double")
         return {name: probe.check(name) for name in CAPABILITIES}, probe.columns()
 
 
@@ -181,3 +181,40 @@ def test_the_filter_gives_the_profile_and_refuses_what_is_not_a_bundle():
         apply(dict(bundle, format=2))
     with pytest.raises(AnsibleFilterError, match="not a survey bundle"):
         apply({"pec": {}})
+
+
+# The probe's trust: with "survey" (the default) a write rests on a survey of a real server, never on the double's
+# built-in profile alone.
+
+
+def verdicts(pg_server, conn, trust="survey", surveyed=None):
+    with PgClient(pg_server["bin_dir"], conn) as client:
+        probe = Probe(client, trust=trust, surveyed=surveyed)
+        return {name: probe.check(name) for name in CAPABILITIES}
+
+
+def test_without_a_survey_no_write_rests_on_the_doubles_profile(pg_server, pec_db):
+    double = verdicts(pg_server, pec_db, trust="double")
+    survey = verdicts(pg_server, pec_db)
+    assert double["change_profiles"]["supported"] and double["create_lotes"]["supported"]
+    assert not any(v["supported"] for v in survey.values())
+    refused = survey["change_profiles"]
+    assert "no survey of a real PEC of this version matches" in refused["reason"]
+    assert "Nothing was changed" in refused["reason"] and refused["manual"] in refused["reason"]
+    # what the double's profile lacks is still named first (a survey would not make it supported)
+    assert survey["cnes_profile_reset_off"]["missing"] == double["cnes_profile_reset_off"]["missing"]
+
+
+def test_a_survey_of_this_schema_and_version_lets_the_write_through_and_a_changed_schema_does_not(
+    pg_server, pec_db, tmp_path
+):
+    profile = capability_profile(survey_bundle(pg_server, pec_db, tmp_path))
+    trusted = verdicts(pg_server, pec_db, surveyed=[profile])
+    assert trusted["change_profiles"]["supported"] and trusted["change_profiles"]["surveyed"] == profile["source"]
+    other_version = dict(profile, pec_version="4.5.5")
+    assert not verdicts(pg_server, pec_db, surveyed=[other_version])["change_profiles"]["supported"]
+    alter(pg_server, pec_db, RESHAPES["renamed_column"])
+    alter(pg_server, pec_db, "ALTER TABLE rl_ator_papel_perfil RENAME COLUMN co_perfil_acesso TO co_perfil")
+    alter(pg_server, pec_db, "ALTER TABLE tb_perfil ADD COLUMN st_novo integer")  # the live schema moved on
+    moved = verdicts(pg_server, pec_db, surveyed=[profile])["change_profiles"]
+    assert not moved["supported"] and "tb_perfil.st_novo only in the live schema" in moved["reason"]

@@ -39,7 +39,7 @@ def alter(pg_server, conn, sql):
 
 def probe_report(pg_server, conn):
     with _client(pg_server, conn) as client:
-        report = Probe(client).report()
+        report = Probe(client, trust="double").report()
         return report, list(client.executed_queries)
 
 
@@ -84,7 +84,12 @@ def test_lotes_refused_on_a_dropped_column_write_nothing(pg_server, pec_db, tmp_
 
 
 def test_mark_sent_refused_when_the_sent_situation_is_unknown(pg_server, pec_db, tmp_path):
-    options = {"state_dir": str(tmp_path / "s"), "transfer": False, "situation_sent": "TRANSMITIDO"}
+    options = {
+        "state_dir": str(tmp_path / "s"),
+        "transfer": False,
+        "situation_sent": "TRANSMITIDO",
+        "schema_trust": "double",
+    }
     before = dump(pg_server, pec_db)
     with _client(pg_server, pec_db) as client, pytest.raises(CompatRefused) as refused:
         lotes.run_export(client, options)
@@ -95,7 +100,7 @@ def test_mark_sent_refused_when_the_sent_situation_is_unknown(pg_server, pec_db,
 def test_lotes_refused_on_a_retyped_payload_column(pg_server, pec_db):
     alter(pg_server, pec_db, "ALTER TABLE tb_dado_transp ALTER COLUMN ds_dado TYPE text USING encode(ds_dado, 'hex')")
     with _client(pg_server, pec_db) as client:
-        verdict = Probe(client).check("create_lotes")
+        verdict = Probe(client, trust="double").check("create_lotes")
     assert verdict["supported"] is False
     assert verdict["missing"] == ["column tb_dado_transp.ds_dado of type bytea (it is text)"]
 
@@ -150,9 +155,13 @@ def test_pec_config_refuses_a_missing_transmission_key_before_any_write(pg_serve
 
 
 def test_pec_config_sets_a_supported_capability(pg_server, pec_db, run_module):
-    out = run_module("pec_config", pec_db, settings={"TRANSMISSAO_AUTOMATICA": "false"}, capability="transmission_off")[
-        1
-    ]
+    out = run_module(
+        "pec_config",
+        pec_db,
+        settings={"TRANSMISSAO_AUTOMATICA": "false"},
+        capability="transmission_off",
+        schema_trust="double",
+    )[1]
     assert out["changed"] is True and out["supported"] is True and out["after"] == {"TRANSMISSAO_AUTOMATICA": "false"}
     with _client(pg_server, pec_db) as client:
         value = client.scalar(

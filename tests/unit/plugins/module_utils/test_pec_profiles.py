@@ -42,6 +42,7 @@ def _params(tmp_path, **over):
         "profile_operations": ["VISUALIZAR"],
         "break_glass_login": BREAK_GLASS,
         "snapshot_dir": str(tmp_path / "snapshots"),
+        "schema_trust": "double",  # the full double's schema
     }
     params.update(over)
     return params

@@ -10,7 +10,7 @@ VIEW = "Visualização de prontuário"
 
 
 def _module(run_module, tmp_path, conn, check=False, diff=False, **over):
-    args = {"break_glass_login": BREAK_GLASS, "snapshot_dir": str(tmp_path / "snap"), **over}
+    args = {"break_glass_login": BREAK_GLASS, "snapshot_dir": str(tmp_path / "snap"), "schema_trust": "double", **over}
     return run_module("pec_profiles", conn, check, diff, **args)
 
 

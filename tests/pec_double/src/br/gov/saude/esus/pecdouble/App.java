@@ -63,6 +63,11 @@ public final class App {
         int delay = Integer.parseInt(props.getProperty("pec.double.startup-delay-seconds", "3"));
         log("INFO: banco de dados na versão " + VERSION + "; carregando a aplicação (" + delay + " s)");
         Thread.sleep(delay * 1000L);
+        if (Common.mute()) {
+            // a PEC stuck at start-up: the service runs, nothing ever listens on its port
+            log("INFO: carregando a aplicação");
+            while (true) Thread.sleep(60_000L);
+        }
         int port = Integer.parseInt(props.getProperty("server.port", "8080"));
         HttpServer server = HttpServer.create(new InetSocketAddress("0.0.0.0", port), 50);
         server.createContext("/", App::handle);

@@ -44,6 +44,8 @@ final class Common {
     static String version() { return build().getProperty("version"); }
 
     static boolean broken() { return Boolean.parseBoolean(build().getProperty("broken", "false")); }
+    /** A MUDO build installs and migrates cleanly, but its application never answers (a PEC stuck at start-up). */
+    static boolean mute() { return "mudo".equals(build().getProperty("broken", "false").trim()); }
 
     /** Numeric comparison per dot-separated component: 4.10.0 > 4.9.9. */
     static int compareVersions(String a, String b) {
