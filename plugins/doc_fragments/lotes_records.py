@@ -23,14 +23,14 @@ options:
     description:
       - A single read-only C(SELECT) returning one column, the unique ids of the records the PEC delivered to a
         destination node (C(tb_lote_transp_item_nodo), C(tb_situacao_lote_transp_nodo)...). Written by IT from a
-        survey of a real server of this PEC version (docs/survey.md): their columns and status values are not public.
+        survey of a real server of this PEC version (docs/survey.md); their columns and status values are not public.
       - Run in a C(READ ONLY) transaction, only when every table and column of O(node_query_requires) exists.
       - Empty - online delivery is "não verificável"; only records in delivered lote files count as delivered.
     type: str
     default: ""
   node_query_requires:
     description:
-      - The tables and columns O(node_query) names, C({table: [column, ...]}), probed before it runs.
+      - "The tables and columns O(node_query) names, C({table: [column, ...]}), probed before it runs."
     type: dict
     default: {}
 """

@@ -17,7 +17,7 @@ options:
         profile built from a survey of a real PEC of this exact version (O(capability_profiles), docs/survey.md) has,
         on the capability's tables, exactly this server's schema. Otherwise it is refused before anything is written,
         naming the manual path in the PEC's UI (a manual step where a flow needs it).
-      - V(double) - the built-in profiles are trusted: only for the test double (the lab).
+      - V(double) - the built-in profiles are trusted; only for the test double (the lab).
     type: str
     choices: [survey, double]
     default: survey

@@ -256,7 +256,7 @@ def _skip_value(reader, ttype, depth, what):
         if ktype in _FIXED_WIDTH and vtype in _FIXED_WIDTH:
             reader.skip(size * (_FIXED_WIDTH[ktype] + _FIXED_WIDTH[vtype]), what)
         else:
-            for _ in range(size):
+            for _unused in range(size):
                 _skip_value(reader, ktype, depth + 1, f"chave de {what}")
                 _skip_value(reader, vtype, depth + 1, f"valor de {what}")
     else:  # pragma: no cover - _check_type refuses every other type before this is called
@@ -267,7 +267,7 @@ def _skip_many(reader, etype, size, depth, what):
     if etype in _FIXED_WIDTH:
         reader.skip(size * _FIXED_WIDTH[etype], what)
         return
-    for _ in range(size):
+    for _unused in range(size):
         _skip_value(reader, etype, depth, what)
 
 

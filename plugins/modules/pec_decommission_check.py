@@ -63,7 +63,7 @@ options:
     description:
       - How the lotes were exported (the C(source) the lotes export reported) - V(db) (the collection created them
         and marked them sent in the PEC's tables, old model) or V(files) (the lote files the operator saved from
-        the PEC into the inbox, and the records per node: the real model).
+        the PEC into the inbox, and the records per node - the real model).
     type: str
     choices: [db, files]
     default: db

@@ -42,7 +42,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Read-only; runs the same in check mode. RV(changed) is always false.
+    details: Read-only; runs the same in check mode. C(changed) is always false.
   diff_mode:
     support: none
   platform:

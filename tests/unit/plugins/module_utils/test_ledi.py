@@ -240,7 +240,7 @@ def test_container_claiming_more_elements_than_bytes_left_is_refused(payload):
 
 def nested(levels):
     inner = struct_()
-    for _ in range(levels - 1):
+    for _unused in range(levels - 1):
         inner = struct_(field(STRUCT, 1, inner))
     return field(STRUCT, 99, inner)
 
@@ -259,7 +259,7 @@ def test_deeply_nested_unknown_structs_are_refused_by_depth():
 
 def test_deeply_nested_lists_are_refused_by_depth():
     inner = bytes([I32]) + i32(0)
-    for _ in range(40):
+    for _unused in range(40):
         inner = bytes([LIST]) + i32(1) + inner
     error = refused(decode_dado_transporte, dado_transporte(extra=field(LIST, 61, inner)))
     assert "estruturas aninhadas" in error.reason
@@ -289,7 +289,7 @@ def test_every_truncation_prefix_is_refused():
 def test_random_trailing_bytes_are_refused():
     rng = random.Random(20260901)  # noqa: S311 - reproducible fuzz, not cryptography
     data = dado_transporte()
-    for _ in range(500):
+    for _unused in range(500):
         tail = rng.randbytes(rng.randint(1, 40))
         error = refused(decode_dado_transporte, data + tail)
         assert "bytes sobrando" in error.reason
@@ -306,9 +306,9 @@ def test_every_single_byte_flip_decodes_or_is_refused():
 def test_random_mutations_and_garbage_decode_or_are_refused():
     rng = random.Random(777)  # noqa: S311 - reproducible fuzz, not cryptography
     data = dado_transporte()
-    for _ in range(3000):
+    for _unused in range(3000):
         mutated = bytearray(data)
-        for _ in range(rng.randint(1, 6)):
+        for _unused in range(rng.randint(1, 6)):
             op = rng.randrange(3)
             pos = rng.randrange(len(mutated))
             if op == 0:
@@ -318,7 +318,7 @@ def test_random_mutations_and_garbage_decode_or_are_refused():
             else:
                 del mutated[pos : pos + rng.randint(1, 8)]
         judged(bytes(mutated))
-    for _ in range(1000):
+    for _unused in range(1000):
         judged(rng.randbytes(rng.randint(0, 64)))
 
 
@@ -644,7 +644,7 @@ def test_entry_pointing_into_another_is_refused(tmp_path):
 def zeros_50mb():
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     block = bytes(1024 * 1024)
-    body = b"".join(compressor.compress(block) for _ in range(50)) + compressor.flush()
+    body = b"".join(compressor.compress(block) for _unused in range(50)) + compressor.flush()
     return body, zlib.crc32(bytes(50 * 1024 * 1024)), 50 * 1024 * 1024
 
 
@@ -695,9 +695,9 @@ def test_random_damage_to_a_zip_is_refused_or_read(tmp_path):
     rng = random.Random(99)  # noqa: S311 - reproducible fuzz, not cryptography
     data = ras_lote(RECORDS[:2])
     path = tmp_path / "fuzz.zip"
-    for _ in range(1500):
+    for _unused in range(1500):
         mutated = bytearray(data)
-        for _ in range(rng.randint(1, 4)):
+        for _unused in range(rng.randint(1, 4)):
             mutated[rng.randrange(len(mutated))] = rng.randrange(256)
         path.write_bytes(bytes(mutated))
         try:
@@ -717,7 +717,8 @@ def test_a_symlink_instead_of_the_zip_is_refused(tmp_path):
 # Directories -----------------------------------------------------------------------------------------------------
 
 
-def unzip(tmp_path, records=RECORDS, top=TOP):
+def unzip(tmp_path, records=None, top=TOP):
+    records = RECORDS if records is None else records
     root = tmp_path / "inbox" / TOP
     root.mkdir(parents=True)
     base = root / top if top else root

@@ -66,7 +66,7 @@ def real_db(pg_server):
 
 def add_records(pec, n, tipo=4):
     """n records the PEC holds (no lote yet): their uuids."""
-    ids = [new_uuid() for _ in range(n)]
+    ids = [new_uuid() for _unused in range(n)]
     values = ",".join(
         f"('{u}', {tipo}, 1, now(), '\\x{dado_transporte(uuid=u, tipo=tipo, cnes=CNES, ibge=IBGE).hex()}'::bytea)"
         for u in ids
