@@ -18,7 +18,8 @@ testinfra_hosts = [f"podman://{name}" for name in RUNNER.get_hosts("all")]
 DUMP = os.path.join(os.path.dirname(__file__), "..", "files", "dump.sh")
 # the switches' keys do not exist, nor the old model's tb_situacao_lote_transp (the lotes capabilities)
 REFUSED = {"transmission_off", "cnes_profile_reset_off", "create_lotes", "mark_lotes_sent"}
-STEPS = {"NT-apta-transmissao", "NT-cnes-perfis"}  # their manual steps
+# their manual steps, and the profile change no survey backs (the region's default trust)
+STEPS = {"NT-apta-transmissao", "NT-cnes-perfis", "NT-apta-perfis"}
 INBOX = "/var/lib/sesdf-esus/lotes/entrada"
 SHARE = "/srv/gpma/arquivos"  # file mode's destination (converge)
 LEDGER = "/var/lib/sesdf-esus/lotes/ledger.json"
@@ -72,6 +73,7 @@ def test_decommission_completed_the_rest_and_kept_the_refused_switches_as_manual
     assert record["migrated"] is True and record["role"] == "consultation"
     assert set(record["manual_steps"]) == STEPS
     assert record["manual_steps"]["NT-apta-transmissao"]["caminho"].startswith("Transmissão de dados")
+    assert record["manual_steps"]["NT-apta-perfis"]["caminho"].startswith("Administração → Perfis")
     assert record["switched_off"] == {}, "a refused switch is never claimed written"
     assert not any("transmiss" in key.lower() for key in record if key != "manual_steps")
 
@@ -96,8 +98,12 @@ def test_the_confirmed_run_recorded_who_and_when_on_the_server_and_the_record_ca
     path = "/etc/ansible/facts.d/sesdf_esus_manual_steps.fact"
     assert sh(host, f"stat -c '%a %U' {path}") == "600 root"
     steps = read_json(host, path)["data"]["steps"]
-    assert set(steps) == STEPS, "NT-apta-perfis was confirmed but never asked here: it is not recorded"
-    names = {"NT-apta-transmissao": "Ana Laboratório", "NT-cnes-perfis": "Bruno Laboratório"}
+    assert set(steps) == STEPS
+    names = {
+        "NT-apta-transmissao": "Ana Laboratório",
+        "NT-cnes-perfis": "Bruno Laboratório",
+        "NT-apta-perfis": "Ana Laboratório",
+    }
     for step_id, step in steps.items():
         assert step["status"] == "confirmado" and step["confirmado_por"] == names[step_id]
         assert step["solicitado_em"] == pending[step_id]["solicitado_em"], "the request kept its time"
