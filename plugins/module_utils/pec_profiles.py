@@ -125,7 +125,9 @@ def _label(papel):
 
 
 def _prof_key(papel):
-    return f"{papel['login'] or 'prof-' + str(papel['prof_id'])} - {papel['name']}"
+    """How a professional is named in the result and the diff: the PEC's internal id (tb_prof), never the login (a
+    CPF) nor the name - Ansible output is no place for personal data; the root-only snapshot keeps both."""
+    return f"profissional {papel['prof_id']}"
 
 
 def _papel_view(papel, profile_ids, profile_names, adm_geral, adm_municipal):
@@ -401,7 +403,7 @@ def run(client, conn, params, check_mode):
         "removed_assignments": len(the_plan["remove"]),
         "added_assignments": len(the_plan["add"]),
         "admin_roles_removed": len(the_plan["adm_geral_remove"]) + len(the_plan["adm_municipal_remove"]),
-        "break_glass": {"login": params.get("break_glass_login"), "papeis_kept": the_plan["protected"]},
+        "break_glass": {"papeis_kept": the_plan["protected"]},
         "snapshot": None,
         "compat": compat,
         "diff": the_plan["diff"],

@@ -127,7 +127,9 @@ lotacoes_view_only:
   type: int
   sample: 9
 changed_professionals:
-  description: Professionals (C(login - name)) whose profiles or administrator roles changed (or would change).
+  description:
+    - Professionals whose profiles or administrator roles changed (or would change), as C(profissional <id>) (the
+      PEC's C(tb_prof) id); never a login (a CPF) or a name. The root-only snapshot keeps both for the rollback.
   returned: when supported
   type: list
   elements: str
@@ -144,10 +146,10 @@ admin_roles_removed:
   returned: when supported
   type: int
 break_glass:
-  description: The account kept and the ids of its papéis.
+  description: The ids of the papéis of the account kept (never its login, a CPF).
   returned: when supported
   type: dict
-  sample: {login: "00000000272", papeis_kept: [14]}
+  sample: {papeis_kept: [14]}
 snapshot:
   description: Path of the JSON snapshot of what was removed, or null when nothing changed or in check mode.
   returned: when supported

@@ -114,16 +114,33 @@ def test_check_mode_reports_changes_but_touches_nothing(pg_server, pec_db, tmp_p
     assert _snapshots(tmp_path) == []
 
 
-def test_diff_shows_each_professional_before_and_after(pg_server, pec_db, tmp_path):
-    diff = _run(pg_server, pec_db, _params(tmp_path), check_mode=True)["diff"]
-    before = diff["before"]["professionals"]["22222222222 - Enfermeiro Sintético"]
-    after = diff["after"]["professionals"]["22222222222 - Enfermeiro Sintético"]
+def _prof(pg_server, pec_db, login):
+    """How the result names the professional with this login: by the PEC's tb_prof id."""
+    rows = _rows(
+        pg_server,
+        pec_db,
+        "SELECT p.co_seq_prof FROM tb_prof p JOIN tb_usuario u ON u.co_seq_usuario = p.co_usuario"
+        f" WHERE u.ds_login = '{login}'",
+    )
+    return f"profissional {rows[0][0]}"
+
+
+def test_diff_shows_each_professional_before_and_after_by_id_never_cpf_or_name(pg_server, pec_db, tmp_path):
+    result = _run(pg_server, pec_db, _params(tmp_path), check_mode=True)
+    diff = result["diff"]
+    nurse = _prof(pg_server, pec_db, "22222222222")
+    before = diff["before"]["professionals"][nurse]
+    after = diff["after"]["professionals"][nurse]
     assert list(before.values()) == [["Digitador", "Enfermeiro"]]
     assert list(after.values()) == [[VIEW]]
-    admin_after = diff["after"]["professionals"][f"{INSTALL_ADMIN} - Administrador da Instalação"]
+    admin_after = diff["after"]["professionals"][_prof(pg_server, pec_db, INSTALL_ADMIN)]
     assert list(admin_after.values()) == [[]]
-    glass = f"{BREAK_GLASS} - Acesso de Emergência NTINF"
+    glass = _prof(pg_server, pec_db, BREAK_GLASS)
     assert diff["before"]["professionals"][glass] == diff["after"]["professionals"][glass]
+    assert nurse in result["changed_professionals"]
+    text = json.dumps(result, ensure_ascii=False)
+    for personal in ("22222222222", INSTALL_ADMIN, BREAK_GLASS, "Enfermeiro Sintético", "Acesso de Emergência"):
+        assert personal not in text, f"{personal} is in the module's result"
 
 
 def test_snapshot_is_root_only_lists_removals_and_its_sql_reverses_the_change(pg_server, pec_db, tmp_path):
