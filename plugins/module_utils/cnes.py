@@ -19,7 +19,11 @@ import xml.etree.ElementTree as ET
 import xml.parsers.expat as pyexpat
 import zipfile
 
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, compare_versions, normalize_version
+
+# The CNES XML layout (VERSAO_XSD) each PEC line reads (docs/pec-facts.md): 2.x every version; 3.0 from PEC 5.0, 3.1
+# from 5.2. Every PEC refuses a layout lower than the last one it imported.
+DEFAULT_LAYOUT_MIN_PEC = {"3.0": "5.0", "3.1": "5.2"}
 
 ROOT_TAG = "ImportarXMLCNES"
 MAX_XML_BYTES = 200 * 1024 * 1024
@@ -392,3 +396,33 @@ def post_cnes_file(url, path, user, password, timeout=300):
         return json.loads(text)
     except ValueError:
         return {"raw": text[:500]}
+
+
+def layout_verdict(xsd_version, pec_version, last_xsd_version=None, min_pec=None):
+    """None when a PEC of ``pec_version`` takes a CNES file of layout ``xsd_version`` after one of
+    ``last_xsd_version``; else the reason, in Portuguese, with what to do. ``min_pec``: {layout: first PEC that
+    reads it} (DEFAULT_LAYOUT_MIN_PEC)."""
+    layout = normalize_version(xsd_version)
+    if not layout:
+        return (
+            "o arquivo do CNES não diz a versão do seu leiaute (VERSAO_XSD em IDENTIFICACAO): não dá para saber se "
+            "este PEC o lê; peça ao NCAIS o arquivo gerado pelo e-Gestor"
+        )
+    pec = normalize_version(pec_version)
+    if not pec:
+        return f"a versão do PEC deste servidor não foi lida: não dá para saber se ele lê o leiaute {layout} do CNES"
+    rules = DEFAULT_LAYOUT_MIN_PEC if min_pec is None else min_pec
+    needed = [v for k, v in rules.items() if compare_versions(layout, k) >= 0]
+    required = max(needed, key=lambda v: tuple(int(p) for p in normalize_version(v).split("."))) if needed else None
+    if required and compare_versions(pec, required) < 0:
+        return (
+            f"o arquivo usa o leiaute {layout} do CNES, que o PEC {pec} não lê (precisa do PEC {required} ou mais "
+            "novo): peça ao NCAIS o arquivo no leiaute que este PEC lê (2.1) ou atualize o PEC"
+        )
+    last = normalize_version(last_xsd_version)
+    if last and compare_versions(layout, last) < 0:
+        return (
+            f"o arquivo usa o leiaute {layout} do CNES, anterior ao último importado neste PEC ({last}), e o PEC "
+            f"recusa leiaute mais antigo: peça ao NCAIS o arquivo no leiaute {last} ou mais novo"
+        )
+    return None

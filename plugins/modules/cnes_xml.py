@@ -37,6 +37,20 @@ options:
     description: CNES (7 digits) of the UBS this server belongs to.
     type: str
     required: true
+  pec_version:
+    description:
+      - Version of the PEC that will import the file. When given, the file's layout (C(VERSAO_XSD)) must be one this
+        PEC reads (O(layout_min_pec)) and not lower than O(last_xsd_version); otherwise the task fails saying what to
+        ask NCAIS for.
+    type: str
+  last_xsd_version:
+    description: Layout of the last CNES file this PEC imported (a PEC refuses a lower one).
+    type: str
+  layout_min_pec:
+    description:
+      - The first PEC version that reads each CNES layout. Default from docs/pec-facts.md - C({"3.0": "5.0", "3.1":
+        "5.2"}); layout 2.x is read by every version.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -78,13 +92,19 @@ cnes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.cnes import read_cnes_file
+from ansible_collections.sesdf.esus.plugins.module_utils.cnes import layout_verdict, read_cnes_file
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(path=dict(type="path", required=True), cnes=dict(type="str", required=True)),
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            cnes=dict(type="str", required=True),
+            pec_version=dict(type="str"),
+            last_xsd_version=dict(type="str"),
+            layout_min_pec=dict(type="dict"),
+        ),
         supports_check_mode=True,
     )
     try:
@@ -92,6 +112,13 @@ def main():
     except PecError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     data.pop("all_professionals", None)
+    params = module.params
+    if params["pec_version"]:
+        reason = layout_verdict(
+            data["xsd_version"], params["pec_version"], params["last_xsd_version"], params["layout_min_pec"]
+        )
+        if reason:
+            module.fail_json(msg=f"{params['path']}: {reason}", cnes=data)
     module.exit_json(changed=False, cnes=data)
 
 

@@ -16,6 +16,7 @@ import zipfile
 
 import pytest
 import testinfra.utils.ansible_runner
+from ansible_module import run_module
 from labhost import read_json
 from labhost import sql_rows as sql
 
@@ -310,3 +311,17 @@ def test_central_audit_is_read_only_on_the_central_server(host):
     # check, converge and idempotence each audited the central database: its data is what prepare left
     dump = host.run(f"{CENTRAL_DUMP} | grep -Ev '^\\\\(un)?restrict ' | md5sum")
     assert dump.rc == 0 and dump.stdout == host.file("/root/central-after-prepare.md5").content_string
+
+
+def test_a_cnes_layout_the_pec_cannot_read_is_refused_before_any_import(host):
+    only(host, H452)
+    with host.sudo():
+        host.check_output(
+            "python3 -c \"import zipfile; x = zipfile.ZipFile('" + ZIP + "').read('XmlParaESUS31_530010.xml');"
+            " open('/root/cnes-3.1.xml', 'wb').write(x.replace(b'VERSAO_XSD=\\\"2.1\\\"', b'VERSAO_XSD=\\\"3.1\\\"'))\""
+        )
+    args = {"path": "/root/cnes-3.1.xml", "cnes": "0010002", "pec_version": "4.5.2"}
+    refused = run_module(H452, "sesdf.esus.cnes_xml", args)
+    assert refused["failed"] and "leiaute 3.1 do CNES, que o PEC 4.5.2 não lê" in refused["msg"]
+    args["path"] = ZIP
+    assert not run_module(H452, "sesdf.esus.cnes_xml", args)["failed"]  # the week's 2.1 file is read

@@ -10,6 +10,7 @@ import pytest
 from ansible_collections.sesdf.esus.plugins.module_utils.cnes import (
     audit_profiles,
     central_audit,
+    layout_verdict,
     parse_cnes,
     read_cnes_file,
 )
@@ -193,3 +194,26 @@ def test_central_audit_looks_only_at_the_migrated_unit_and_lists_the_professiona
     ]
     complete = [lot("80000000001", CNES, "225142", [ok("Médico")], 1), lot("80000000002", CNES, "422110", [], 2)]
     assert central_audit(data, complete, CNES) == []
+
+
+@pytest.mark.parametrize(
+    ("layout", "pec", "last", "expected"),
+    [
+        ("2.1", "4.5.2", None, None),
+        ("2.1", "5.5.28", "2.1", None),
+        ("3.0", "4.5.5", None, "que o PEC 4.5.5 não lê (precisa do PEC 5.0"),
+        ("3.1", "5.1.9", None, "que o PEC 5.1.9 não lê (precisa do PEC 5.2"),
+        ("3.1", "5.2.0", None, None),
+        ("2.1", "5.5.28", "3.1", "anterior ao último importado neste PEC (3.1)"),
+        ("", "5.5.28", None, "não diz a versão do seu leiaute"),
+        ("3.1", None, None, "versão do PEC deste servidor não foi lida"),
+    ],
+)
+def test_a_layout_the_pec_cannot_read_or_older_than_the_last_import_is_refused_saying_what_to_ask(
+    layout, pec, last, expected
+):
+    reason = layout_verdict(layout, pec, last)
+    if expected is None:
+        assert reason is None
+    else:
+        assert expected in reason and ("NCAIS" in reason or "PEC" in reason)
