@@ -48,8 +48,8 @@ options:
     type: str
   layout_min_pec:
     description:
-      - The first PEC version that reads each CNES layout. Default from docs/pec-facts.md - C({"3.0": "5.0", "3.1":
-        "5.2"}); layout 2.x is read by every version.
+      - The first PEC version that reads each CNES layout; layout 2.x is read by every version.
+      - "Default from docs/pec-facts.md - C({'3.0': '5.0', '3.1': '5.2'})."
     type: dict
 """
 
