@@ -8,6 +8,7 @@ Accepted input: ISO 8601 (``2026-03-12T02:00:00Z``, ``...+00:00``, naive) and Po
 
 from __future__ import annotations
 
+import calendar
 import datetime
 
 
@@ -50,3 +51,14 @@ def parse_ts(text):
         return parse_iso(text)
     except ValueError:
         return None
+
+
+def next_month(first):
+    """The first day of the month after ``first``'s."""
+    return datetime.date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+
+
+def cds_deadline(month_first, deadline_day=10):
+    """The CDS deadline of a month's production: day ``deadline_day`` of the next month (its last day when shorter)."""
+    nxt = next_month(month_first)
+    return nxt.replace(day=min(deadline_day, calendar.monthrange(nxt.year, nxt.month)[1]))

@@ -47,7 +47,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils._job import (
     read_config,
     write_status_quiet,
 )
-from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import local_now_iso
+from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import cds_deadline, local_now_iso, next_month
 from ansible_collections.sesdf.esus.plugins.module_utils._transfer import PathDestination, RsyncDestination
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import Probe
@@ -592,7 +592,7 @@ class Exporter:
                 self.ledger.save()
 
 
-# File mode: the lote files the PEC itself saved -------------------------------------------------------
+# File mode: the lote files saved from the PEC into the inbox ---------------------------------------------
 
 
 def validate_lote_file(path, cnes=None):
@@ -667,7 +667,7 @@ FILE_DEST_NAMES = r"(?:[0-9]+-)?[A-Za-z0-9._-]+-[0-9a-f]{12}\.[A-Za-z0-9]+"
 
 
 class FileExporter:
-    """File mode: every valid lote file in the watched directory delivered, verified, recorded; the PEC untouched.
+    """File mode: every valid lote file of the inbox delivered, verified, recorded; the PEC untouched.
 
     The ledger section ``files`` is keyed by sha256: a file is sent until its arrival is verified, and never again
     once it is, whatever name it has in the directory (renamed or re-saved identically). Invalid files are reported
@@ -1021,7 +1021,7 @@ def deadline_status(month_rows, ledger_lotes, today, month_first, deadline_day=1
     as confirmed when the ledger confirms it, or when the PEC itself marked it sent (``sent_code``).
     """
     year, month = month_first.year, month_first.month
-    _nxt, deadline = lotes_records.month_bounds(month_first, deadline_day)
+    deadline = cds_deadline(month_first, deadline_day)
     per_unit = {}
     for cnes, lote_id, situation, sent_at, count in month_rows:
         unit = per_unit.setdefault(
@@ -1084,8 +1084,8 @@ def run_export(client, options, check_mode=False, log=None):
     """Everything one run does; used by the module and the cron entry point. Returns the result dict.
 
     ``options["source"]``: ``db`` (the collection creates the lotes in the PEC's tables and marks them sent; the
-    default of a configuration that names no source), ``files`` (the lote files the PEC saved itself, nothing written
-    in the PEC's tables) or ``auto`` (see choose_source). The mode chosen is ``result["source"]``."""
+    default of a configuration that names no source), ``files`` (the lote files saved from the PEC into the inbox,
+    nothing written in the PEC's tables) or ``auto`` (see choose_source). The mode chosen is ``result["source"]``."""
     options = dict(options)
     for key in ("max_records_per_lote", "deadline_day"):
         options[key] = int(options.get(key) or 0)
@@ -1245,7 +1245,7 @@ def _run_db_export(client, probe, options, check_mode=False, log=None):
         if isinstance(today, str):
             today = datetime.date.fromisoformat(today)
         month_first = previous_month(today)
-        nxt, _deadline = lotes_records.month_bounds(month_first, 10)
+        nxt = next_month(month_first)
         result["deadline"] = deadline_status(
             db.month_production(month_first, nxt),
             ledger.lotes,

@@ -19,18 +19,16 @@ the CDS deadline are computed from these same facts. Python stdlib only: runs on
 
 from __future__ import annotations
 
-import calendar
-import datetime
 import os
 import re
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import atomic_write
+from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import cds_deadline
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import sql_literal
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import missing_schema
 
 DEFAULT_RECORDS_TABLE = "tb_dado_transp"
 DEFAULT_UUID_COLUMN = "co_unico_dado_serializado"
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 SAMPLE = 10
 NOT_OBSERVABLE = "não verificável"
@@ -80,34 +78,14 @@ class RecordsReader:
         self.uuid_column = _identifier(uuid_column, "record id column")
         self.node_query = (node_query or "").strip().rstrip(";").strip() or None
         self.node_query_requires = node_query_requires or {}
-        self._columns = None
-
-    def columns(self, tables):
-        """{table: {column}} of the live public schema for ``tables`` (information_schema, read-only)."""
-        wanted = sorted(set(tables))
-        if self._columns is None:
-            self._columns = {}
-        missing = [t for t in wanted if t not in self._columns]
-        if missing:
-            rows = self.client.query(
-                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
-                "AND table_name IN (" + ", ".join(sql_literal(t) for t in missing) + ")"
-            )
-            for table in missing:
-                self._columns[table] = set()
-            for table, column in rows:
-                self._columns[table].add(column)
-        return {t: self._columns[t] for t in wanted}
 
     def record_ids(self):
         """Every record's unique id in the database (a set of lower-case strings). Raises NotObservable."""
-        live = self.columns([self.records_table])[self.records_table]
-        if not live:
-            raise NotObservable(f"table {self.records_table} not found: the records of this PEC cannot be read")
-        if self.uuid_column not in live:
+        if missing_schema(self.client, {self.records_table: [self.uuid_column]}):
             raise NotObservable(
                 f"column {self.records_table}.{self.uuid_column} not found (the records' unique id on real servers): "
-                "set lotes_records_uuid_column from a survey of this PEC version (docs/survey.md)"
+                "set records_uuid_column (sesdf_esus_pec_records_uuid_column) from a survey of this PEC version "
+                "(docs/survey.md)"
             )
         rows = self.client.query(
             f"SELECT {self.uuid_column} FROM {self.records_table} WHERE {self.uuid_column} IS NOT NULL", record=False
@@ -118,24 +96,20 @@ class RecordsReader:
         """(usable, why): whether the node query can run on this schema."""
         if not self.node_query:
             return False, (
-                "nenhuma consulta de entrega por nó configurada (lotes_records_node_query, escrita pela TI a partir do "
-                "levantamento de um servidor real): a entrega online do PEC não é verificável"
+                "nenhuma consulta de entrega por nó configurada (sesdf_esus_pec_node_query, escrita pela TI a partir "
+                "do levantamento de um servidor real): a entrega online do PEC não é verificável"
             )
         if not re.match(r"(?is)^\s*(select|with)\b", self.node_query) or ";" in self.node_query:
             return False, "a consulta de entrega por nó precisa ser um único SELECT (ou WITH ... SELECT)"
         if not self.node_query_requires:
             return (
                 False,
-                "a consulta de entrega por nó não diz as tabelas e colunas que usa (lotes_records_node_query_requires)",
+                "a consulta de entrega por nó não diz as tabelas e colunas que usa "
+                "(sesdf_esus_pec_node_query_requires)",
             )
-        live = self.columns(self.node_query_requires)
-        missing = [
-            f"{table}.{column}" if live[table] else table
-            for table, columns in sorted(self.node_query_requires.items())
-            for column in (columns or [])
-            if column not in live[table]
-        ]
-        missing = sorted(set(missing))
+        missing = missing_schema(
+            self.client, {table: list(columns or []) for table, columns in self.node_query_requires.items()}
+        )
         if missing:
             return False, (
                 f"a consulta de entrega por nó usa o que este PEC não tem ({', '.join(missing)}): ela foi escrita para "
@@ -306,17 +280,11 @@ def deadline_state(complete, on_time, days_left):
     return "pendente" if days_left >= 0 else "atrasado"
 
 
-def month_bounds(month_first, deadline_day):
-    nxt = datetime.date(month_first.year + (month_first.month == 12), month_first.month % 12 + 1, 1)
-    deadline = nxt.replace(day=min(deadline_day, calendar.monthrange(nxt.year, nxt.month)[1]))
-    return nxt, deadline
-
-
 def records_deadline(seen, file_delivered, node_seen, cnes, today, month_first, deadline_day=10):
     """CDS by the deadline for month ``month_first``, from the records first seen that month: each delivered (in a
     confirmed file, or first seen at a node) by the deadline? One unit: the UBS's CNES (a real server attests no
     unit column for a record)."""
-    _nxt, deadline = month_bounds(month_first, deadline_day)
+    deadline = cds_deadline(month_first, deadline_day)
     prefix = month_first.strftime("%Y-%m")
     month_ids = [u for u, day in seen.items() if day and day.startswith(prefix)]
     delivered_days = []

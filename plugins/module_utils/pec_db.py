@@ -314,3 +314,14 @@ def database_size(client):
 def version_and_size(client, key="VERSAOBANCODADOS"):
     """(database version, database size in bytes): what pec_info and the upgrade preflight read."""
     return database_version(client, key), database_size(client)
+
+
+def missing_schema(client, needed):
+    """What of ``needed`` ({table: [columns]}) the live schema lacks, as 'table.column' strings (read-only)."""
+    tables = ", ".join(sql_literal(t) for t in needed)
+    rows = client.query(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        f"WHERE table_schema = current_schema() AND table_name IN ({tables})"
+    )
+    have = {tuple(row) for row in rows}
+    return [f"{t}.{c}" for t, cols in needed.items() for c in cols if (t, c) not in have]

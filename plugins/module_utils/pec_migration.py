@@ -22,7 +22,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.lotes import (
     records_reader,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import sql_literal
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import missing_schema, sql_literal
 
 
 def ledger_summary(path):
@@ -121,11 +121,7 @@ def database_summary(client, situation_sent="ENVIADO"):
 def last_lote_created(client):
     """The newest lote's creation time (UTC) from the attested ``tb_lote_transp.dt_criacao``, or None when this
     schema has no such column (read-only)."""
-    rows = client.query(
-        "SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'tb_lote_transp' "
-        "AND column_name = 'dt_criacao'"
-    )
-    if not rows:
+    if missing_schema(client, {"tb_lote_transp": ["dt_criacao"]}):
         return None
     return client.scalar(
         "SELECT to_char(max(dt_criacao) AT TIME ZONE current_setting('TimeZone') AT TIME ZONE 'UTC', "

@@ -16,12 +16,12 @@ result is a few rows per team and month, whatever the size of the database. The 
 
 from __future__ import annotations
 
-import calendar
 import datetime
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json
+from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import cds_deadline, next_month
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import sql_literal
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import missing_schema, sql_literal
 
 NEEDED = {
     "teams": {
@@ -47,26 +47,6 @@ def month_firsts(today, months=12):
         firsts.append(datetime.date(year, month, 1))
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     return list(reversed(firsts))
-
-
-def next_month(first):
-    return datetime.date(first.year + (first.month == 12), first.month % 12 + 1, 1)
-
-
-def cds_deadline(month_first, deadline_day=10):
-    nxt = next_month(month_first)
-    return nxt.replace(day=min(deadline_day, calendar.monthrange(nxt.year, nxt.month)[1]))
-
-
-def missing_schema(client, needed):
-    """What of ``needed`` ({table: [columns]}) the live schema lacks, as 'table.column' strings."""
-    tables = ", ".join(sql_literal(t) for t in needed)
-    rows = client.query(
-        "SELECT table_name, column_name FROM information_schema.columns "
-        f"WHERE table_schema = current_schema() AND table_name IN ({tables})"
-    )
-    have = {tuple(row) for row in rows}
-    return [f"{t}.{c}" for t, cols in needed.items() for c in cols if (t, c) not in have]
 
 
 def team_rows(client, start, end):
