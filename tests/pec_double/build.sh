@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the PEC e-SUS APS TEST DOUBLE installers from this one source tree:
-#   OUT/eSUS-AB-PEC-{4.2.8,4.5.2,4.5.5}-Linux64.jar, OUT/broken/eSUS-AB-PEC-4.5.2-Linux64.jar,
+#   OUT/eSUS-AB-PEC-{4.2.8,4.5.2,4.5.5,5.5.28}-Linux64.jar, OUT/broken/eSUS-AB-PEC-4.5.2-Linux64.jar,
 #   OUT/mudo/eSUS-AB-PEC-4.5.2-Linux64.jar (installs cleanly; its application never answers), OUT/SHA256SUMS
 # and installs the data generator as $PEC_DOUBLE_BIN_DIR/pec-double-generate (default /usr/local/bin) and the
 # PostgreSQL 9.6 client-tool shim as $PEC_DOUBLE_LIB_DIR/pg96-shim (default /usr/local/lib/pec-double).
@@ -13,7 +13,7 @@ work=$here/out
 jdbc=$(readlink -f "${PEC_DOUBLE_JDBC_JAR:-/usr/share/java/postgresql.jar}")
 bin_dir=${PEC_DOUBLE_BIN_DIR:-/usr/local/bin}
 lib_dir=${PEC_DOUBLE_LIB_DIR:-/usr/local/lib/pec-double}
-migrations=4.3.2,4.5.2,4.5.5
+migrations=4.3.2,4.5.2,4.5.5,5.5.28
 
 [ -f "$jdbc" ] || { echo "JDBC driver not found: $jdbc (install libpostgresql-jdbc-java)" >&2; exit 1; }
 rm -rf "$work"; mkdir -p "$work/classes" "$work/driver" "$out_dir/broken" "$out_dir/mudo"
@@ -40,7 +40,7 @@ build_one() { # version broken target
   echo "built $target"
 }
 
-for v in 4.2.8 4.5.2 4.5.5; do build_one "$v" false "$out_dir/eSUS-AB-PEC-$v-Linux64.jar"; done
+for v in 4.2.8 4.5.2 4.5.5 5.5.28; do build_one "$v" false "$out_dir/eSUS-AB-PEC-$v-Linux64.jar"; done
 build_one 4.5.2 true "$out_dir/broken/eSUS-AB-PEC-4.5.2-Linux64.jar"
 build_one 4.5.2 mudo "$out_dir/mudo/eSUS-AB-PEC-4.5.2-Linux64.jar"
 (cd "$out_dir" && sha256sum eSUS-AB-PEC-*-Linux64.jar broken/eSUS-AB-PEC-*-Linux64.jar mudo/eSUS-AB-PEC-*-Linux64.jar >SHA256SUMS)

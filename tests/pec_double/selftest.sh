@@ -108,13 +108,32 @@ out=$(jar eSUS-AB-PEC-4.5.2-Linux64.jar -console -continue 2>&1); rc=$?
 out=$(jar eSUS-AB-PEC-4.2.8-Linux64.jar -console -continue 2>&1); rc=$?
 [ $rc = 1 ] && grep -q '"version": "4.5.2"' /etc/pec.config && systemctl is-active -q e-SUS-PEC.service && ok "4.2.8 sobre 4.5.2: recusado" || fail "downgrade: $rc $out"
 
-# --- update to 4.5.5 and the CNES endpoint -----------------------------------------------------------------
+# --- update to 4.5.5 (no CNES API), then to the 5.x line and its session CNES import ------------------------
 jar eSUS-AB-PEC-4.5.5-Linux64.jar -console -continue >/dev/null 2>&1 && wait_version 4.5.5 && ok "atualização 4.5.2 -> 4.5.5" || fail "4.5.5"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST http://localhost:8080/api/cnes/530010)" = 404 ] && ok "4.5.5: POST /api/cnes 404" || fail "cnes 4.5.5"
+jar eSUS-AB-PEC-5.5.28-Linux64.jar -console -continue >/dev/null 2>&1 && wait_version 5.5.28 && ok "atualização 4.5.5 -> 5.5.28" || fail "5.5.28"
+[ "$(q "SELECT (SELECT count(*) FROM tb_cidadao) || '/' || (SELECT count(*) FROM tb_atend)")" = "$before" ] && ok "5.5.28: tb_cidadao/tb_atend inalteradas" || fail "contagens 5.5"
+[ "$(q "SELECT data_type FROM information_schema.columns WHERE table_name = 'tb_usuario' AND column_name = 'st_bloqueado'")" = integer ] \
+  && [ "$(q "SELECT count(*) FROM information_schema.columns WHERE table_name = 'tb_ator_papel' AND column_name = 'no_tipo_ator_papel'")" = 1 ] \
+  && [ "$(q "SELECT co_localidade FROM tb_localidade WHERE co_ibge_dbl = '5300108'")" = 5565 ] && ok "5.5.28: esquema 5.5" || fail "esquema 5.5"
+grep -q '"jreDirectory": "/opt/e-SUS/jre/current"' /etc/pec.config && ok "5.5.28: JRE em /opt/e-SUS/jre/current" || fail "jre 5.5"
+B=http://127.0.0.1:8080; J=$WORK/cookies
+xsrf() { awk '$6 == "XSRF-TOKEN" {t = $7} END {print t}' "$J"; }
+gql() { curl -s -c "$J" -b "$J" -H "X-XSRF-TOKEN: $(xsrf)" -H 'Content-Type: application/json' -d "$1" "$B/api/graphql"; }
+curl -s -c "$J" -b "$J" -o /dev/null "$B/"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -c "$J" -b "$J" -H 'Content-Type: application/json' -d '{"query": "{ x }"}' "$B/api/graphql")" = 403 ] \
+  && ok "5.5.28: POST sem X-XSRF-TOKEN 403" || fail "xsrf"
 login=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["adminLogin"])' "$WORK/gen.json")
-printf 'user = "%s:%s"\n' "$login" "$(cat "$WORK/admin.pw")" >"$WORK/curl.cfg"
-code=$(curl -s -o "$WORK/cnes.out" -w '%{http_code}' -K "$WORK/curl.cfg" -F "file=@$WORK/XmlParaESUS31_530010.zip" http://localhost:8080/api/cnes/530010)
-[ "$code" = 200 ] && [ "$(q 'SELECT count(*) FROM tb_cnes_importacao')" = 1 ] && ok "4.5.5: POST /api/cnes importou ($(tr -d '\n' <"$WORK/cnes.out"))" || fail "cnes 4.5.5: $code"
-[ "$(curl -s -o /dev/null -w '%{http_code}' -u 00000000191:errada -F "file=@$WORK/cnes.xml" http://localhost:8080/api/cnes/530010)" = 401 ] && ok "4.5.5: senha errada 401" || fail "cnes 401"
+body=$(python3 -c 'import json,sys; u, p = sys.argv[1], open(sys.argv[2]).read().strip(); print(json.dumps({"query": "mutation { login(input: {username: %s, password: %s, force: true}) { success } }" % (json.dumps(u), json.dumps(p))}))' "$login" "$WORK/admin.pw")
+grep -q '"errors"' <<<"$(gql '{"query": "mutation { login(input: {username: \"00000000191\", password: \"errada\", force: true}) { success } }"}')" \
+  && ok "5.5.28: login com senha errada recusado" || fail "login errado"
+grep -q '"success": true' <<<"$(gql "$body")" && ok "5.5.28: login (mutation login, JSESSIONID)" || fail "login"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -c "$J" -b "$J" -H "X-XSRF-TOKEN: $(xsrf)" -F "file=@$WORK/XmlParaESUS31_530010.zip" "$B/api/cnes/530010")" = 400 ] \
+  && ok "5.5.28: código IBGE no lugar do id interno do município: 400" || fail "cnes 400"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -c "$J" -b "$J" -H "X-XSRF-TOKEN: $(xsrf)" -F "file=@$WORK/XmlParaESUS31_530010.zip" "$B/api/cnes/5565")" = 200 ] \
+  && ok "5.5.28: POST /api/cnes/5565 aceito" || fail "cnes 5.5"
+for _ in $(seq 1 30); do grep -q CONCLUIDO <<<"$(gql '{"query": "query { importacoesCnes { content { id status } } }"}')" && break; sleep 1; done
+[ "$(q 'SELECT count(*) FROM tb_cnes_importacao')" = 1 ] && ok "5.5.28: importação do CNES CONCLUIDO (importacoesCnes)" || fail "cnes assíncrono"
 
 # --- broken 4.5.2 on a fresh 4.2.8 --------------------------------------------------------------------------
 wipe

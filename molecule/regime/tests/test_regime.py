@@ -13,6 +13,7 @@ import pytest
 from labhost import not_view_only, pec_app_password, read_json, sh
 
 APTA, INAPTA, MIGRADA = "sesdf-regime-apta", "sesdf-regime-inapta", "sesdf-regime-migrada"
+INAPTA55 = "sesdf-regime-inapta55"
 FACT = "/etc/ansible/facts.d/sesdf_esus_readiness.fact"
 JOBS = "ls /etc/cron.d | grep '^sesdf-esus-' || true"
 REPO = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
@@ -90,6 +91,20 @@ def test_the_cnes_job_stages_the_week_file_for_this_ubs():
     run = sh(INAPTA, "/usr/local/sbin/sesdf-esus-cnes --config /etc/sesdf-esus/cnes-stage.json; echo rc=$?")
     assert run.endswith("rc=0"), run
     assert read_json(INAPTA, "/var/lib/sesdf-esus/cnes/semanal-status.json")["result"] == "ok"
+
+
+def test_an_inapt_ubs_on_5_5_gets_the_same_local_regime_and_its_jobs_work_there():
+    """IT's current target is a 5.5.x: the same readiness verdict, the same jobs, and the daily backup verified on
+    the 5.5 schema, without Ansible."""
+    verdict = read_json(INAPTA55, FACT)["data"]
+    assert verdict["verdict"] == "inapta" and verdict["group"] == "ubs_inaptas" and verdict["agrees"] is True
+    assert sh(INAPTA55, JOBS).split() == ["sesdf-esus-backup", "sesdf-esus-cnes", "sesdf-esus-lotes"]
+    assert json.loads(sh(INAPTA55, "cat /etc/pec.config"))["version"] == "5.5.28"
+    run = sh(INAPTA55, "/usr/local/sbin/sesdf-esus-backup --config /etc/sesdf-esus/backup.json >/dev/null; echo rc=$?")
+    assert run.endswith("rc=0"), run
+    status = read_json(INAPTA55, "/etc/ansible/facts.d/sesdf_esus_backup.fact")
+    assert status["last_result"] == "ok" and status["verified"] is True and status["offhost"]["state"] == "ok"
+    assert sh(INAPTA55, f"stat -c '%a %U' {status['path']}") == "600 root"
 
 
 def test_the_inapt_ubs_was_not_upgraded_before_its_window():

@@ -82,6 +82,45 @@ def test_an_upgrade_to_a_pec_that_answers_401_and_prints_no_start_line_completes
     assert now == before
 
 
+def test_a_452_ubs_upgraded_to_5_5_28_answers_as_5_5_with_its_data_equal():
+    """IT's target is a 5.5.x: the 4.5.2 strict UBS went through the 5.5.28 installer (the 5.5 schema, the bundled
+    JRE, /api/public/info) and every patient, encounter, profile and transmission row is still there."""
+    host = "sesdf-upgrade-55"
+    assert versions(host) == {"config": "5.5.28", "database": "5.5.28", "http": "5.5.28"}
+    assert app_active(host)
+    assert status_of(host, "/esus/") == "401"
+    state = upgrade_state(host)["last"]
+    assert state["result"] == "at_target" and state["version"] == "5.5.28", state
+    assert json.loads(sh(host, "cat /etc/pec.config"))["jreDirectory"] == "/opt/e-SUS/jre/current"
+    wanted = ["tb_adm_municipal.co_localidade", "tb_ator_papel.no_tipo_ator_papel", "tb_prof.no_civil_profissional"]
+    columns = sql(
+        host,
+        "SELECT table_name || '.' || column_name FROM information_schema.columns WHERE column_name IN"
+        " ('no_tipo_ator_papel', 'tp_ator_papel', 'no_civil_profissional', 'no_profissional', 'co_localidade')"
+        " AND table_name IN ('tb_ator_papel', 'tb_prof', 'tb_adm_municipal') ORDER BY 1",
+    ).split()
+    assert columns == wanted
+    before, now = snapshot(host)
+    assert len(before) == 2 and now == before
+    counts = dict(line.split() for line in sh(host, "cat /root/upgrade-55-counts.txt").splitlines())
+    after = {t: sql(host, f"SELECT count(*) FROM {t}") for t in counts}  # noqa: S608 (table names from the prepare)
+    # the automatic lotes of the day may have tied pending records to a new lote: items only grow, records never drop
+    kept = (
+        "tb_usuario",
+        "tb_prof",
+        "tb_ator_papel",
+        "tb_lotacao",
+        "rl_ator_papel_perfil",
+        "tb_perfil",
+        "tb_dado_transp",
+    )
+    for t in kept:
+        assert after[t] == counts[t], (t, counts[t], after[t])
+    for t in ("tb_lote_transp", "tb_lote_transp_item", "tb_lote_transp_item_nodo"):
+        assert int(after[t]) >= int(counts[t]), (t, counts[t], after[t])
+    assert backups(host), "no pre-upgrade backup in /var/backups/esus"
+
+
 def test_upgrade_keeps_patients_and_encounters_unchanged():
     before, now = snapshot("sesdf-upgrade-ok")
     assert len(before) == 2 and int(before[0].split("|")[2]) >= 200

@@ -1,8 +1,9 @@
 """The weekly routine on two lab UBS: what the GSAP manager, NTINF and NCAIS would notice.
 
-ubs455 runs PEC 4.5.5 (double serves the CNES API), apt, sends lotes by rsync over SSH.
+ubs455 runs PEC 4.5.5 on the full double (no CNES API: staged manual import), apt, sends lotes by rsync over SSH.
 ubs452 runs PEC 4.5.2 on the strict double (no CNES API, transmission per node), inapt (cron job), sends the lote
 files the operator saved from the PEC (file mode) to a mounted path.
+ubs55 runs PEC 5.5.28 (the 5.5 schema; CNES through the session API with XSRF, asynchronous), inapt, file mode.
 """
 
 from __future__ import annotations
@@ -26,15 +27,16 @@ RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 testinfra_hosts = [f"podman://{name}" for name in RUNNER.get_hosts("all")]
 H455 = "sesdf-weekly-ubs455"
 H452 = "sesdf-weekly-ubs452"
+H55 = "sesdf-weekly-ubs55"
 ZIP = "/srv/ncais/cnes/XmlParaESUS31_530010.zip"
 FACT = "/etc/ansible/facts.d/sesdf_esus_cnes.fact"
-DEST = {H455: "/srv/ncais-ssh/lotes", H452: "/srv/ncais/lotes"}
+DEST = {H455: "/srv/ncais-ssh/lotes", H452: "/srv/ncais/lotes", H55: "/srv/ncais/lotes"}
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
 
-def only(host, name):
-    if host.backend.get_hostname() != name:
-        pytest.skip(f"{name} only")
+def only(host, *names):
+    if host.backend.get_hostname() not in names:
+        pytest.skip(f"{', '.join(names)} only")
 
 
 def sha256(host, path):
@@ -66,18 +68,23 @@ def db_rows_of_lotes(host, lote_ids):
     return {u: base64.b64decode(b) for u, b in rows}
 
 
-def test_cnes_file_is_imported_through_the_api_on_4_5_5_with_hash_and_date_recorded(host):
-    only(host, H455)
+def test_cnes_file_is_imported_through_the_5x_session_api_and_its_end_is_verified(host):
+    """5.5: login through GraphQL with XSRF, the PEC's own município id, the import followed to CONCLUIDO."""
+    only(host, H55)
     fact = read_json(host, FACT)
     digest = sha256(host, ZIP)
-    assert fact["last_import"]["method"] == "api" and fact["last_import"]["sha256"] == digest
-    assert fact["last_import"]["date"] and fact["pending_manual"] is None
-    # the PEC itself recorded the same file
+    last = fact["last_import"]
+    assert last["method"] == "api" and last["sha256"] == digest and last["verified"] is True, fact
+    assert last["date"] and fact["pending_manual"] is None
+    # the PEC itself recorded the same file, once
     assert sql(host, "SELECT ds_sha256 FROM tb_cnes_importacao") == [[digest]]
+    # and did what the warning says: the unit the file lacks (the generator's external UBS) was deactivated
+    units = sql(host, "SELECT nu_cnes, st_ativo FROM tb_unidade_saude ORDER BY nu_cnes")
+    assert units == [["0010003", "1"], ["0010004", "0"]]
 
 
-def test_cnes_file_is_staged_for_a_manual_import_on_4_5_2(host):
-    only(host, H452)
+def test_cnes_file_is_staged_for_a_manual_import_on_4_x(host):
+    only(host, H452, H455)
     fact = read_json(host, FACT)
     assert fact["last_import"] is None and fact["pending_manual"]["sha256"] == sha256(host, ZIP)
     staged = "/var/lib/sesdf-esus/cnes/importacao-manual-pendente"
@@ -85,16 +92,28 @@ def test_cnes_file_is_staged_for_a_manual_import_on_4_5_2(host):
     with host.sudo():
         notice = host.file(f"{staged}/AVISO-IMPORTACAO-CNES.txt").content_string
     assert "IMPORTAÇÃO DO CNES PENDENTE" in notice and 'Menu "CNES"' in notice
-    assert sql(host, "SELECT count(*) FROM pg_tables WHERE tablename = 'tb_cnes_importacao'") == [["0"]]
+    # nothing reached the PEC (4.5.2 has no import table; the double's 4.5.5 one is empty)
+    recorded = sql(
+        host,
+        "SELECT CASE WHEN to_regclass('public.tb_cnes_importacao') IS NULL THEN -1"
+        " ELSE (xpath('/row/c/text()', query_to_xml('SELECT count(*) AS c FROM tb_cnes_importacao',"
+        " false, true, '')))[1]::text::int END",
+    )
+    assert recorded == [["-1" if host.backend.get_hostname() == H452 else "0"]]
 
 
 def test_profile_audit_finds_exactly_the_generated_mismatches(host):
     report = read_json(host, "/var/lib/sesdf-esus/auditoria-perfis.json")
     kinds = sorted(m["tipo"] for m in report["mismatches"])
-    # pec-double-generate --profile-mismatches 3: two profiles not allowed for the CBO, one lotação in another CNES
-    assert kinds == ["lotacao_em_outro_cnes", "perfil_nao_permitido_para_cbo", "perfil_nao_permitido_para_cbo"]
-    other = next(m for m in report["mismatches"] if m["tipo"] == "lotacao_em_outro_cnes")
-    assert other["cnes"] != report["cnes"]
+    if host.backend.get_hostname() == H55:
+        # 5.5 (its schema read as well as 4.x's): the week's CNES import already deactivated the lotação in the
+        # other CNES, which the file lacks; the two profiles not allowed for the CBO remain
+        assert kinds == ["perfil_nao_permitido_para_cbo", "perfil_nao_permitido_para_cbo"]
+    else:
+        # pec-double-generate --profile-mismatches 3: two profiles not allowed for the CBO, one lotação elsewhere
+        assert kinds == ["lotacao_em_outro_cnes", "perfil_nao_permitido_para_cbo", "perfil_nao_permitido_para_cbo"]
+        other = next(m for m in report["mismatches"] if m["tipo"] == "lotacao_em_outro_cnes")
+        assert other["cnes"] != report["cnes"]
     assert report["ubs"] == host.backend.get_hostname() and report["regiao"] == "regiao_norte"
 
 
@@ -161,7 +180,7 @@ def test_cron_job_only_on_the_inapt_ubs_and_without_secrets(host):
 
 
 def test_the_inapt_ubs_delivered_the_operators_lote_file_checked_by_its_content(host):
-    only(host, H452)
+    only(host, H452, H55)
     ledger = read_json(host, "/var/lib/sesdf-esus/lotes/ledger.json")
     assert ledger["lotes"] == {}, "file mode: nothing written in the PEC's tables"
     first = min(ledger["files"].values(), key=lambda e: e["first_seen_at"])

@@ -21,9 +21,14 @@ import java.time.LocalDate;
 import java.time.LocalDateTime;
 import java.time.LocalTime;
 import java.time.format.DateTimeFormatter;
-import java.util.Base64;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
@@ -151,6 +156,7 @@ public final class App {
         String path = ex.getRequestURI().getPath(), method = ex.getRequestMethod();
         int status;
         try {
+            if (Common.v5()) issueXsrfCookie(ex);
             if (method.equals("GET") && (path.equals("/esus") || path.equals("/esus/")) && Common.strict()) {
                 // A real 5.4.37 answers 401 to an anonymous GET /esus/ (its root / answers 200).
                 status = send(ex, 401, "application/json", "{\"erro\": \"Não autorizado\"}\n");
@@ -161,12 +167,20 @@ public final class App {
                 status = send(ex, 200, "text/html; charset=utf-8", "<!DOCTYPE html><html lang=\"pt-BR\"><head><meta charset=\"utf-8\">"
                     + "<title>e-SUS APS - Prontuário Eletrônico do Cidadão</title></head><body>"
                     + "<h1>e-SUS APS - Prontuário Eletrônico do Cidadão</h1><p>Versão " + VERSION + "</p></body></html>\n");
+            } else if (method.equals("GET") && path.equals("/api/public/info") && Common.v5()) {
+                // attested on 5.4.37 and 5.5.22: a JSON with "versao"; nothing else in it is public
+                status = send(ex, 200, "application/json", "{\"versao\": " + Common.jsonString(VERSION) + "}\n");
             } else if (method.equals("GET") && path.equals("/api/public/info") && !Common.strict()) {
                 status = send(ex, 200, "application/json", "{\"versao\": " + Common.jsonString(VERSION)
                     + ", \"treinamento\": " + Boolean.parseBoolean(treinamento)
                     + ", \"tipoInstalacao\": " + Common.jsonString(tipoInstalacao) + "}\n");
-            } else if (method.equals("POST") && path.matches("/api/cnes/\\d{6,7}") && Common.compareVersions(VERSION, "4.5.5") >= 0) {
-                status = importCnes(ex, path.substring("/api/cnes/".length()));
+            } else if (method.equals("POST") && Common.v5() && !xsrfValid(ex)) {
+                // Spring Security's CSRF filter: every POST carries the XSRF-TOKEN cookie's value in X-XSRF-TOKEN
+                status = send(ex, 403, "application/json", "{\"error\": \"Forbidden\", \"message\": \"Invalid CSRF token\"}\n");
+            } else if (method.equals("POST") && path.equals("/api/graphql") && Common.v5()) {
+                status = graphql(ex);
+            } else if (method.equals("POST") && path.matches("/api/cnes/\\d{1,9}") && Common.v5()) {
+                status = importCnes(ex, Long.parseLong(path.substring("/api/cnes/".length())));
             } else {
                 status = send(ex, 404, "application/json", "{\"erro\": \"Não encontrado\"}\n");
             }
@@ -177,67 +191,175 @@ public final class App {
         log("ACESSO: " + ex.getRemoteAddress().getAddress().getHostAddress() + " \"" + method + " " + path + "\" " + status);
     }
 
-    // CNES import (4.5.5 and later only) ------------------------------------------------------------
+    // Sessions and XSRF (5.x): what a real 5.x wants (pec-facts.md, third review): a GraphQL login mutation at
+    // /api/graphql opens a session (JSESSIONID); every POST carries the XSRF-TOKEN cookie's value in X-XSRF-TOKEN;
+    // the token is replaced at login, as Spring Security does. ------------------------------------------------------
 
-    private static int importCnes(HttpExchange ex, String municipio) throws Exception {
-        byte[] body = ex.getRequestBody().readAllBytes();
-        try (Connection c = connect()) {
-            Long user = authenticate(ex, c);
-            if (user == null) {
-                ex.getResponseHeaders().set("WWW-Authenticate", "Basic realm=\"e-SUS APS\"");
-                return send(ex, 401, "application/json", "{\"erro\": \"Usuário sem permissão para importar o CNES\"}\n");
+    private static final Map<String, Long> SESSIONS = new ConcurrentHashMap<>();
+    private static final Set<String> XSRF_TOKENS = ConcurrentHashMap.newKeySet();
+
+    private static String cookie(HttpExchange ex, String name) {
+        for (String h : ex.getRequestHeaders().getOrDefault("Cookie", List.of()))
+            for (String c : h.split(";")) {
+                String[] kv = c.trim().split("=", 2);
+                if (kv.length == 2 && kv[0].equals(name)) return kv[1];
             }
-            c.setAutoCommit(false);
-            String[] part = multipartFile(ex.getRequestHeaders().getFirst("Content-Type"), body);
-            if (part == null) return send(ex, 400, "application/json", "{\"erro\": \"Campo 'file' ausente\"}\n");
-            byte[] file = part[1].getBytes(StandardCharsets.ISO_8859_1);
-            byte[] xml = file;
-            if (file.length > 1 && file[0] == 'P' && file[1] == 'K') {
-                xml = null;
-                try (ZipInputStream z = new ZipInputStream(new ByteArrayInputStream(file))) {
-                    for (ZipEntry e; (e = z.getNextEntry()) != null; )
-                        if (e.getName().toLowerCase().endsWith(".xml")) { xml = z.readAllBytes(); break; }
-                }
-                if (xml == null) return send(ex, 400, "application/json", "{\"erro\": \"Arquivo zip sem XML\"}\n");
-            }
-            DocumentBuilderFactory f = DocumentBuilderFactory.newInstance();
-            f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
-            f.setAttribute(XMLConstants.ACCESS_EXTERNAL_DTD, "");
-            Document doc = f.newDocumentBuilder().parse(new ByteArrayInputStream(xml));
-            Element id = (Element) doc.getElementsByTagName("IDENTIFICACAO").item(0);
-            if (!doc.getDocumentElement().getTagName().equals("ImportarXMLCNES") || id == null)
-                return send(ex, 400, "application/json", "{\"erro\": \"Arquivo não é um XML do CNES\"}\n");
-            String ibge = id.getAttribute("CO_IBGE_MUN");
-            if (!ibge.startsWith(municipio) && !municipio.startsWith(ibge))
-                return send(ex, 400, "application/json", "{\"erro\": \"O arquivo é do município " + ibge + ", não de " + municipio + "\"}\n");
-            int[] n = upsert(c, doc, ibge);
-            try (PreparedStatement s = c.prepareStatement("INSERT INTO tb_cnes_importacao (co_ibge_municipio, no_arquivo, ds_sha256,"
-                    + " qt_unidades, qt_profissionais, qt_lotacoes, co_usuario) VALUES (?, ?, ?, ?, ?, ?, ?)")) {
-                s.setString(1, ibge); s.setString(2, part[0]); s.setString(3, Common.sha256Hex(file));
-                s.setInt(4, n[0]); s.setInt(5, n[1]); s.setInt(6, n[2]); s.setLong(7, user);
-                s.executeUpdate();
-            }
-            c.commit();
-            log("INFO: CNES importado: município " + ibge + ", " + n[0] + " unidades, " + n[1] + " profissionais, " + n[2] + " lotações novas");
-            return send(ex, 200, "application/json", "{\"unidades\": " + n[0] + ", \"equipes\": " + n[3]
-                + ", \"profissionais\": " + n[1] + ", \"lotacoesCriadas\": " + n[2] + "}\n");
-        }
+        return null;
     }
 
-    /** Basic authentication of a tb_usuario login that is ADMINISTRADOR_GERAL (tb_adm_geral). */
-    private static Long authenticate(HttpExchange ex, Connection c) throws SQLException {
-        String h = ex.getRequestHeaders().getFirst("Authorization");
-        if (h == null || !h.startsWith("Basic ")) return null;
-        String[] lp = new String(Base64.getDecoder().decode(h.substring(6).trim()), StandardCharsets.UTF_8).split(":", 2);
-        if (lp.length != 2) return null;
-        try (PreparedStatement s = c.prepareStatement("SELECT u.co_seq_usuario, u.ds_senha FROM tb_usuario u"
-                + " JOIN tb_prof p ON p.co_usuario = u.co_seq_usuario JOIN tb_ator_papel ap ON ap.co_prof = p.co_seq_prof"
-                + " JOIN tb_adm_geral g ON g.co_ator_papel = ap.co_seq_ator_papel WHERE u.ds_login = ? AND NOT u.st_bloqueado")) {
-            s.setString(1, lp[0]);
-            try (ResultSet r = s.executeQuery()) {
-                return r.next() && Common.checkPassword(lp[1], r.getString(2)) ? r.getLong(1) : null;
+    private static void issueXsrfCookie(HttpExchange ex) {
+        String current = cookie(ex, "XSRF-TOKEN");
+        if (current == null || !XSRF_TOKENS.contains(current)) setXsrfCookie(ex);
+    }
+
+    private static void setXsrfCookie(HttpExchange ex) {
+        String token = java.util.UUID.randomUUID().toString();
+        XSRF_TOKENS.add(token);
+        ex.getResponseHeaders().add("Set-Cookie", "XSRF-TOKEN=" + token + "; Path=/");
+    }
+
+    private static boolean xsrfValid(HttpExchange ex) {
+        String c = cookie(ex, "XSRF-TOKEN"), h = ex.getRequestHeaders().getFirst("X-XSRF-TOKEN");
+        return c != null && c.equals(h) && XSRF_TOKENS.contains(c);
+    }
+
+    private static Long sessionUser(HttpExchange ex) {
+        String id = cookie(ex, "JSESSIONID");
+        return id == null ? null : SESSIONS.get(id);
+    }
+
+    private static int graphql(HttpExchange ex) throws Exception {
+        String body = new String(ex.getRequestBody().readNBytes(1 << 20), StandardCharsets.UTF_8);
+        String query = Common.jsonStringValue(body, "query");
+        if (query == null) return send(ex, 400, "application/json", "{\"errors\": [{\"message\": \"Consulta ausente\"}]}\n");
+        if (query.matches("(?s)\\s*mutation\\b.*\\blogin\\s*\\(.*")) return login(ex, query);
+        if (query.contains("importacoesCnes")) {
+            if (sessionUser(ex) == null)
+                return send(ex, 200, "application/json", "{\"data\": null, \"errors\": [{\"message\": \"Não autorizado\"}]}\n");
+            StringBuilder sb = new StringBuilder("{\"data\": {\"importacoesCnes\": {\"content\": [");
+            List<Long> ids = new ArrayList<>(IMPORTS.keySet());
+            ids.sort((a, b) -> Long.compare(b, a));   // newest first
+            for (int i = 0; i < ids.size(); i++)
+                sb.append(i == 0 ? "" : ", ").append("{\"id\": \"").append(ids.get(i)).append("\", \"status\": ")
+                    .append(Common.jsonString(IMPORTS.get(ids.get(i)))).append("}");
+            return send(ex, 200, "application/json", sb.append("]}}}\n").toString());
+        }
+        return send(ex, 200, "application/json", "{\"data\": null, \"errors\": [{\"message\": \"Consulta não suportada pelo dublê\"}]}\n");
+    }
+
+    private static String graphqlString(String query, String field) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\b" + field + "\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"").matcher(query);
+        return m.find() ? Common.unescape(m.group(1)) : null;
+    }
+
+    private static int login(HttpExchange ex, String query) throws Exception {
+        String user = graphqlString(query, "username"), pass = graphqlString(query, "password");
+        Long id = null;
+        if (user != null && pass != null) {
+            try (Connection c = connect();
+                 PreparedStatement s = c.prepareStatement("SELECT co_seq_usuario, ds_senha FROM tb_usuario WHERE ds_login = ? AND st_bloqueado = 0")) {
+                s.setString(1, user);
+                try (ResultSet r = s.executeQuery()) {
+                    if (r.next() && Common.checkPassword(pass, r.getString(2))) id = r.getLong(1);
+                }
             }
         }
+        if (id == null) {
+            log("INFO: login recusado");
+            return send(ex, 200, "application/json",
+                "{\"data\": {\"login\": null}, \"errors\": [{\"message\": \"Usuário e/ou senha inválidos.\"}]}\n");
+        }
+        String old = cookie(ex, "XSRF-TOKEN");
+        if (old != null) XSRF_TOKENS.remove(old);
+        String session = java.util.UUID.randomUUID().toString().replace("-", "").toUpperCase();
+        SESSIONS.put(session, id);
+        ex.getResponseHeaders().add("Set-Cookie", "JSESSIONID=" + session + "; Path=/; HttpOnly");
+        setXsrfCookie(ex);
+        return send(ex, 200, "application/json", "{\"data\": {\"login\": {\"success\": true}}}\n");
+    }
+
+    // CNES import (5.x) -----------------------------------------------------------------------------------------
+    // POST /api/cnes/{municipioId}: the PEC's internal município id (tb_localidade.co_localidade, not the IBGE code),
+    // a session of a user who administers the installation, multipart field "file". The import runs in the background
+    // (status EM_ANDAMENTO, then CONCLUIDO or ERRO, read with the GraphQL query importacoesCnes). Like the real one it
+    // deactivates every unit, team and lotação of the município the file lacks and reactivates those in it.
+
+    private static final Map<Long, String> IMPORTS = new ConcurrentHashMap<>();
+    private static final AtomicLong IMPORT_IDS = new AtomicLong();
+
+    private static int importCnes(HttpExchange ex, long municipio) throws Exception {
+        byte[] body = ex.getRequestBody().readAllBytes();
+        Long user = sessionUser(ex);
+        if (user == null) return send(ex, 401, "application/json", "{\"erro\": \"Não autorizado\"}\n");
+        String ibge;
+        try (Connection c = connect()) {
+            if (scalar(c, "SELECT count(*) FROM tb_prof p JOIN tb_ator_papel a ON a.co_prof = p.co_seq_prof"
+                    + " WHERE p.co_usuario = ?::bigint AND (EXISTS (SELECT 1 FROM tb_adm_geral g WHERE g.co_ator_papel = a.co_seq_ator_papel)"
+                    + " OR EXISTS (SELECT 1 FROM tb_adm_municipal m WHERE m.co_ator_papel = a.co_seq_ator_papel))", String.valueOf(user)) == 0)
+                return send(ex, 403, "application/json", "{\"erro\": \"Usuário sem permissão para importar o CNES\"}\n");
+            try (PreparedStatement s = c.prepareStatement("SELECT co_ibge_dbl FROM tb_localidade WHERE co_localidade = ?")) {
+                s.setLong(1, municipio);
+                try (ResultSet r = s.executeQuery()) { ibge = r.next() ? r.getString(1) : null; }
+            }
+        }
+        if (ibge == null) return send(ex, 400, "application/json", "{\"erro\": \"Município " + municipio + " não encontrado\"}\n");
+        String[] part = multipartFile(ex.getRequestHeaders().getFirst("Content-Type"), body);
+        if (part == null) return send(ex, 400, "application/json", "{\"erro\": \"Campo 'file' ausente\"}\n");
+        byte[] file = part[1].getBytes(StandardCharsets.ISO_8859_1);
+        byte[] xml = file;
+        if (file.length > 1 && file[0] == 'P' && file[1] == 'K') {
+            xml = null;
+            try (ZipInputStream z = new ZipInputStream(new ByteArrayInputStream(file))) {
+                for (ZipEntry e; (e = z.getNextEntry()) != null; )
+                    if (e.getName().toLowerCase().endsWith(".xml")) { xml = z.readAllBytes(); break; }
+            }
+            if (xml == null) return send(ex, 400, "application/json", "{\"erro\": \"Arquivo zip sem XML\"}\n");
+        }
+        DocumentBuilderFactory f = DocumentBuilderFactory.newInstance();
+        f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
+        f.setAttribute(XMLConstants.ACCESS_EXTERNAL_DTD, "");
+        Document doc;
+        try {
+            doc = f.newDocumentBuilder().parse(new ByteArrayInputStream(xml));
+        } catch (org.xml.sax.SAXException e) {
+            return send(ex, 400, "application/json", "{\"erro\": \"Arquivo não é um XML do CNES\"}\n");
+        }
+        Element id = (Element) doc.getElementsByTagName("IDENTIFICACAO").item(0);
+        if (!doc.getDocumentElement().getTagName().equals("ImportarXMLCNES") || id == null)
+            return send(ex, 400, "application/json", "{\"erro\": \"Arquivo não é um XML do CNES\"}\n");
+        String fileIbge = id.getAttribute("CO_IBGE_MUN");
+        if (fileIbge.length() < 6 || !ibge.startsWith(fileIbge.substring(0, 6)))
+            return send(ex, 400, "application/json", "{\"erro\": \"O arquivo é do município " + fileIbge
+                + ", não do município " + municipio + "\"}\n");
+        long importId = IMPORT_IDS.incrementAndGet();
+        IMPORTS.put(importId, "EM_ANDAMENTO");
+        String name = part[0], sha = Common.sha256Hex(file), ibge6 = fileIbge.substring(0, 6);
+        int delay = Integer.parseInt(Common.variantConfig().getProperty("cnes.importacao.atraso-segundos", "3").trim());
+        Thread t = new Thread(() -> {
+            try {
+                Thread.sleep(delay * 1000L);
+                try (Connection c = connect()) {
+                    c.setAutoCommit(false);
+                    int[] n = upsert(c, doc, ibge6);
+                    try (PreparedStatement s = c.prepareStatement("INSERT INTO tb_cnes_importacao (co_ibge_municipio, no_arquivo, ds_sha256,"
+                            + " qt_unidades, qt_profissionais, qt_lotacoes, co_usuario) VALUES (?, ?, ?, ?, ?, ?, ?)")) {
+                        s.setString(1, ibge6); s.setString(2, name); s.setString(3, sha);
+                        s.setInt(4, n[0]); s.setInt(5, n[1]); s.setInt(6, n[2]); s.setLong(7, user);
+                        s.executeUpdate();
+                    }
+                    c.commit();
+                    log("INFO: CNES importado (importação " + importId + "): município " + ibge6 + ", " + n[0] + " unidades, "
+                        + n[1] + " profissionais, " + n[2] + " lotações novas");
+                }
+                IMPORTS.put(importId, "CONCLUIDO");
+            } catch (Exception e) {
+                log("ERRO: importação do CNES " + importId + ": " + e);
+                IMPORTS.put(importId, "ERRO");
+            }
+        }, "cnes-" + importId);
+        t.setDaemon(true);
+        t.start();
+        return send(ex, 200, "application/json", "{}\n");
     }
 
     /** Returns {file name, content as ISO-8859-1 string} of the multipart field "file". */
@@ -258,21 +380,31 @@ public final class App {
         return null;
     }
 
-    /** Upserts units, teams, professionals and lotações; returns {units, professionals, new lotações, teams}. */
-    private static int[] upsert(Connection c, Document doc, String ibge) throws SQLException {
+    /** Upserts units, teams, professionals and lotações on the 5.x schema; deactivates what the município has and the
+     * file lacks, reactivates what it has; returns {units, professionals, new lotações, teams}. */
+    private static int[] upsert(Connection c, Document doc, String ibge6) throws SQLException {
         int units = 0, profs = 0, lots = 0, teams = 0;
+        String ofMunicipio = "SELECT co_seq_unidade_saude FROM tb_unidade_saude WHERE left(co_ibge_municipio, 6) = ?";
+        for (String table : new String[] {"tb_lotacao", "tb_equipe"}) {
+            try (PreparedStatement s = c.prepareStatement("UPDATE " + table + " SET st_ativo = 0 WHERE co_unidade_saude IN (" + ofMunicipio + ")")) {
+                s.setString(1, ibge6); s.executeUpdate();
+            }
+        }
+        try (PreparedStatement s = c.prepareStatement("UPDATE tb_unidade_saude SET st_ativo = 0 WHERE left(co_ibge_municipio, 6) = ?")) {
+            s.setString(1, ibge6); s.executeUpdate();
+        }
         NodeList es = doc.getElementsByTagName("DADOS_GERAIS_ESTABELECIMENTOS");
         for (int i = 0; i < es.getLength(); i++) {
             Element e = (Element) es.item(i);
-            long unit = scalar(c, "INSERT INTO tb_unidade_saude (nu_cnes, no_unidade_saude, co_ibge_municipio) VALUES (?, ?, ?)"
-                + " ON CONFLICT (nu_cnes) DO UPDATE SET no_unidade_saude = EXCLUDED.no_unidade_saude RETURNING co_seq_unidade_saude",
-                e.getAttribute("CNES"), e.getAttribute("NM_FANTA"), ibge);
+            long unit = scalar(c, "INSERT INTO tb_unidade_saude (nu_cnes, no_unidade_saude, co_ibge_municipio, st_ativo) VALUES (?, ?, ?, 1)"
+                + " ON CONFLICT (nu_cnes) DO UPDATE SET no_unidade_saude = EXCLUDED.no_unidade_saude, st_ativo = 1 RETURNING co_seq_unidade_saude",
+                e.getAttribute("CNES"), e.getAttribute("NM_FANTA"), ibge6);
             units++;
             NodeList eq = e.getElementsByTagName("DADOS_EQUIPES");
             for (int j = 0; j < eq.getLength(); j++) {
                 Element t = (Element) eq.item(j);
-                scalar(c, "INSERT INTO tb_equipe (nu_ine, no_equipe, co_unidade_saude, tp_equipe) VALUES (?, ?, ?::bigint, ?)"
-                    + " ON CONFLICT (nu_ine) DO UPDATE SET no_equipe = EXCLUDED.no_equipe RETURNING co_seq_equipe",
+                scalar(c, "INSERT INTO tb_equipe (nu_ine, no_equipe, co_unidade_saude, tp_equipe, st_ativo) VALUES (?, ?, ?::bigint, ?, 1)"
+                    + " ON CONFLICT (nu_ine) DO UPDATE SET no_equipe = EXCLUDED.no_equipe, st_ativo = 1 RETURNING co_seq_equipe",
                     t.getAttribute("CO_INE"), t.getAttribute("DS_EQUIPE"), String.valueOf(unit), t.getAttribute("TP_EQUIPE"));
                 teams++;
             }
@@ -283,8 +415,8 @@ public final class App {
             String cpf = p.getAttribute("CPF_PROF");
             long user = scalar(c, "INSERT INTO tb_usuario (ds_login, ds_senha) VALUES (?, ?) ON CONFLICT (ds_login)"
                 + " DO UPDATE SET ds_login = EXCLUDED.ds_login RETURNING co_seq_usuario", cpf, "!importado-cnes");
-            long prof = scalar(c, "INSERT INTO tb_prof (co_usuario, nu_cns, no_profissional, nu_cpf) VALUES (?::bigint, ?, ?, ?)"
-                + " ON CONFLICT (nu_cpf) DO UPDATE SET nu_cns = EXCLUDED.nu_cns, no_profissional = EXCLUDED.no_profissional"
+            long prof = scalar(c, "INSERT INTO tb_prof (co_usuario, nu_cns, no_civil_profissional, nu_cpf) VALUES (?::bigint, ?, ?, ?)"
+                + " ON CONFLICT (nu_cpf) DO UPDATE SET nu_cns = EXCLUDED.nu_cns, no_civil_profissional = EXCLUDED.no_civil_profissional"
                 + " RETURNING co_seq_prof", String.valueOf(user), p.getAttribute("CO_CNS"), p.getAttribute("NM_PROF"), cpf);
             profs++;
             NodeList ls = p.getElementsByTagName("DADOS_LOTACOES");
@@ -293,17 +425,17 @@ public final class App {
                 String cbo = l.getAttribute("CO_CBO"), ine = l.getAttribute("CO_INE");
                 scalar(c, "INSERT INTO tb_cbo (co_cbo_2002, no_cbo) VALUES (?, ?) ON CONFLICT (co_cbo_2002)"
                     + " DO UPDATE SET co_cbo_2002 = EXCLUDED.co_cbo_2002 RETURNING co_cbo", cbo, "CBO " + cbo);
-                long exists = scalar(c, "SELECT count(*) FROM tb_lotacao l JOIN tb_ator_papel a ON a.co_seq_ator_papel = l.co_ator_papel"
-                    + " JOIN tb_cbo b ON b.co_cbo = l.co_cbo JOIN tb_unidade_saude u ON u.co_seq_unidade_saude = l.co_unidade_saude"
-                    + " LEFT JOIN tb_equipe e ON e.co_seq_equipe = l.co_equipe WHERE a.co_prof = ?::bigint AND b.co_cbo_2002 = ?"
-                    + " AND u.nu_cnes = ? AND coalesce(e.nu_ine, '') = ?", String.valueOf(prof), cbo, l.getAttribute("CNES"), ine);
-                if (exists > 0) continue;
-                long ap = scalar(c, "INSERT INTO tb_ator_papel (co_prof, tp_ator_papel) VALUES (?::bigint, 'LOTACAO') RETURNING co_seq_ator_papel",
+                long existing = scalar(c, "WITH r AS (UPDATE tb_lotacao l SET st_ativo = 1 FROM tb_cbo b, tb_unidade_saude u"
+                    + " WHERE b.co_cbo = l.co_cbo AND u.co_seq_unidade_saude = l.co_unidade_saude AND l.co_prof = ?::bigint"
+                    + " AND b.co_cbo_2002 = ? AND u.nu_cnes = ? AND coalesce((SELECT nu_ine FROM tb_equipe e WHERE e.co_seq_equipe = l.co_equipe), '') = ?"
+                    + " RETURNING 1) SELECT count(*) FROM r", String.valueOf(prof), cbo, l.getAttribute("CNES"), ine);
+                if (existing > 0) continue;
+                long ap = scalar(c, "INSERT INTO tb_ator_papel (co_prof, no_tipo_ator_papel) VALUES (?::bigint, 'LOTACAO') RETURNING co_seq_ator_papel",
                     String.valueOf(prof));
-                scalar(c, "INSERT INTO tb_lotacao (co_ator_papel, co_cbo, co_unidade_saude, co_equipe, dt_importacao_cnes)"
-                    + " SELECT ?::bigint, b.co_cbo, u.co_seq_unidade_saude, (SELECT co_seq_equipe FROM tb_equipe WHERE nu_ine = ?), now()"
+                scalar(c, "INSERT INTO tb_lotacao (co_ator_papel, co_prof, co_cbo, co_unidade_saude, co_equipe, dt_importacao_cnes, st_ativo)"
+                    + " SELECT ?::bigint, ?::bigint, b.co_cbo, u.co_seq_unidade_saude, (SELECT co_seq_equipe FROM tb_equipe WHERE nu_ine = ?), now(), 1"
                     + " FROM tb_cbo b, tb_unidade_saude u WHERE b.co_cbo_2002 = ? AND u.nu_cnes = ? RETURNING co_ator_papel",
-                    String.valueOf(ap), ine, cbo, l.getAttribute("CNES"));
+                    String.valueOf(ap), String.valueOf(prof), ine, cbo, l.getAttribute("CNES"));
                 try (PreparedStatement s = c.prepareStatement("INSERT INTO rl_ator_papel_perfil (co_ator_papel, co_perfil)"
                         + " SELECT ?, r.co_perfil FROM rl_perfil_cbo_padrao r JOIN tb_cbo b ON b.co_cbo = r.co_cbo WHERE b.co_cbo_2002 = ?")) {
                     s.setLong(1, ap); s.setString(2, cbo); s.executeUpdate();

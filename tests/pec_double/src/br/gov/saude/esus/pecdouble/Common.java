@@ -68,8 +68,13 @@ final class Common {
         }
     }
 
-    /** STRICT variant: only what is known of a real 4.5.2 (md5 auth, no /api/public/info, no invented config keys). */
-    static boolean strict() { return "strict".equals(variantConfig().getProperty("variant", "full").trim()); }
+    /** The 5.x line (5.5.28): the schema of sql/migrations/5.5.28.sql, always strict, /api/public/info, CNES import
+     * through a session login (GraphQL + XSRF) and asynchronously. */
+    static boolean v5() { return compareVersions(version(), "5.0") >= 0; }
+
+    /** STRICT variant: only what is known of a real server (md5 auth, no invented config keys, transmission per node);
+     * a 5.x build is always strict (the full variant's inventions were never part of it). */
+    static boolean strict() { return v5() || "strict".equals(variantConfig().getProperty("variant", "full").trim()); }
 
     /** tb_config_sistema keys the double invented; the strict variant has none of them. */
     static final String[] INVENTED_KEYS = {"TRANSMISSAO_AUTOMATICA", "HORARIO_TRANSMISSAO", "ATUALIZAR_PERFIS_IMPORTACAO_CNES"};
@@ -140,6 +145,35 @@ final class Common {
             }
         }
         return sb.append('"').toString();
+    }
+
+    /** The value of a JSON (or GraphQL) string literal's body: every escape resolved, \\uXXXX included. */
+    static String unescape(String body) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < body.length(); i++) {
+            char c = body.charAt(i);
+            if (c != '\\' || i + 1 >= body.length()) { sb.append(c); continue; }
+            char e = body.charAt(++i);
+            switch (e) {
+                case 'n': sb.append('\n'); break;
+                case 'r': sb.append('\r'); break;
+                case 't': sb.append('\t'); break;
+                case 'b': sb.append('\b'); break;
+                case 'f': sb.append('\f'); break;
+                case 'u':
+                    if (i + 4 < body.length()) { sb.append((char) Integer.parseInt(body.substring(i + 1, i + 5), 16)); i += 4; }
+                    break;
+                default: sb.append(e);
+            }
+        }
+        return sb.toString();
+    }
+
+    /** The string value of {@code key} in a JSON object (the first occurrence, any depth), escapes resolved. */
+    static String jsonStringValue(String json, String key) {
+        java.util.regex.Matcher m = java.util.regex.Pattern
+            .compile("\"" + java.util.regex.Pattern.quote(key) + "\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"").matcher(json);
+        return m.find() ? unescape(m.group(1)) : null;
     }
 
     /** Value of a top-level string/boolean/number key in a flat JSON object (enough for /etc/pec.config). */

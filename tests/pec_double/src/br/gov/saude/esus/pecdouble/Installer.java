@@ -429,9 +429,21 @@ public final class Installer {
         copyResource("/payload/postgresql.jar", WEB.resolve("lib/postgresql.jar"), "rw-r--r--");
         Path sh = WEB.resolve("standalone.sh");
         Files.writeString(sh, "#!/bin/sh\n# e-SUS APS PEC (dublê de teste): inicia a aplicação\ncd " + WEB + " || exit 1\n"
-            + "exec \"" + System.getProperty("java.home") + "/bin/java\" -Xms64m -Xmx256m -Dfile.encoding=UTF-8 -Dpec.home=" + WEB
+            + "exec \"" + jreDirectory() + "/bin/java\" -Xms64m -Xmx256m -Dfile.encoding=UTF-8 -Dpec.home=" + WEB
             + " -jar " + WEB.resolve("pec-bundle.jar") + " \"$@\"\n");
         Files.setPosixFilePermissions(sh, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+
+    /** 5.3+ bundles its JRE 17 under /opt/e-SUS/jre (current): the 5.x double links jre/current to the Java that runs
+     * the installer (a JRE 17 in the lab) and starts the application with it; 4.x uses the system Java. */
+    static final Path JRE_CURRENT = BASE.resolve("jre/current");
+
+    private static String jreDirectory() throws IOException {
+        String home = System.getProperty("java.home");
+        if (!Common.v5()) return home;
+        Files.createDirectories(JRE_CURRENT.getParent());
+        if (!Files.exists(JRE_CURRENT, LinkOption.NOFOLLOW_LINKS)) Files.createSymbolicLink(JRE_CURRENT, Paths.get(home));
+        return JRE_CURRENT.toString();
     }
 
     private void writePecUnit(boolean embeddedDb) throws IOException {
@@ -471,7 +483,7 @@ public final class Installer {
         Files.setPosixFilePermissions(PEC_CONFIG, PosixFilePermissions.fromString("rw-------"));
         Files.writeString(PEC_CONFIG, "{\"success\": true, \"version\": " + Common.jsonString(v)
             + ", \"databaseUrl\": " + Common.jsonString(dbUrl)
-            + ", \"jreDirectory\": " + Common.jsonString(System.getProperty("java.home"))
+            + ", \"jreDirectory\": " + Common.jsonString(jreDirectory())
             + ", \"installDirectory\": " + Common.jsonString(BASE.toString())
             + ", \"treinamento\": " + tr + "}\n");
     }
