@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import io
+import json
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -20,6 +21,7 @@ import xml.parsers.expat as pyexpat
 import zipfile
 
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, compare_versions, normalize_version
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_schema import LiveSchema
 
 # The CNES XML layout (VERSAO_XSD) each PEC line reads (docs/pec-facts.md): 2.x every version; 3.0 from PEC 5.0, 3.1
 # from 5.2. Every PEC refuses a layout lower than the last one it imported.
@@ -228,13 +230,16 @@ def cnes_from_base64(content, cnes, name="cnes"):
 
 # Profile audit -------------------------------------------------------------------------------------
 
-AUDIT_SQL = """
+# The lotações and their profiles, one JSON object per lotação; {name}, {active}, {profile_type} are the live columns
+# (module_utils pec_schema: the double's 4.x names or those seen on 5.5). The CPF and name are read for the
+# comparison with the CNES XML, as before 5.5 support: nothing more is read on either schema.
+AUDIT_SQL_TEMPLATE = """
 SELECT json_build_object(
-    'ator_papel', l.co_ator_papel, 'cpf', p.nu_cpf, 'cns', p.nu_cns, 'name', p.no_profissional,
-    'cnes', u.nu_cnes, 'cbo', b.co_cbo_2002, 'active', l.st_ativo,
+    'ator_papel', l.co_ator_papel, 'cpf', p.nu_cpf, 'cns', p.nu_cns, 'name', {name},
+    'cnes', u.nu_cnes, 'cbo', b.co_cbo_2002, 'active', {active},
     'profiles', coalesce((
         SELECT json_agg(json_build_object(
-            'name', pf.no_perfil, 'type', pf.tp_perfil,
+            'name', pf.no_perfil, 'type', {profile_type},
             'allowed_for_cbo', EXISTS (SELECT 1 FROM rl_perfil_cbo_padrao r
                                        WHERE r.co_perfil = pf.co_seq_perfil AND r.co_cbo = l.co_cbo))
             ORDER BY pf.no_perfil)
@@ -247,10 +252,37 @@ JOIN tb_unidade_saude u ON u.co_seq_unidade_saude = l.co_unidade_saude
 JOIN tb_cbo b ON b.co_cbo = l.co_cbo
 ORDER BY p.nu_cpf, l.co_ator_papel
 """
+AUDIT_FIELDS = ("professional_name", "lotacao_active", "profile_type")
+AUDIT_COLUMNS = {
+    "tb_lotacao": ["co_ator_papel", "co_unidade_saude", "co_cbo"],
+    "tb_ator_papel": ["co_seq_ator_papel", "co_prof"],
+    "tb_prof": ["co_seq_prof", "nu_cpf", "nu_cns"],
+    "tb_unidade_saude": ["co_seq_unidade_saude", "nu_cnes"],
+    "tb_cbo": ["co_cbo", "co_cbo_2002"],
+    "rl_ator_papel_perfil": ["co_ator_papel", "co_perfil"],
+    "tb_perfil": ["co_seq_perfil", "no_perfil"],
+    "rl_perfil_cbo_padrao": ["co_perfil", "co_cbo"],
+}
+
+
+def audit_sql(resolved):
+    """AUDIT_SQL_TEMPLATE on the live schema (a pec_schema Resolved of AUDIT_FIELDS)."""
+    return AUDIT_SQL_TEMPLATE.format(
+        name=resolved.expr("professional_name", "p"),
+        active=resolved.expr("lotacao_active", "l"),
+        profile_type=resolved.expr("profile_type", "pf"),
+    )
+
+
+def read_lotacoes(client, schema=None):
+    """The PEC's lotações as audit_profiles takes them, read on the 4.x or the 5.x schema (``active`` a boolean on
+    both). Raises pec_schema.SchemaUnsupported, naming the missing column, before any row is read."""
+    resolved = (schema or LiveSchema(client)).resolve("the profile audit", AUDIT_FIELDS, AUDIT_COLUMNS)
+    return [json.loads(r[0]) for r in client.query(audit_sql(resolved))]
 
 
 def audit_profiles(cnes_data, lotacoes, extra_allowed_profiles=(), include_inactive=False):
-    """Compare the PEC's lotações (rows of AUDIT_SQL, as dicts) with the CNES XML (parse_cnes output).
+    """Compare the PEC's lotações (read_lotacoes) with the CNES XML (parse_cnes output).
 
     A lotação is right when the CNES XML places the professional (by CPF) in the same unit CNES with
     the same CBO, and each of its profiles is a default profile of that CBO (rl_perfil_cbo_padrao) or

@@ -11,7 +11,9 @@ UI (from the Ministry's manual, docs/pec-facts.md; to be confirmed on a real ser
 it, the refused capability becomes a manual step the operator confirms (module_utils manual_steps).
 
 The only profile known today is the one the PEC test double models (4.2.x to 4.5.x, names from pec-facts); it is
-unconfirmed on a real 4.5.2, which is exactly why the probe runs on every server before every write.
+unconfirmed on a real 4.5.2, which is exactly why the probe runs on every server before every write. The 5.x schema
+seen on 5.5 is deliberately not a profile here: every write on it is refused with the manual path. The collection's
+READS of the identity and profile tables work on both schemas through module_utils pec_schema.
 """
 
 from __future__ import annotations

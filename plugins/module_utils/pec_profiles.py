@@ -4,6 +4,8 @@
 
 The schema (tb_ator_papel, tb_lotacao, rl_ator_papel_perfil, tb_perfil, tb_perfil_recurso, tb_recurso, tb_adm_geral,
 tb_adm_municipal) is the one in pec-facts.md as modelled by the PEC test double; it is unconfirmed for 4.5.2.
+``read_state`` also reads the names seen on 5.5 (module_utils pec_schema); the write is only ever made where
+pec_compat's change_profiles profile (4.x only) matches, so on 5.x it ends in the refusal with the manual path.
 
 Flow: ``read_state`` (queries only) -> ``plan`` (pure) -> ``write_snapshot`` (JSON of what will be removed,
 root-only) -> ``apply_sql`` (one transaction that first checks nothing changed since the read).
@@ -19,6 +21,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import atomic_w
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import Probe
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import sql_literal
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_schema import LiveSchema
 
 DEFAULT_PROFILE_NAME = "Visualização de prontuário"
 DEFAULT_PROFILE_TYPE = "LOTACAO"
@@ -27,31 +30,64 @@ DEFAULT_OPERATIONS = ("VISUALIZAR",)
 
 CHANGED_MARKER = "sesdf-esus: profile assignments changed since they were read"
 
-# One expression, used when reading and again inside the write transaction: any change to the assignments, the
-# administrator tables or the set of lotações in between aborts the transaction.
-FINGERPRINT_SQL = (
-    "SELECT md5(concat_ws('|',"
-    " (SELECT string_agg(co_ator_papel || ':' || co_perfil, ',' ORDER BY co_ator_papel, co_perfil)"
-    " FROM rl_ator_papel_perfil),"
-    " (SELECT string_agg(co_ator_papel::text, ',' ORDER BY co_ator_papel) FROM tb_adm_geral),"
-    " (SELECT string_agg(co_ator_papel || ':' || co_ibge_municipio, ',' ORDER BY co_ator_papel) FROM tb_adm_municipal),"
-    " (SELECT string_agg(co_ator_papel::text, ',' ORDER BY co_ator_papel) FROM tb_lotacao)))"
+# The fields and join columns read_state reads, on the double's 4.x schema or the one seen on 5.5 (module_utils
+# pec_schema). Reading works on both; writing (apply_sql) only where pec_compat's change_profiles profile matches.
+STATE_FIELDS = (
+    "role_type",
+    "professional_name",
+    "municipal_admin_place",
+    "profile_type",
+    "profile_active",
+    "grant_resource",
+    "resource_names",
 )
+STATE_COLUMNS = {
+    "tb_ator_papel": ["co_seq_ator_papel", "co_prof"],
+    "tb_prof": ["co_seq_prof", "co_usuario"],
+    "tb_usuario": ["co_seq_usuario", "ds_login"],
+    "tb_lotacao": ["co_ator_papel", "co_cbo", "co_unidade_saude"],
+    "tb_cbo": ["co_cbo", "co_cbo_2002"],
+    "tb_unidade_saude": ["co_seq_unidade_saude", "nu_cnes"],
+    "tb_adm_geral": ["co_ator_papel"],
+    "tb_adm_municipal": ["co_ator_papel"],
+    "rl_ator_papel_perfil": ["co_ator_papel", "co_perfil"],
+    "tb_perfil": ["co_seq_perfil", "no_perfil"],
+    "tb_perfil_recurso": ["co_perfil", "tp_operacao"],
+}
 
-PAPEIS_SQL = (
-    "SELECT ap.co_seq_ator_papel, ap.tp_ator_papel, ap.co_prof, u.ds_login, p.no_profissional,"
-    " (l.co_ator_papel IS NOT NULL), b.co_cbo_2002, us.nu_cnes,"
-    " (g.co_ator_papel IS NOT NULL), m.co_ibge_municipio"
-    " FROM tb_ator_papel ap"
-    " JOIN tb_prof p ON p.co_seq_prof = ap.co_prof"
-    " LEFT JOIN tb_usuario u ON u.co_seq_usuario = p.co_usuario"
-    " LEFT JOIN tb_lotacao l ON l.co_ator_papel = ap.co_seq_ator_papel"
-    " LEFT JOIN tb_cbo b ON b.co_cbo = l.co_cbo"
-    " LEFT JOIN tb_unidade_saude us ON us.co_seq_unidade_saude = l.co_unidade_saude"
-    " LEFT JOIN tb_adm_geral g ON g.co_ator_papel = ap.co_seq_ator_papel"
-    " LEFT JOIN tb_adm_municipal m ON m.co_ator_papel = ap.co_seq_ator_papel"
-    " ORDER BY ap.co_seq_ator_papel"
-)
+
+def fingerprint_sql(resolved):
+    """One expression, used when reading and again inside the write transaction: any change to the assignments,
+    the administrator tables or the set of lotações in between aborts the transaction."""
+    place = resolved.expr("municipal_admin_place", "m")
+    return (
+        "SELECT md5(concat_ws('|',"
+        " (SELECT string_agg(co_ator_papel || ':' || co_perfil, ',' ORDER BY co_ator_papel, co_perfil)"
+        " FROM rl_ator_papel_perfil),"
+        " (SELECT string_agg(co_ator_papel::text, ',' ORDER BY co_ator_papel) FROM tb_adm_geral),"
+        f" (SELECT string_agg(m.co_ator_papel || ':' || {place}, ',' ORDER BY m.co_ator_papel)"
+        " FROM tb_adm_municipal m),"
+        " (SELECT string_agg(co_ator_papel::text, ',' ORDER BY co_ator_papel) FROM tb_lotacao)))"
+    )
+
+
+def papeis_sql(resolved):
+    return (
+        f"SELECT ap.co_seq_ator_papel, {resolved.expr('role_type', 'ap')}, ap.co_prof, u.ds_login,"
+        f" {resolved.expr('professional_name', 'p')},"
+        " (l.co_ator_papel IS NOT NULL), b.co_cbo_2002, us.nu_cnes,"
+        f" (g.co_ator_papel IS NOT NULL), {resolved.expr('municipal_admin_place', 'm')}"
+        " FROM tb_ator_papel ap"
+        " JOIN tb_prof p ON p.co_seq_prof = ap.co_prof"
+        " LEFT JOIN tb_usuario u ON u.co_seq_usuario = p.co_usuario"
+        " LEFT JOIN tb_lotacao l ON l.co_ator_papel = ap.co_seq_ator_papel"
+        " LEFT JOIN tb_cbo b ON b.co_cbo = l.co_cbo"
+        " LEFT JOIN tb_unidade_saude us ON us.co_seq_unidade_saude = l.co_unidade_saude"
+        " LEFT JOIN tb_adm_geral g ON g.co_ator_papel = ap.co_seq_ator_papel"
+        " LEFT JOIN tb_adm_municipal m ON m.co_ator_papel = ap.co_seq_ator_papel"
+        " ORDER BY ap.co_seq_ator_papel"
+    )
+
 
 ASSIGNMENTS_SQL = (
     "SELECT r.co_ator_papel, r.co_perfil, pf.no_perfil FROM rl_ator_papel_perfil r"
@@ -63,10 +99,13 @@ def _bool(text):
     return text in ("t", "true", "1")
 
 
-def read_state(client, profile_name, resources):
-    """Everything the plan needs, read with queries only. ``client`` is an open PgClient."""
+def read_state(client, profile_name, resources, schema=None):
+    """Everything the plan needs, read with queries only, on the 4.x or the 5.x schema. ``client`` is an open
+    PgClient; ``schema`` a pec_schema LiveSchema of it (one is made when absent). Raises
+    pec_schema.SchemaUnsupported, naming the missing column, before any row is read."""
+    resolved = (schema or LiveSchema(client)).resolve("reading the profile assignments", STATE_FIELDS, STATE_COLUMNS)
     papeis = []
-    for row in client.query(PAPEIS_SQL):
+    for row in client.query(papeis_sql(resolved)):
         papeis.append(
             {
                 "id": int(row[0]),
@@ -88,32 +127,36 @@ def read_state(client, profile_name, resources):
         profile_names[int(perfil_id)] = perfil_name
     profile = None
     row = client.query(
-        "SELECT co_seq_perfil, tp_perfil, st_ativo FROM tb_perfil WHERE no_perfil = " + sql_literal(profile_name)
+        f"SELECT pf.co_seq_perfil, {resolved.expr('profile_type', 'pf')}, {resolved.expr('profile_active', 'pf')}"
+        " FROM tb_perfil pf WHERE pf.no_perfil = " + sql_literal(profile_name)
     )
     if row:
         profile = {"id": int(row[0][0]), "type": row[0][1], "active": _bool(row[0][2]), "grants": []}
         grants = client.query(
-            "SELECT rc.no_recurso, pr.tp_operacao FROM tb_perfil_recurso pr"
-            " JOIN tb_recurso rc ON rc.co_recurso = pr.co_recurso"
+            f"SELECT {resolved.expr('grant_resource', 'pr')}, pr.tp_operacao FROM tb_perfil_recurso pr"
             f" WHERE pr.co_perfil = {profile['id']} ORDER BY 1, 2"
         )
         profile["grants"] = sorted((g[0], g[1]) for g in grants)
         profile_names[profile["id"]] = profile_name
-    known = {}
+    known = []
     if resources:
         names = ", ".join(sql_literal(r) for r in resources)
-        known = {
-            r[1]: int(r[0])
-            for r in client.query(f"SELECT co_recurso, no_recurso FROM tb_recurso WHERE no_recurso IN ({names})")
-        }
-    fingerprint = client.scalar(FINGERPRINT_SQL)
+        known = sorted(
+            r[0]
+            for r in client.query(
+                f"SELECT rc.no_recurso FROM {resolved.expr('resource_names', 'rc')} AS rc (no_recurso)"
+                f" WHERE rc.no_recurso IN ({names})"
+            )
+        )
+    fingerprint_query = fingerprint_sql(resolved)
     return {
         "papeis": papeis,
         "assignments": assignments,
         "profile_names": profile_names,
         "profile": profile,
         "resources": known,
-        "fingerprint": fingerprint,
+        "fingerprint": client.scalar(fingerprint_query),
+        "fingerprint_sql": fingerprint_query,
     }
 
 
@@ -245,7 +288,7 @@ def apply_sql(state, the_plan, profile_name, profile_type, resources):
         "LOCK TABLE rl_ator_papel_perfil, tb_adm_geral, tb_adm_municipal, tb_lotacao, tb_perfil, tb_perfil_recurso"
         " IN SHARE ROW EXCLUSIVE MODE",
         "DO $sesdf$ BEGIN IF ("
-        + FINGERPRINT_SQL
+        + state["fingerprint_sql"]
         + ") IS DISTINCT FROM "
         + sql_literal(state["fingerprint"])
         + " THEN RAISE EXCEPTION "

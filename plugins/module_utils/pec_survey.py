@@ -26,7 +26,8 @@ The bundle (``format`` 1)::
      "config_keys": {"pec_config": [...] | null, "application_properties": [...] | null, "certmgr": [...] | null},
      "schema": {table: {"columns": {col: {"type", "nullable"[, "udt"]}}, "primary_key": [...],
                         "foreign_keys": [{"columns", "references", "referenced_columns"}], "approx_rows": n} | null},
-     "reference": {"transmission_tables": [names with a transmission prefix], "config_sistema_keys": [...] | null,
+     "reference": {"transmission_tables": [names with a transmission prefix], "audit_tables": [names with ta_],
+                   "config_sistema_keys": [...] | null,
                    "tb_nodo": {"columns", "rows", "truncated"} | null,
                    "tb_situacao_lote_transp_nodo": {...} | null, "tb_situacao_lote_transp": {...} | null},
      "files": {"root", "count", "by_kind", "listed": [{"path", "kind", "size", "mtime"}], "truncated", ...},
@@ -106,9 +107,15 @@ OTHER_TABLES = (
     "tb_equipe",
     "tb_cbo",
     "tb_migracao_trava",
+    # 5.x audit: ta_* shadow tables written by audit_* triggers (pec-facts, third review); their columns, never rows.
+    "ta_lotacao",
+    "ta_ator_papel",
+    "ta_ator_papel_perfil",
 )
 # Every table whose name starts with one of these is listed by name (the transmission family, whatever it holds).
 TABLE_PREFIXES = ("tb_lote", "tb_dado", "tb_nodo", "tb_situacao", "tb_envio")
+# ... and the audit shadow tables, listed apart (which table audits rl_ator_papel_perfil on a real PEC is not public).
+AUDIT_PREFIX = "ta_"
 CONFIG_TABLE = "tb_config_sistema"
 NODE_TABLE = "tb_nodo"
 NODE_COLUMN_PREFIXES = ("no_", "co_")
@@ -605,11 +612,12 @@ def _in_list(names):
 
 
 def _prefix_filter(column):
-    return " OR ".join(f"left({column}, {len(p)}) = {sql_literal(p)}" for p in TABLE_PREFIXES)
+    return " OR ".join(f"left({column}, {len(p)}) = {sql_literal(p)}" for p in (*TABLE_PREFIXES, AUDIT_PREFIX))
 
 
 def read_tables(client, tables):
-    """(present tables of ``tables``, names of every table of the schema with a transmission prefix)."""
+    """(present tables of ``tables``, names of every table of the schema with a transmission prefix, names of every
+    table with the audit prefix ``ta_``)."""
     rows = client.query(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         f" AND (table_name IN ({_in_list(tables)}) OR {_prefix_filter('table_name')}) ORDER BY 1"
@@ -617,7 +625,8 @@ def read_tables(client, tables):
     names = [r[0] for r in rows]
     wanted = set(tables)
     prefixed = [n for n in names if n.startswith(TABLE_PREFIXES)][:LIST_MAX]
-    return [n for n in names if n in wanted], prefixed
+    audit = [n for n in names if n.startswith(AUDIT_PREFIX)][:LIST_MAX]
+    return [n for n in names if n in wanted], prefixed, audit
 
 
 def read_columns(client, tables):
@@ -732,7 +741,7 @@ def survey_database(client, params, tables, errors):
             _error(errors, probe, exc)
             return default
 
-    present, prefixed = attempt("schema.tables", lambda: read_tables(client, tables), (None, []))
+    present, prefixed, audit = attempt("schema.tables", lambda: read_tables(client, tables), (None, [], []))
     if present is None:
         return info, None, {}, {}
     columns = attempt("schema.columns", lambda: read_columns(client, present), {})
@@ -755,6 +764,7 @@ def survey_database(client, params, tables, errors):
 
     reference = {
         "transmission_tables": prefixed,
+        "audit_tables": audit,
         "config_sistema_keys": None,
         NODE_TABLE: None,
         **dict.fromkeys(SITUATION_TABLES),

@@ -18,7 +18,10 @@ description:
   - With O(scope=central) the database is the central server's (many units); only the lotações of unit O(cnes) are
     audited, and every professional the CNES XML places in that unit must have an active lotação there with that CBO
     (the central server's side of a migrated UBS).
-  - Changes nothing in the PEC. Schema names are those of pec-facts.md (unconfirmed for 4.5.2).
+  - Changes nothing in the PEC. It reads the PEC test double's 4.x column names or those seen on a real 5.5
+    (C(tb_prof.no_civil_profissional), C(tb_perfil.type), integer C(st_ativo)), whichever the live schema has
+    (module_utils C(pec_schema)); a schema with neither fails naming the missing column ("não verificável") before
+    any row is read. Unconfirmed for 4.5.2.
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
@@ -53,7 +56,7 @@ options:
     elements: str
     default: []
   include_inactive:
-    description: Also audit inactive lotações (C(st_ativo = false)).
+    description: Also audit inactive lotações (C(tb_lotacao.st_ativo) false, or 0 on 5.x).
     type: bool
     default: false
   scope:
@@ -115,16 +118,14 @@ executed_queries:
   elements: str
 """
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sesdf.esus.plugins.module_utils.cnes import (
-    AUDIT_SQL,
     audit_profiles,
     central_audit,
     cnes_from_base64,
     read_cnes_file,
+    read_lotacoes,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
@@ -155,7 +156,7 @@ def main():
     except PecError as exc:
         module.fail_json(msg=exc.msg, executed_queries=[], **exc.details)
     with pec_database(module) as pec:
-        rows = [json.loads(r[0]) for r in pec.client.query(AUDIT_SQL)]
+        rows = read_lotacoes(pec.client)
         if params["scope"] == "central":
             mismatches = central_audit(
                 data, rows, params["cnes"], params["extra_allowed_profiles"], params["include_inactive"]

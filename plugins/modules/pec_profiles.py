@@ -25,6 +25,9 @@ description:
     they were read; otherwise it rolls back and the task fails asking for a rerun.
   - The schema names (tables, C(tp_perfil) values, C(tb_recurso) names, C(tp_operacao) values) are those seen on
     PEC 5.x and modelled by the collection's test double; unconfirmed for 4.5.2, hence the options.
+  - Writes only where the schema profile C(change_profiles) of module_utils C(pec_compat) matches, which describes
+    the double's 4.x schema only. On a 5.x schema (C(no_tipo_ator_papel), C(tb_perfil.type) and C(situation),
+    resource names in C(tb_perfil_recurso), no C(tb_recurso)) the change is always refused, see O(unsupported).
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:

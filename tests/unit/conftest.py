@@ -1,5 +1,6 @@
 """Shared fixtures for the unit tests: a real, throw-away PostgreSQL server (``pg_server``) and, on it, a fresh
-database with the PEC test double's 4.2.8 schema and a synthetic UBS (``pec_db``)."""
+database with the PEC test double's 4.2.8 schema and a synthetic UBS (``pec_db``), or the same UBS on the double's
+schema of a later version (``pec_double``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
 
 SCHEMA = os.path.join(os.path.dirname(__file__), "..", "pec_double", "sql", "baseline-4.2.8.sql")
+MIGRATIONS = os.path.join(os.path.dirname(SCHEMA), "migrations")
 
 # Synthetic UBS: 4 professionals (one with two lotações, one with two profiles on a lotação), the installer's
 # general administrator, a municipal administrator who also has a lotação, and a break-glass general administrator.
@@ -179,22 +181,79 @@ def _conn(server, name):
     }
 
 
-@pytest.fixture
-def pec_db(pg_server):
-    """A fresh database with the double's 4.2.8 schema and the synthetic UBS above."""
+def _create_pec_db(server):
     if not os.path.exists(SCHEMA):
         pytest.fail(f"PEC double schema missing at {SCHEMA}: the test double (tests/pec_double) is required")
     name = "pec_" + uuid.uuid4().hex[:10]
-    with PgClient(pg_server["bin_dir"], _conn(pg_server, "postgres")) as admin:
+    with PgClient(server["bin_dir"], _conn(server, "postgres")) as admin:
         admin.query(f"CREATE DATABASE {name}")
     with open(SCHEMA, encoding="utf-8") as handle:
         schema = handle.read()
-    with PgClient(pg_server["bin_dir"], _conn(pg_server, name)) as client:
+    with PgClient(server["bin_dir"], _conn(server, name)) as client:
         client.query(schema)
         client.query(SEED)
-    yield _conn(pg_server, name)
-    with PgClient(pg_server["bin_dir"], _conn(pg_server, "postgres")) as admin:
-        admin.query(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return _conn(server, name)
+
+
+def _drop_pec_db(server, conn):
+    with PgClient(server["bin_dir"], _conn(server, "postgres")) as admin:
+        admin.query(f"DROP DATABASE IF EXISTS {conn['name']} WITH (FORCE)")
+
+
+@pytest.fixture
+def pec_db(pg_server):
+    """A fresh database with the double's 4.2.8 schema and the synthetic UBS above."""
+    conn = _create_pec_db(pg_server)
+    yield conn
+    _drop_pec_db(pg_server, conn)
+
+
+def _version_key(version):
+    return tuple(int(part) for part in version.split("."))
+
+
+class PecDouble:
+    """Databases of the double at a given version: the 4.2.8 baseline and the synthetic UBS above, then every
+    migration of tests/pec_double/sql/migrations up to that version, each in its own transaction with
+    VERSAOBANCODADOS set inside it (as the double's installer updates a server in use)."""
+
+    def __init__(self, server):
+        self.server = server
+        self.made = []
+
+    def versions(self):
+        return sorted((f[: -len(".sql")] for f in os.listdir(MIGRATIONS) if f.endswith(".sql")), key=_version_key)
+
+    def create(self, version="4.2.8"):
+        conn = _create_pec_db(self.server)
+        self.made.append(conn)
+        self.migrate(conn, version)
+        return conn
+
+    def migrate(self, conn, version):
+        """Apply the migrations newer than the database's VERSAOBANCODADOS, up to ``version``."""
+        with PgClient(self.server["bin_dir"], conn) as client:
+            current = client.scalar(
+                "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 'VERSAOBANCODADOS'"
+            )
+            for step in self.versions():
+                if _version_key(current) < _version_key(step) <= _version_key(version):
+                    with open(os.path.join(MIGRATIONS, f"{step}.sql"), encoding="utf-8") as handle:
+                        sql = handle.read()
+                    client.query(
+                        f"BEGIN;\n{sql}\nUPDATE tb_config_sistema SET ds_texto = '{step}'"
+                        " WHERE co_config_sistema = 'VERSAOBANCODADOS';\nCOMMIT;"
+                    )
+
+
+@pytest.fixture
+def pec_double(pg_server):
+    """``pec_double.create(version)`` -> connection of a fresh database with the synthetic UBS on the double's schema
+    of ``version``; ``pec_double.migrate(conn, version)`` updates one. Every database is dropped afterwards."""
+    double = PecDouble(pg_server)
+    yield double
+    for conn in double.made:
+        _drop_pec_db(pg_server, conn)
 
 
 MODULES = os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "modules")

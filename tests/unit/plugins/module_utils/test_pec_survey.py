@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import stat
 
@@ -352,6 +353,25 @@ def test_an_installer_that_hangs_is_cut_by_the_timeout(tmp_path):
 def test_the_transmission_tables_are_all_surveyed():
     assert set(TRANSMISSION_TABLES) <= set(survey_tables())
     assert {"tb_migracao_trava", "tb_localidade", "tb_recurso"} <= set(survey_tables())
+    assert {"ta_lotacao", "ta_ator_papel", "ta_ator_papel_perfil"} <= set(survey_tables())
+
+
+def test_on_the_5_5_schema_the_localidade_and_audit_tables_are_described_by_their_columns_only(
+    pg_server, pec_double, tmp_path
+):
+    conn = pec_double.create("5.5.28")
+    alter(pg_server, conn, "UPDATE tb_lotacao SET st_ativo = 0 WHERE co_ator_papel = 1")  # one audited row
+    bundle, executed = survey(pg_server, conn, tmp_path)
+    schema, reference = bundle["schema"], bundle["reference"]
+    assert set(schema["tb_localidade"]["columns"]) == {"co_localidade", "no_localidade_dbl", "co_ibge_dbl"}
+    assert "co_localidade" in schema["tb_adm_municipal"]["columns"]
+    assert schema["tb_perfil"]["columns"]["situation"] == {"type": "integer", "nullable": False}
+    assert {"dt_auditoria_dbl", "tp_operacao_dbl", "co_prof"} <= set(schema["ta_lotacao"]["columns"])
+    assert schema["ta_ator_papel_perfil"] is not None and schema["tb_recurso"] is None
+    assert reference["audit_tables"] == ["ta_ator_papel", "ta_ator_papel_perfil", "ta_lotacao"]
+    assert not {"tb_localidade", "ta_lotacao", "ta_ator_papel", "ta_ator_papel_perfil"} & set(reference)
+    assert not [q for q in executed if re.search(r'FROM\s+"?(ta_|tb_localidade)', q)], "no row of them is read"
+    assert bundle["errors"] == [], bundle["errors"]
 
 
 @pytest.mark.parametrize("check", [True, False])
