@@ -99,6 +99,10 @@ def _handler(fake):
         def _answer(self, status, body=b"", content_type="application/json", cookies=()):
             if isinstance(body, (dict, list)):
                 body = json.dumps(body).encode()
+            # logged before the answer is written: the client may read it before this thread goes on
+            fake.log.append(
+                (self.command, self.path, status, self.headers.get("X-XSRF-TOKEN"), self._cookies().get("JSESSIONID"))
+            )
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -106,10 +110,6 @@ def _handler(fake):
                 self.send_header("Set-Cookie", cookie)
             self.end_headers()
             self.wfile.write(body)
-            cookies_now = self._cookies()
-            fake.log.append(
-                (self.command, self.path, status, self.headers.get("X-XSRF-TOKEN"), cookies_now.get("JSESSIONID"))
-            )
 
         def do_GET(self):
             cookies = self._cookies()
