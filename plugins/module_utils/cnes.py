@@ -367,69 +367,6 @@ def central_audit(cnes_data, lotacoes, cnes, extra_allowed_profiles=(), include_
     return mismatches
 
 
-# Import through the PEC's API ------------------------------------------------------------------------
-
-
-def post_cnes_file(url, path, user, password, timeout=300):
-    """POST the file, byte for byte, as multipart field ``file`` with HTTP Basic; returns the parsed JSON answer.
-
-    The body is built here (not with a MIME library) so no transfer encoding or line-ending change touches the
-    zip. The double authenticates with Basic; the real PEC (5.4.37+) wants a session and XSRF: unconfirmed.
-    """
-    import base64
-    import json
-    import urllib.error
-    import uuid
-
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise PecError(f"cannot read {path}: {exc}") from exc
-    boundary = "sesdf-esus-" + uuid.uuid4().hex
-    name = os.path.basename(path).replace('"', "")
-    mime = "application/zip" if data[:2] == b"PK" else "application/xml"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            f"Content-Type: {mime}\r\n\r\n"
-        ).encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    from ansible.module_utils.urls import open_url  # only the module uploads; the cron job never imports this
-
-    try:
-        with open_url(
-            url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": f"Basic {token}"},
-            timeout=timeout,
-            validate_certs=False,
-        ) as response:
-            text = response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", "replace")[:300]
-        if exc.code in (401, 403):
-            raise PecError(
-                f"the PEC refused the CNES import credentials (HTTP {exc.code}); check cnes_import_api_user/password"
-            ) from exc
-        if exc.code == 404:
-            raise PecError(
-                f"the PEC has no CNES import API at {url} (HTTP 404); set cnes_import_api=false to stage the file "
-                "for a manual import"
-            ) from exc
-        raise PecError(f"the PEC rejected the CNES file (HTTP {exc.code}): {detail}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise PecError(f"the PEC does not answer at {url} ({exc}); check that e-SUS-PEC.service is running") from exc
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"raw": text[:500]}
-
-
 def layout_verdict(xsd_version, pec_version, last_xsd_version=None, min_pec=None):
     """None when a PEC of ``pec_version`` takes a CNES file of layout ``xsd_version`` after one of
     ``last_xsd_version``; else the reason, in Portuguese, with what to do. ``min_pec``: {layout: first PEC that

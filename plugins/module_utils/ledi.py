@@ -420,6 +420,19 @@ def _shape(value, what):
     return f"{what} com {len(value)} caracteres"
 
 
+def ibge_with_check_digit(code):
+    """The 7-digit IBGE code of a município, the form LEDI records carry: a 7-digit code as given, a 6-digit one with
+    its check digit added (digits weighted 1, 2, 1, 2, 1, 2, the digits of each product summed, the digit is
+    ``(10 - sum % 10) % 10``: 530010 -> 5300108). None for anything else."""
+    code = str(code if code is not None else "").strip()
+    if _DIGITS7.fullmatch(code):
+        return code
+    if not re.fullmatch(r"[0-9]{6}", code):
+        return None
+    total = sum(sum(divmod(int(digit) * (1 + i % 2), 10)) for i, digit in enumerate(code))
+    return code + str((10 - total % 10) % 10)
+
+
 def check_record(rec, cnes=None):
     """Problems (Portuguese) of a decoded record: [] when it is well-formed (and of unit ``cnes`` when given)."""
     cnes = _want_cnes(cnes)

@@ -25,7 +25,7 @@ import re
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import atomic_write
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import cds_deadline
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import missing_schema
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import missing_schema, query_read_only, single_select
 
 DEFAULT_RECORDS_TABLE = "tb_dado_transp"
 DEFAULT_UUID_COLUMN = "co_unico_dado_serializado"
@@ -99,7 +99,7 @@ class RecordsReader:
                 "nenhuma consulta de entrega por nó configurada (sesdf_esus_pec_node_query, escrita pela TI a partir "
                 "do levantamento de um servidor real): a entrega online do PEC não é verificável"
             )
-        if not re.match(r"(?is)^\s*(select|with)\b", self.node_query) or ";" in self.node_query:
+        if single_select(self.node_query) is None:
             return False, "a consulta de entrega por nó precisa ser um único SELECT (ou WITH ... SELECT)"
         if not self.node_query_requires:
             return (
@@ -122,10 +122,7 @@ class RecordsReader:
         usable, why = self.node_check()
         if not usable:
             raise NotObservable(why)
-        rows = self.client.query(
-            "BEGIN TRANSACTION READ ONLY;\n" + self.node_query + ";\nROLLBACK;",
-            record=False,
-        )
+        rows = query_read_only(self.client, self.node_query)
         return {normalise_uuid(r[0]) for r in rows if r and r[0]}
 
 

@@ -14,6 +14,7 @@ exactly as a one-shot psql would; the next query starts a new one.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import selectors
 import shutil
@@ -298,6 +299,25 @@ def sql_literal(value):
     if value is None:
         return "NULL"
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def single_select(sql):
+    """``sql`` without its trailing semicolons when it is a single SELECT (or WITH ... SELECT), else None: what IT
+    writes from a survey into the inventory (the node query, the município query) and the collection runs read-only."""
+    text = (sql or "").strip().rstrip(";").strip()
+    if not text or ";" in text or not re.match(r"(?is)^(select|with)\b", text):
+        return None
+    return text
+
+
+def query_read_only(client, sql):
+    """Rows of a :func:`single_select` run in a READ ONLY transaction that is rolled back (not recorded in
+    ``executed_queries``): a statement that would write fails, and nothing it did stays."""
+    text = single_select(sql)
+    if text is None:
+        raise PecError("a read-only query must be a single SELECT (or WITH ... SELECT)")
+    # the newline ends a trailing comment before the semicolon
+    return client.query("BEGIN TRANSACTION READ ONLY;\n" + text + "\n;\nROLLBACK;", record=False)
 
 
 def database_version(client, key="VERSAOBANCODADOS"):

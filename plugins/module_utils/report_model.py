@@ -629,7 +629,11 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
     cnes = concerns["cnes"]["data"]
     last_import = _dict(cnes.get("last_import"))
     pending_manual = _dict(cnes.get("pending_manual"))
-    method = {"api": "pela API", "manual": "pela tela do PEC"}.get(_text(last_import.get("method")), "")
+    method = {
+        "api": "pela API",
+        "api_confirmada": "pela API (conclusão conferida no PEC)",
+        "manual": "pela tela do PEC",
+    }.get(_text(last_import.get("method")), "")
     text = (
         " ".join(
             w
@@ -643,7 +647,19 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
         if last_import
         else "nenhuma importação"
     )
-    if pending_manual:
+    if pending_manual and _text(pending_manual.get("method")) == "api_nao_verificada":
+        text += "; importação enviada pela API sem conclusão verificável"
+        pend.append(
+            _pendency(
+                "cnes_manual",
+                "media",
+                f"conferir no PEC (menu CNES) se terminou a importação do arquivo do CNES "
+                f"{_text(pending_manual.get('file'), '')} enviada pela API em "
+                f"{day_text(pending_manual.get('staged_at')) or '?'} e confirmar com cnes_import_confirm_manual=true",
+                "cnes",
+            )
+        )
+    elif pending_manual:
         text += "; arquivo aguardando importação pela tela do PEC"
         pend.append(
             _pendency(

@@ -165,6 +165,22 @@ def test_a_cnes_file_waiting_for_the_manual_import_is_a_pendency():
     assert row["states"]["cnes"]["cell"].endswith("aguardando importação pela tela do PEC (30/11/2026)")
 
 
+def test_an_import_sent_through_the_api_without_a_verifiable_end_is_a_confirmation_due_not_an_import():
+    pec = healthy_pec()
+    pec["state"]["cnes"]["data"]["pending_manual"] = {
+        "file": "XmlParaESUS31_530010.zip",
+        "staged_at": "2026-11-30T06:00:00Z",
+        "method": "api_nao_verificada",
+        "path": "/var/lib/sesdf-esus/cnes/recebido/XmlParaESUS31_530010.zip",
+    }
+    row = row_of(pec=pec)
+    assert codes(row) == ["cnes_manual"]
+    msg = row["pendencias"][0]["msg"]
+    assert "conferir no PEC (menu CNES)" in msg and "cnes_import_confirm_manual=true" in msg
+    assert "importar pela tela" not in msg
+    assert row["states"]["cnes"]["cell"].endswith("importação enviada pela API sem conclusão verificável (30/11/2026)")
+
+
 def test_a_restore_drill_never_done_and_an_apt_ubs_offhost_are_not_alarms():
     pec = healthy_pec()
     pec["backup_status"]["restore_drill"] = None
