@@ -121,17 +121,42 @@ INBOX = "/var/lib/sesdf-esus/lotes/entrada"
 CRON = "/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json"
 
 
-def new_production(host, n):
-    """n new records on the strict double (copies of a record under new uuids, the LEDI bytes' uuid replaced too)
-    and the operator's "Salvar em arquivo" of them into the inbox, settled: the saved file's name."""
-    sql(
+def new_records(host, n):
+    """n new records on the strict double, in no lote (copies of a record under new uuids, the LEDI bytes' uuid
+    replaced too): their uuids."""
+    rows = sql(
         host,
         "INSERT INTO tb_dado_transp (co_unico_dado_serializado, tp_dado_dbl, co_unidade_saude_dbl, dt_registro_dbl,"  # noqa: S608
         " ds_dado_dbl) SELECT n.u, d.tp_dado_dbl, d.co_unidade_saude_dbl, now(), overlay(d.ds_dado_dbl placing"
         " convert_to(n.u, 'UTF8') from position(convert_to(d.co_unico_dado_serializado, 'UTF8') in d.ds_dado_dbl)"
         " for 36) FROM (SELECT * FROM tb_dado_transp ORDER BY co_seq_dado_transp LIMIT 1) d,"
-        f" (SELECT gen_random_uuid()::text AS u FROM generate_series(1, {int(n)})) n",
+        f" (SELECT gen_random_uuid()::text AS u FROM generate_series(1, {int(n)})) n"
+        " RETURNING co_unico_dado_serializado",
     )
+    return sorted(row[0] for row in rows)
+
+
+def sent_online(host, uuids):
+    """The PEC's online transmission of these records, as the strict double's automatic lote records it: one lote
+    sent to every destination node (ENVIADO per lote and per item)."""
+    ids = ", ".join(f"'{u}'" for u in uuids)
+    sql(
+        host,
+        f"WITH d AS (SELECT co_seq_dado_transp FROM tb_dado_transp WHERE co_unico_dado_serializado IN ({ids})),"  # noqa: S608
+        " lt AS (INSERT INTO tb_lote_transp (dt_criacao, dt_inicio_periodo_dbl, dt_fim_periodo_dbl, qt_registros_dbl)"
+        " SELECT now(), current_date, current_date, count(*) FROM d RETURNING co_seq_lote_transp),"
+        " it AS (INSERT INTO tb_lote_transp_item (co_lote_transp_dbl, co_dado_transp_dbl) SELECT lt.co_seq_lote_transp,"
+        " d.co_seq_dado_transp FROM lt, d RETURNING co_seq_lote_transp_item_dbl),"
+        " ln AS (INSERT INTO tb_lote_transp_nodo (co_lote_transp_dbl, co_nodo_dbl, co_situacao_dbl, dt_envio_dbl)"
+        " SELECT lt.co_seq_lote_transp, n.co_seq_nodo, 2, now() FROM lt, tb_nodo n RETURNING 1)"
+        " INSERT INTO tb_lote_transp_item_nodo (co_lote_transp_item_dbl, co_nodo_dbl, co_situacao_dbl)"
+        " SELECT it.co_seq_lote_transp_item_dbl, n.co_seq_nodo, 2 FROM it, tb_nodo n RETURNING 1",
+    )
+
+
+def new_production(host, n):
+    """n new records and the operator's "Salvar em arquivo" of them into the inbox, settled: the saved file's name."""
+    new_records(host, n)
     with host.sudo():
         saved = json.loads(host.check_output(f"pec-double-generate salvar-lote --destino {INBOX}"))
         host.check_output(f"touch -d '-1 hour' {saved['arquivo']}")
@@ -211,6 +236,40 @@ def test_cron_entry_point_delivers_new_production_the_operator_saved_without_ans
     assert summary["source"] == "files" and summary["gate"]["missing"] == 0 and summary["gate"]["at_node"] == 50
     newest = next(lote for lote in summary["lotes"] if lote["file"] == name)
     assert newest["confirmed"] and newest["records"] == 5
+
+
+def test_on_5_5_the_gate_names_exactly_the_records_neither_at_a_node_nor_in_a_delivered_file(host):
+    """A week on 5.5.28: two records sent online to the node, two saved to a file by the operator, three nobody
+    exported. The file is delivered once; the migration gate counts the first four and names the last three."""
+    only(host, H55)
+    online = new_records(host, 2)
+    sent_online(host, online)
+    new_production(host, 2)
+    files_before = len(read_json(host, "/var/lib/sesdf-esus/lotes/ledger.json")["files"])
+    with host.sudo():
+        first, again = host.run(CRON), host.run(CRON)
+    assert first.rc == 0 and again.rc == 0, first.stderr + again.stderr
+    assert json.loads(first.stdout)["confirmed"] == 1 and json.loads(again.stdout)["confirmed"] == 0
+    ledger = read_json(host, "/var/lib/sesdf-esus/lotes/ledger.json")["files"]
+    assert len(ledger) == files_before + 1, "the saved file is in the ledger once"
+    missing = new_records(host, 3)
+    args = {"lotes_source": "files", "cnes": "0010003", "fail_on_problems": False, "backup_max_age_hours": 0}
+    inventory = RUNNER.get_variables(H55)
+    args |= {
+        "node_query": inventory["sesdf_esus_pec_node_query"],
+        "node_query_requires": inventory["sesdf_esus_pec_node_query_requires"],
+    }
+    check = run_module(H55, "sesdf.esus.pec_decommission_check", args, check=True)
+    records = check["files"]["records"]
+    # the generator's 2 lotes of 25 sent online, the 30 records of the prepare's file; then this test's 2 + 2 + 3
+    assert (records["db_records"], records["at_node"], records["delivered_in_files"], records["missing"]) == (
+        87,
+        52,
+        32,
+        3,
+    )
+    named = next(p for p in check["problems"] if "3 registro(s)" in p)
+    assert all(uuid in named for uuid in missing) and not any(uuid in named for uuid in online)
 
 
 def test_lote_altered_at_the_destination_is_detected_and_sent_again(host):
