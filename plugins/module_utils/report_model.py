@@ -23,6 +23,10 @@ SEVERITIES = ("critica", "alta", "media")
 DUE = ("critica", "alta")
 # Capabilities only the migration uses (decommission, consultation checks): refused on an inapt UBS, no pendency.
 MIGRATION_CAPABILITIES = ("change_profiles", "transmission_off", "cnes_profile_reset_off")
+# The db mode of the lotes (the test double's old model): where the PEC refuses it the lotes job reads the lote files
+# the operator saves into the inbox (lotes_export_source auto), the way on every real server; its own state says
+# whether production is delivered, so the refusal itself is no pendency.
+LOTES_DB_CAPABILITIES = ("create_lotes", "mark_lotes_sent")
 
 STATUS_LABELS = {
     "migrada": "migrada",
@@ -301,6 +305,8 @@ def build_row(host, settings, today):
                 continue
             if cap_name in MIGRATION_CAPABILITIES and row["status"] == "inapta":
                 continue  # an inapt UBS keeps its server: the migration's switches are not its concern
+            if cap_name in LOTES_DB_CAPABILITIES:
+                continue
 
             missing = ", ".join(_text(m) for m in _list(cap.get("missing")))
             pend.append(

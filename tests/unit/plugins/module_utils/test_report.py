@@ -515,9 +515,21 @@ def test_an_inapt_ubs_whose_pec_refuses_the_migration_switches_has_no_pendency_f
     managers see no daily alarm for them. The same refusals on an apt UBS stay due (its migration will need them)."""
     pec = healthy_pec()
     pec["capabilities"].update(REFUSED)
-    pec["capabilities"]["create_lotes"] = {"supported": False, "missing": ["tb_lote_transp"], "manual": "Gerar lote"}
     inapt = row_of(pec=pec, group="ubs_inaptas")
-    compat = [p["msg"] for p in inapt["pendencias"] if p["code"] == "compat"]
-    assert len(compat) == 1 and "tb_lote_transp" in compat[0], "the lotes capability an inapt UBS uses is still due"
+    assert [p for p in inapt["pendencias"] if p["code"] == "compat"] == []
     apt = row_of(pec=pec, group="ubs_aptas")
-    assert len([p for p in apt["pendencias"] if p["code"] == "compat"]) == 1 + len(REFUSED)
+    assert len([p for p in apt["pendencias"] if p["code"] == "compat"]) == len(REFUSED)
+
+
+def test_a_pec_that_refuses_the_db_lotes_is_no_pendency_the_lote_files_are_the_way():
+    """Every real server (4.5.2 strict, 5.5) refuses the double's db-mode lotes: the lotes job reads the operator's
+    lote files instead, so the refusal is no alarm for an inapt or an apt UBS; a refused write the UBS needs stays."""
+    pec = healthy_pec()
+    for name in ("create_lotes", "mark_lotes_sent"):
+        pec["capabilities"][name] = {"supported": False, "missing": ["tb_situacao_lote_transp"], "manual": "Gerar lote"}
+    pec["capabilities"]["change_profiles"] = {"supported": False, "missing": ["tb_perfil.tp_perfil"], "manual": "UI"}
+    for group in ("ubs_inaptas", "ubs_aptas"):
+        msgs = [p["msg"] for p in row_of(pec=pec, group=group)["pendencias"] if p["code"] == "compat"]
+        assert not any("tb_situacao_lote_transp" in m for m in msgs), (group, msgs)
+    apt = [p["msg"] for p in row_of(pec=pec, group="ubs_aptas")["pendencias"] if p["code"] == "compat"]
+    assert len(apt) == 1 and "tb_perfil.tp_perfil" in apt[0]
