@@ -136,7 +136,7 @@ class PecWebSession:
         """``text`` (from the PEC) without the secrets, cut to MESSAGE_CHARS."""
         text = str(text or "")
         for secret in self._secrets:
-            for form in {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}:
+            for form in (secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
                 text = text.replace(form, MASK)
         text = " ".join(text.split())
         return text[:MESSAGE_CHARS] + ("…" if len(text) > MESSAGE_CHARS else "")

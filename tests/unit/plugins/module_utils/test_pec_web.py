@@ -76,10 +76,10 @@ def no_password_in(*values):
 
 
 def test_every_post_carries_the_current_xsrf_token_and_the_upload_the_one_rotated_at_login(fake, cnes_zip):
-    result, _ = run_import(fake, cnes_zip)
+    result, _fake_log = run_import(fake, cnes_zip)
     assert result["verified"] is True
     posts = [entry for entry in fake.log if entry[0] == "POST"]
-    assert posts and all(status != 403 for _, _, status, _, _ in posts)
+    assert posts and all(post[2] != 403 for post in posts)
     first, rotated = fake.issued[0], fake.issued[1]
     assert posts[0][3] == first, "the login carries the token GET / set"
     upload = fake.uploads[0]
@@ -98,7 +98,7 @@ def test_a_post_without_an_xsrf_token_is_refused_and_the_message_says_no_token_w
 def test_a_wrong_xsrf_header_is_refused_403(fake):
     session = pec_web.PecWebSession(fake.url, timeout=10)
     session.start()
-    status, _ = session._send(
+    status, _answer = session._send(
         "POST", "/api/graphql", b"{}", {"Content-Type": "application/json", "X-XSRF-TOKEN": "forged"}
     )
     assert status == 403
@@ -108,7 +108,7 @@ def test_a_403_that_brings_a_new_xsrf_token_is_sent_once_more_with_it(cnes_zip):
     fake = FakePec()
     fake.xsrf_on_get = False  # a deferred token: set only on the answer to a POST without one
     with running(fake):
-        result, _ = run_import(fake, cnes_zip)
+        result, _fake_log = run_import(fake, cnes_zip)
     assert result["verified"] is True
     statuses = [entry[2] for entry in fake.log if entry[0] == "POST"]
     assert statuses[:2] == [403, 200], "the first POST is refused, then sent once with the token it brought"
@@ -136,7 +136,7 @@ def test_a_wrong_password_is_refused(fake, cnes_zip):
 def test_the_password_is_in_no_exception_text_nor_return_value(cnes_zip):
     fake = FakePec()
     with running(fake):
-        result, _ = run_import(fake, cnes_zip)
+        result, _fake_log = run_import(fake, cnes_zip)
         no_password_in(result)
         fake.login_refusal = "echo"  # the server quotes the request (and the password) back in its error
         with pytest.raises(PecError) as refused:
@@ -157,7 +157,7 @@ def test_an_answer_larger_than_the_bound_is_not_read_and_the_import_is_not_verif
     fake = FakePec()
     fake.big_status_answer = True
     with running(fake):
-        result, _ = run_import(fake, cnes_zip, status_timeout=10)
+        result, _fake_log = run_import(fake, cnes_zip, status_timeout=10)
     assert result["verified"] is False and "larger than" in result["message"]
     assert len(fake.uploads) == 1
 
@@ -166,7 +166,7 @@ def test_an_answer_larger_than_the_bound_is_not_read_and_the_import_is_not_verif
 
 
 def test_the_file_is_posted_byte_for_byte_as_the_multipart_field_file(fake, cnes_zip):
-    result, _ = run_import(fake, cnes_zip)
+    result, _fake_log = run_import(fake, cnes_zip)
     upload = fake.uploads[0]
     assert upload["data"] == cnes_zip.read_bytes()
     assert upload["filename"] == cnes_zip.name and upload["content_type"] == "application/zip"
@@ -249,13 +249,13 @@ def test_a_status_path_that_does_not_resolve_is_not_verifiable(fake, cnes_zip):
 
 
 def test_a_status_query_the_pec_rejects_is_not_verifiable_with_what_the_pec_said(fake, cnes_zip):
-    result, _ = run_import(fake, cnes_zip, status_query="query { outraCoisa }")
+    result, _fake_log = run_import(fake, cnes_zip, status_query="query { outraCoisa }")
     assert result["verified"] is False and "Campo desconhecido" in result["message"]
     assert len(fake.uploads) == 1
 
 
 def test_without_a_status_query_the_import_is_submitted_but_not_verifiable(fake, cnes_zip):
-    result, _ = run_import(fake, cnes_zip, status_query="", status_path="")
+    result, _fake_log = run_import(fake, cnes_zip, status_query="", status_path="")
     assert result["verified"] is False and result["status"] is None
     assert "nenhuma consulta de situação configurada (cnes_import_status_query)" in result["message"]
     assert len(fake.uploads) == 1 and fake.status_queries == 0
@@ -277,7 +277,7 @@ def test_a_new_import_never_listed_is_not_verifiable_even_when_the_last_one_conc
     fake.imports = [{"id": 900, "status": "CONCLUIDO"}]
     fake.listing_delay = 10**6
     with running(fake):
-        result, _ = run_import(fake, cnes_zip, status_timeout=20)
+        result, _fake_log = run_import(fake, cnes_zip, status_timeout=20)
     assert result["verified"] is False and "última: nenhuma" in result["message"]
 
 
