@@ -238,7 +238,8 @@ def _pendencies(rows):
             continue
         any_pend = any_pend or bool(r["pendencias"])
         items = "".join(
-            f'<li{DUE_CLASS if p["due"] else ""} data-code="{e(p["code"])}">{e(p["msg"])}</li>' for p in r["pendencias"]
+            f'<li{DUE_CLASS if p["due"] else ""} data-code="{e(p["code"])}" data-nt="{e(p["nt"])}">{e(p["msg"])}</li>'
+            for p in r["pendencias"]
         )
         listed = f"<ul>{items}</ul>" if items else '<p class="ok">Nenhuma pendência.</p>'
         out.append(f'<div class="ubs"><h3>{e(r["ubs"])} (CNES {e(r["cnes"])})</h3>{listed}{details}</div>')

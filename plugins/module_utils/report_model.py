@@ -79,6 +79,27 @@ OFFHOST_LABELS = {
     "disabled": "desativada",
 }
 UPGRADE_OK = ("upgraded", "current", "at_target")
+# The determination of the technical note (docs/nt-ids.yml) each pendency is about, in its ``nt`` field ("" for what
+# no determination names: an unreachable server, a failed run, a record that cannot be read).
+CONCERN_NT = {
+    "hardening": "NT-inapta-2",
+    "maintenance": "NT-inapta-3",
+    "cnes": "NT-inapta-7",
+    "profiles": "NT-perfis-1",
+    "lotes": "NT-inapta-8",
+    "upgrade": "NT-inapta-5",
+    "readiness": "NT-aptidao-1",
+    "central_profiles": "NT-apta-4",
+}
+CAPABILITY_NT = {
+    "create_lotes": "NT-inapta-8",
+    "mark_lotes_sent": "NT-inapta-8",
+    "change_profiles": "NT-apta-3",
+    "transmission_off": "NT-apta-1",
+    "cnes_profile_reset_off": "NT-apta-3",
+}
+BACKUP_NT = "NT-inapta-4"
+CDS_NT = "NT-cds-1"
 NO_REGION = "sem_regiao"
 
 
@@ -147,8 +168,13 @@ def region_label(region, prefix="regiao_"):
     return "Região " + name.replace("_", " ").title()
 
 
-def _pendency(code, severity, msg, field):
-    return {"code": code, "severity": severity, "msg": msg, "field": field, "due": severity in DUE}
+def _pendency(code, severity, msg, field, nt=""):
+    return {"code": code, "severity": severity, "msg": msg, "field": field, "due": severity in DUE, "nt": nt}
+
+
+def _version_nt(status):
+    """The version IT asks for: 4.5.2 before the migration (NTINF), IT's versions on an inapt UBS."""
+    return "NT-ntinf-1" if status == "aguardando_migracao" else "NT-inapta-5"
 
 
 # ---------------------------------------------------------------------------------------------------- state
@@ -277,6 +303,7 @@ def build_row(host, settings, today):
                     f"PEC {current} abaixo da versão {target} pedida pela TI; o prazo ({day_text(deadline)}) "
                     f"venceu há {-days} dia(s): atualizar (playbooks/upgrade.yml)",
                     "versao",
+                    _version_nt(status),
                 )
             )
         else:
@@ -287,6 +314,7 @@ def build_row(host, settings, today):
                     f"PEC {current} abaixo da versão {target} pedida pela TI: atualizar até {day_text(deadline)} "
                     f"(faltam {days} dia(s))",
                     "versao",
+                    _version_nt(status),
                 )
             )
 
@@ -316,6 +344,7 @@ def build_row(host, settings, today):
                     f"a coleção não pode {CAPABILITY_NAMES.get(cap_name, cap_name)} neste servidor (o banco do PEC "
                     f"não tem: {missing}); fazer pelo PEC: {_text(cap.get('manual'), '?')}",
                     "situacao",
+                    CAPABILITY_NT.get(cap_name, ""),
                 )
             )
 
@@ -397,6 +426,7 @@ def _manual_steps(row, state, pend):
                     f": {entry['descricao'] or '?'}; na tela do PEC: {entry['caminho'] or '?'}. Feito isso, rodar a "
                     f"migração de novo informando quem fez em decommission_manual_confirmed",
                     "situacao",
+                    CAPABILITY_NT.get(_text(step.get("capability")), ""),
                 )
             )
     return by_capability
@@ -446,6 +476,7 @@ def _backup(row, pec, pend, role, status, max_age, today):
                 "cópia externa fica ilegível. Definir backup_schedule_borg_export_dir (exportação para o cofre do "
                 "NTINF) ou backup_schedule_borg_passphrase (inventário ou credencial do AWX) e rodar o backup_schedule",
                 "copia_externa",
+                BACKUP_NT,
             )
         )
     if row["backup"]["late"]:
@@ -456,6 +487,7 @@ def _backup(row, pec, pend, role, status, max_age, today):
                 "backup diário do banco ausente ou atrasado (a Nota Técnica pede backup diário guardado fora do "
                 "servidor)",
                 "backup",
+                BACKUP_NT,
             )
         )
     check = row["backup"]["check"]
@@ -469,6 +501,7 @@ def _backup(row, pec, pend, role, status, max_age, today):
                 f"CRÍTICO: o último backup NÃO confere: {BAD_CHECKS[check]} ({path}; verificado em {when}); fazer um "
                 "novo backup agora e verificar o disco do servidor",
                 "backup",
+                BACKUP_NT,
             )
         )
     if status == "inapta":
@@ -491,6 +524,7 @@ def _backup(row, pec, pend, role, status, max_age, today):
                     f"a cópia do backup fora do servidor {why}: numa UBS inapta o servidor local continua em uso e "
                     "precisa da cópia externa diária",
                     "copia_externa",
+                    BACKUP_NT,
                 )
             )
     if row["backup"]["repo_check"] in ("failed", "falha", "error"):
@@ -502,6 +536,7 @@ def _backup(row, pec, pend, role, status, max_age, today):
                 + (f" em {day_text(repo.get('checked_at'))}" if repo.get("checked_at") else "")
                 + ": conferir o repositório antes que seja preciso restaurar",
                 "copia_externa",
+                BACKUP_NT,
             )
         )
     drill_result = row["backup"]["restore_drill"]
@@ -513,6 +548,7 @@ def _backup(row, pec, pend, role, status, max_age, today):
                 f"o último teste de restauração falhou ({day_text(drill.get('finished_at')) or '?'}): o backup pode "
                 "não servir; investigar e repetir o teste",
                 "restauracao",
+                BACKUP_NT,
             )
         )
     elif drill_result == "ok" and not row["backup"]["restore_drill_hashes"]:
@@ -524,6 +560,7 @@ def _backup(row, pec, pend, role, status, max_age, today):
                 "de linhas, não o conteúdo (o backup não trazia os hashes por linha): o próximo backup verificado "
                 "os traz; repetir o teste depois dele",
                 "restauracao",
+                BACKUP_NT,
             )
         )
     elif not drill_result or drill_result == "never":
@@ -533,6 +570,7 @@ def _backup(row, pec, pend, role, status, max_age, today):
                 "media",
                 "nenhum teste de restauração registrado: agendar um (playbooks/backup.yml)",
                 "restauracao",
+                BACKUP_NT,
             )
         )
 
@@ -568,6 +606,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                     f"o registro de {CONCERNS[name]} no servidor está danificado ({concern['error']}): inspecionar "
                     "e corrigir o arquivo; até lá a situação é desconhecida",
                     name,
+                    CONCERN_NT.get(name, ""),
                 )
             )
         elif concern["present"] and concern["stale"]:
@@ -579,6 +618,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                     f"o registro de {CONCERNS[name]} está desatualizado (produzido em {produced}): a rotina não "
                     "rodou no prazo",
                     name,
+                    CONCERN_NT.get(name, ""),
                 )
             )
 
@@ -610,6 +650,10 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                 "alta",
                 "controles de segurança falhando: " + (", ".join(failed_ids) or f"{fails} controle(s)"),
                 "hardening",
+                # the allowed applications (their controls are whitelist_*), otherwise access to the server
+                "NT-inapta-1"
+                if failed_ids and all(i.startswith("whitelist") for i in failed_ids)
+                else CONCERN_NT["hardening"],
             )
         )
 
@@ -628,6 +672,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                 "alta",
                 f"alarme da manutenção ({_text(alarm.get('code'), '?')}): {_text(alarm.get('msg'))}",
                 "maintenance",
+                CONCERN_NT["maintenance"],
             )
         )
 
@@ -663,6 +708,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                 f"{_text(pending_manual.get('file'), '')} enviada pela API em "
                 f"{day_text(pending_manual.get('staged_at')) or '?'} e confirmar com cnes_import_confirm_manual=true",
                 "cnes",
+                CONCERN_NT["cnes"],
             )
         )
     elif pending_manual:
@@ -675,6 +721,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                 f"(preparado em {day_text(pending_manual.get('staged_at')) or '?'}, em "
                 f"{_text(pending_manual.get('path'), '?')})",
                 "cnes",
+                CONCERN_NT["cnes"],
             )
         )
     cells["cnes"] = _state_cell(concerns["cnes"], text)
@@ -693,6 +740,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                 "alta",
                 f"{mismatches} perfil(is) de profissional não confere(m) com a lotação do CNES: corrigir no PEC",
                 "profiles",
+                CONCERN_NT["profiles"],
             )
         )
 
@@ -708,6 +756,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                     "os perfis desta UBS no servidor central ainda não foram conferidos: rodar o relatório "
                     "(report.yml) com o servidor central no inventário (grupo servidor_central)",
                     "profiles",
+                    CONCERN_NT["central_profiles"],
                 )
             )
         elif not central.get("checked"):
@@ -719,6 +768,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                     "perfis no servidor central não conferidos: "
                     + _text(central.get("reason"), "motivo não registrado"),
                     "profiles",
+                    CONCERN_NT["central_profiles"],
                 )
             )
         else:
@@ -737,6 +787,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                         f"UBS sem lotação e {len(wrong) - missing} lotação(ões) ou perfil(is) que não conferem com o "
                         "CNES: corrigir no servidor central (importar o CNES ou ajustar a lotação e o perfil)",
                         "profiles",
+                        CONCERN_NT["central_profiles"],
                     )
                 )
 
@@ -761,6 +812,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                     f"{unit.get('status')}, {_int(unit.get('pending_records'), 0)} registro(s) sem envio confirmado; "
                     f"prazo {day_text(cds.get('deadline')) or _text(cds.get('deadline'), '?')}",
                     "lotes",
+                    CDS_NT,
                 )
             )
 
@@ -787,6 +839,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                 "alta",
                 f"atualização do PEC: {result or '?'}" + (f" - {last.get('message')}" if last.get("message") else ""),
                 "upgrade",
+                _version_nt(row.get("status")),
             )
         )
 
@@ -808,6 +861,7 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                 f"({(f'{mbps:.1f}' if mbps is not None else '?').replace('.', ',')} Mbit/s), mas o CTINF classificou "
                 f"a UBS como '{group or '?'}': rever a classificação com o CTINF",
                 "readiness",
+                CONCERN_NT["readiness"],
             )
         )
     row["states"] = {
@@ -863,6 +917,7 @@ def _production(row, pec, pend):
                 f"produção de {_text(prev.get('month'), '?')} ainda não foi toda enviada; "
                 + (f"o prazo venceu há {-days} dia(s)" if late else f"faltam {days} dia(s) para o prazo"),
                 "lotes",
+                CDS_NT,
             )
         )
 

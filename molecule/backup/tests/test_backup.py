@@ -53,6 +53,7 @@ def test_pec_info_reports_the_backup_status_with_age(host):
     assert 0 <= pec["backup_status"]["age_hours"] < 2
 
 
+@pytest.mark.nt("NT-ntinf-2")
 def test_offhost_copy_is_encrypted_and_decrypts_to_the_backup(host, status):
     copy = os.path.join(SHARE, os.path.basename(status["path"]) + ".age")
     out = sh(host, f"head -c 21 {copy}; echo; age -d -i /root/lab-only/age.key {copy} | sha256sum")
@@ -62,6 +63,7 @@ def test_offhost_copy_is_encrypted_and_decrypts_to_the_backup(host, status):
     assert status["offhost"]["state"] == "ok" and status["offhost"]["destination"] == SHARE
 
 
+@pytest.mark.nt("NT-ntinf-3")
 def test_round_trip_restore_gives_equal_rows_and_hashes(host, status):
     out = run_module(host, "pec_restore", path=status["path"], target_db="esus_roundtrip", replace_target=True)
     assert out.get("changed") is True, out.get("msg")

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 
+import pytest
 import testinfra.utils.ansible_runner
 from labhost import PEC_PROPERTIES as PROPS
 from labhost import pec_app_password as app_password
@@ -50,6 +51,7 @@ def mount_config(host):
     return MOUNT_CONFIG
 
 
+@pytest.mark.nt("NT-inapta-4")
 def test_job_runs_without_ansible_logs_to_journal_and_share_down_then_back(host):
     out = sh(
         host,

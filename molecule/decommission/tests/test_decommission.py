@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from labhost import lotacao_profiles, not_view_only, sql
 
 VIEW = "Visualização de prontuário"
 BREAK_GLASS = "00000000272"
 
 
+@pytest.mark.nt("NT-apta-3")
 def test_every_lotacao_has_only_the_view_only_profile(host):
     assert len(lotacao_profiles(host)) >= 8
     assert not_view_only(host, VIEW) == []
@@ -53,6 +55,7 @@ def test_patient_data_unchanged(host):
     assert now == before
 
 
+@pytest.mark.nt("NT-apta-1")
 def test_automatic_transmission_off(host):
     assert sql(host, "SELECT ds_texto FROM tb_config_sistema WHERE co_config_sistema = 'TRANSMISSAO_AUTOMATICA'") == (
         "false"
@@ -68,6 +71,7 @@ def test_collection_jobs_removed_and_extra_service_masked(host):
     assert not host.service("sesdf-lab-extra.service").is_running
 
 
+@pytest.mark.nt("NT-apta-1")
 def test_pec_still_serves_consultation_behind_the_firewall(host):
     assert host.service("e-SUS-PEC.service").is_running
     assert host.service("e-SUS-AB-PostgreSQL.service").is_running

@@ -131,6 +131,7 @@ def test_audit_before_hardening_flagged_intruders_and_changed_nothing(host):
 # -------------------------------------------------------------------------------------------- whitelist
 
 
+@pytest.mark.nt("NT-inapta-1")
 def test_denied_package_removed_and_intruders_stopped(host):
     assert not host.package("telnetd").is_installed
     assert not host.package("inetutils-telnetd").is_installed
@@ -184,6 +185,7 @@ def test_ntinf_key_logs_in_over_ssh_from_the_workstation(ws, ubs_ip):
     assert "ACESSO RESTRITO" in out.stderr  # pre-login banner
 
 
+@pytest.mark.nt("NT-inapta-2")
 def test_root_and_password_logins_are_refused(ws, ubs_ip):
     root = ws.run(f"{SSH} root@{ubs_ip} true")
     assert root.rc == 255 and "Permission denied" in root.stderr
@@ -231,6 +233,7 @@ def test_pec_answers_on_8080_from_the_ubs_network(ws, ubs_ip):
     assert out == "401"
 
 
+@pytest.mark.nt("NT-inapta-2")
 def test_firewall_drops_an_unlisted_port_and_the_database(host, ws, ubs_ip):
     with host.sudo():
         host.run("setsid nohup python3 -m http.server 7070 >/dev/null 2>&1 < /dev/null &")
@@ -356,6 +359,7 @@ def test_pec_runs_confined_and_answers(host):
 # ------------------------------------------------------------------------------------------ maintenance
 
 
+@pytest.mark.nt("NT-inapta-3")
 def test_maintenance_run_vacuums_rotates_and_writes_status(host):
     with host.sudo():
         assert host.service("sesdf-esus-manutencao.timer").is_enabled

@@ -15,6 +15,7 @@ import re
 import subprocess
 
 import labhost
+import pytest
 from ansible_module import run_module
 
 HOST = "sesdf-migrate-ubs"
@@ -49,6 +50,7 @@ def test_check_mode_before_converge_changed_nothing():
     assert sh("cat /root/migrate-state-before-converge.txt") == sh("cat /root/migrate-state-prepare.txt")
 
 
+@pytest.mark.nt("NT-apta-3")
 def test_every_lotacao_has_only_the_view_only_profile_and_only_break_glass_administers():
     rows = sql(
         "SELECT u.ds_login, coalesce(string_agg(pf.no_perfil, ',' ORDER BY pf.no_perfil), '-') FROM tb_lotacao l"
@@ -74,6 +76,7 @@ def test_patient_data_unchanged():
     assert now == before
 
 
+@pytest.mark.nt("NT-ntinf-1")
 def test_pec_runs_452_in_config_and_database_and_answers_as_a_real_one():
     config = read_json("/etc/pec.config")["version"]
     database = sql(VERSION_SQL)
@@ -83,6 +86,7 @@ def test_pec_runs_452_in_config_and_database_and_answers_as_a_real_one():
     assert (sh(f"{status}/esus/"), sh(f"{status}/api/public/info")) == ("401", "404")
 
 
+@pytest.mark.nt("NT-apta-2")
 def test_the_saved_lote_file_was_delivered_once_and_every_record_is_in_it_or_at_the_node():
     pending_rows, _lotes_before = (int(x) for x in sh("cat /root/migrate-pending.txt").split("|"))
     assert pending_rows == 25
@@ -111,6 +115,7 @@ def test_the_saved_lote_file_was_delivered_once_and_every_record_is_in_it_or_at_
     assert records["missing"] == 50 and not records["node_observable"], "without the survey's query: not verifiable"
 
 
+@pytest.mark.nt("NT-ntinf-3")
 def test_backup_in_the_share_verifies_and_restores_equal():
     record = read_json(RECORD)["steps"]["backup"]
     files = sh(f"ls -1A {SHARE}").split()
@@ -158,6 +163,7 @@ def test_consultation_mode_record_and_firewall():
     assert sh("systemctl is-active e-SUS-PEC.service") == "active"
 
 
+@pytest.mark.nt("NT-apta-5")
 def test_migration_notice_carries_the_right_figures():
     record = read_json(RECORD)
     backup = record["steps"]["backup"]

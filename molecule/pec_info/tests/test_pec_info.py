@@ -115,6 +115,7 @@ def test_unreadable_credentials_are_a_clear_problem_not_a_traceback(host):
             )
 
 
+@pytest.mark.nt("NT-gpma-2")
 def test_regional_report_lists_each_ubs_with_its_version(host):
     if host.backend.get_hostname() != UBS:
         pytest.skip("once")

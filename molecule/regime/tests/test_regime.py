@@ -53,6 +53,7 @@ def bad_input_run():
     return rc, out, before, after
 
 
+@pytest.mark.nt("NT-aptidao-1")
 def test_readiness_verdicts_come_from_the_shaped_links():
     fast, slow = read_json(APTA, FACT), read_json(INAPTA, FACT)
     assert fast["concern"] == "readiness" and fast["data"]["verdict"] == "apta"
@@ -78,6 +79,7 @@ def test_the_waiting_apt_ubs_was_not_touched():
     assert sh(APTA, "test -e /etc/sesdf-esus && echo yes || echo no") == "no"
 
 
+@pytest.mark.nt("NT-geral-2")
 def test_the_inapt_ubs_has_its_daily_and_weekly_jobs_without_secrets():
     assert sh(INAPTA, JOBS).split() == ["sesdf-esus-backup", "sesdf-esus-cnes", "sesdf-esus-lotes"]
     config = read_json(INAPTA, "/etc/sesdf-esus/backup.json")
@@ -86,6 +88,7 @@ def test_the_inapt_ubs_has_its_daily_and_weekly_jobs_without_secrets():
     assert "--config" in sh(INAPTA, "cat /etc/cron.d/sesdf-esus-*") and pec_app_password(INAPTA) not in cron
 
 
+@pytest.mark.nt("NT-inapta-6")
 def test_the_cnes_job_stages_the_week_file_for_this_ubs():
     sh(INAPTA, "cp /root/cnes.xml /srv/ncais/cnes/XmlParaESUS31_530010.xml")
     run = sh(INAPTA, "/usr/local/sbin/sesdf-esus-cnes --config /etc/sesdf-esus/cnes-stage.json; echo rc=$?")
@@ -107,6 +110,7 @@ def test_an_inapt_ubs_on_5_5_gets_the_same_local_regime_and_its_jobs_work_there(
     assert sh(INAPTA55, f"stat -c '%a %U' {status['path']}") == "600 root"
 
 
+@pytest.mark.nt("NT-inapta-5")
 def test_the_inapt_ubs_was_not_upgraded_before_its_window():
     assert "4.2.8" in sh(INAPTA, "cat /etc/pec.config")
 

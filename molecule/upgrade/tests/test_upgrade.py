@@ -62,6 +62,7 @@ def upgrade_state(name):
 ASIDE = "/var/backups/esus/upgrade/pec-4.2.8"
 
 
+@pytest.mark.nt("NT-ntinf-1")
 def test_upgraded_ubs_reports_452_in_config_database_and_http():
     assert versions("sesdf-upgrade-ok") == {"config": "4.5.2", "database": "4.5.2", "http": "4.5.2"}
     assert app_active("sesdf-upgrade-ok")

@@ -68,6 +68,7 @@ def db_rows_of_lotes(host, lote_ids):
     return {u: base64.b64decode(b) for u, b in rows}
 
 
+@pytest.mark.nt("NT-inapta-7")
 def test_cnes_file_is_imported_through_the_5x_session_api_and_its_end_is_verified(host):
     """5.5: login through GraphQL with XSRF, the PEC's own município id, the import followed to CONCLUIDO."""
     only(host, H55)
@@ -102,6 +103,7 @@ def test_cnes_file_is_staged_for_a_manual_import_on_4_x(host):
     assert recorded == [["-1" if host.backend.get_hostname() == H452 else "0"]]
 
 
+@pytest.mark.nt("NT-perfis-1")
 def test_profile_audit_finds_exactly_the_generated_mismatches(host):
     report = read_json(host, "/var/lib/sesdf-esus/auditoria-perfis.json")
     kinds = sorted(m["tipo"] for m in report["mismatches"])
@@ -204,6 +206,7 @@ def test_cron_job_only_on_the_inapt_ubs_and_without_secrets(host):
         assert password not in cron.content_string + config.content_string
 
 
+@pytest.mark.nt("NT-inapta-8")
 def test_the_inapt_ubs_delivered_the_operators_lote_file_checked_by_its_content(host):
     only(host, H452, H55)
     ledger = read_json(host, "/var/lib/sesdf-esus/lotes/ledger.json")
@@ -351,6 +354,7 @@ CENTRAL_DUMP = (
 )
 
 
+@pytest.mark.nt("NT-apta-4")
 def test_central_audit_names_what_the_central_server_lacks_for_the_apt_ubs(host):
     """GPMA's check after a migration: every professional of the UBS has the right profile on the central server."""
     if host.backend.get_hostname() != H455:

@@ -112,6 +112,7 @@ def play(site, fake_url, version="5.5.28", module_defaults=None, check=False, **
     return proc.returncode, output, (json.loads(fact.read_text()) if fact.exists() else None)
 
 
+@pytest.mark.nt("NT-inapta-7")
 def test_an_import_the_pec_reports_concluido_is_recorded_as_imported(site):
     with running() as fake:
         rc, out, fact = play(

@@ -78,6 +78,7 @@ def render(name, record, flat=True):
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>|\*\*|`|\|", " ", text)) if flat else text
 
 
+@pytest.mark.nt("NT-apta-5")
 @pytest.mark.parametrize("name", ["aviso.md.j2", "aviso.html.j2"])
 def test_the_notice_lists_each_manual_step_with_who_confirmed_it_and_when(name):
     flat = render(name, RECORD)

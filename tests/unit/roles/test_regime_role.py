@@ -94,6 +94,7 @@ def test_a_setting_this_pec_hides_is_not_verifiable_never_a_pass(tmp_path, pg_se
     assert checks["perfis"]["status"] == "divergente"
 
 
+@pytest.mark.nt("NT-apta-1")
 def test_a_confirmed_manual_step_says_who_and_when_and_is_no_finding(tmp_path, pg_server, pec_db):
     with PgClient(pg_server["bin_dir"], pec_db) as client:
         client.query("DELETE FROM tb_config_sistema WHERE co_config_sistema = 'TRANSMISSAO_AUTOMATICA'")

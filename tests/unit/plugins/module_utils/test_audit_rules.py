@@ -20,6 +20,7 @@ GOOD = """\
 """
 
 
+@pytest.mark.nt("NT-inapta-2")
 def test_good_rules_pass():
     assert check.check_text(GOOD) == []
 

@@ -56,6 +56,7 @@ def zipped(members):
     return buf.getvalue()
 
 
+@pytest.mark.nt("NT-inapta-6")
 def test_valid_xml_returns_the_unit_its_teams_and_its_professionals():
     data = parse_cnes(cnes_xml(), CNES, "cnes.xml")
     assert data["unit"]["cnes"] == CNES and data["unit"]["name"] == "UBS Sintética São José"
@@ -157,6 +158,7 @@ def bad(name):
     return {"name": name, "type": "LOTACAO", "allowed_for_cbo": False}
 
 
+@pytest.mark.nt("NT-perfis-1")
 def test_profile_audit_reports_each_kind_of_mismatch_and_nothing_for_correct_lotacoes():
     data = parse_cnes(cnes_xml(), CNES)
     lotacoes = [
@@ -179,6 +181,7 @@ def test_profile_audit_reports_each_kind_of_mismatch_and_nothing_for_correct_lot
     assert found[0]["perfil"] == "Farmacêutico"
 
 
+@pytest.mark.nt("NT-apta-4")
 def test_central_audit_looks_only_at_the_migrated_unit_and_lists_the_professionals_the_central_server_lacks():
     data = parse_cnes(cnes_xml(), CNES)
     lotacoes = [

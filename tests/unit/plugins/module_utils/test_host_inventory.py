@@ -185,6 +185,7 @@ def test_cgroup_gives_owning_service_or_none_for_stray_process():
     assert hi.unit_from_cgroup("") is None
 
 
+@pytest.mark.nt("NT-inapta-1")
 def test_intruders_are_flagged_with_the_right_action():
     violations = hi.compare(_inventory(), WHITELIST)
     pkgs = _by(violations, "package")

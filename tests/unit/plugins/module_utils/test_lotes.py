@@ -118,6 +118,7 @@ def dest_lotes(dest):
     return {n: lotes.read_lote_zip((dest / n).read_bytes()) for n in names if n.endswith(".zip")}, names
 
 
+@pytest.mark.nt("NT-inapta-8")
 def test_exported_lotes_hold_exactly_the_pending_rows_and_arrive_verified(pec_db, tmp_path):
     rows = add_pending(pec_db, 37)
     (tmp_path / "ncais").mkdir()
@@ -250,6 +251,7 @@ def test_lote_created_but_never_written_is_rebuilt_from_the_database(pec_db, tmp
     assert {u: d for c in zips.values() for u, d in c.items()} == rows
 
 
+@pytest.mark.nt("NT-cds-1")
 def test_deadline_of_the_previous_month_per_unit(pec_db, tmp_path):
     add_pending(pec_db, 10, start="2024-05-25 08:00")  # 7 rows in May, 3 in June
     (tmp_path / "ncais").mkdir()

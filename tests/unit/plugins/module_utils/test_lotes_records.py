@@ -240,6 +240,7 @@ def test_file_mode_on_the_real_model_only_reads_the_pec_tables(real_db, tmp_path
     assert executed and not [q for q in executed if any(w in q.upper().split() for w in WRITES)], executed
 
 
+@pytest.mark.nt("NT-cds-1")
 def test_cds_month_comes_from_when_the_collection_first_saw_a_record(real_db, tmp_path, inbox):
     add_records(real_db, 2)  # there before the first run: the baseline, no month
     run(real_db, tmp_path, today="2026-10-20")

@@ -67,6 +67,7 @@ def test_db_name_of_the_config_wins_over_the_url(tmp_path):
     assert maintenance.pec_install(_cfg(tmp_path, root)).connection()["name"] == "esus"
 
 
+@pytest.mark.nt("NT-inapta-3")
 def test_vacuum_runs_with_the_pec_psql_and_a_private_password_file(tmp_path, pg_server):
     url = f"jdbc:postgresql://{pg_server['host']}:{pg_server['port']}/postgres"
     root = _pec_root(tmp_path, url, password=pg_server["password"], bin_dir=pg_server["bin_dir"])

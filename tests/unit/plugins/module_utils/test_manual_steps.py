@@ -28,6 +28,7 @@ def file_of(facts):
         return path, handle.read(), os.stat(path).st_mtime_ns
 
 
+@pytest.mark.nt("NT-apta-3")
 def test_a_refused_capability_is_recorded_pending_with_its_id_and_ui_path(tmp_path):
     facts = str(tmp_path / "facts")
     out = run(facts, T0, refused=["transmission_off", "cnes_profile_reset_off"])

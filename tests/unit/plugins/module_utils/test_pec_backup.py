@@ -19,6 +19,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils import pec_backup as pb
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 
+@pytest.mark.nt("NT-inapta-4")
 @pytest.mark.parametrize("failure", ["wrong_password", "database_down"])
 def test_failures_publish_nothing_and_keep_older_backups(source, tmp_path, failure):
     older = pb.run_backup(params(source, tmp_path, label="older"))

@@ -66,6 +66,7 @@ def test_ready_when_everything_exported_and_backup_is_newer(pg_server, pec_db, t
     assert result["backup"]["file"] == "esus-migracao.dump.zst"
 
 
+@pytest.mark.nt("NT-apta-2")
 def test_pending_records_and_unsent_lotes_block(pg_server, pec_db, tmp_path):
     fact = _backup(tmp_path, datetime.datetime.now(UTC))
     with _client(pg_server, pec_db) as client:

@@ -15,6 +15,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils import pec_backup as pb
 from ansible_collections.sesdf.esus.plugins.module_utils import pec_offhost as poff
 
 
+@pytest.mark.nt("NT-inapta-4")
 def test_offhost_mount_down_then_back_is_pushed_on_the_next_run(source, tmp_path):
     share = tmp_path / "share"
     p = params(
@@ -51,6 +52,7 @@ def test_offhost_copy_resumes_a_cut_transfer(tmp_path):
     assert (share / src.name).read_bytes() == src.read_bytes()
 
 
+@pytest.mark.nt("NT-ntinf-2")
 @pytest.mark.skipif(not os.path.exists("/usr/bin/age"), reason="age not installed on this machine")
 def test_offhost_copy_encrypted_to_a_public_key(source, tmp_path):
     keys = subprocess.run(["age-keygen"], capture_output=True, text=True, check=True).stdout

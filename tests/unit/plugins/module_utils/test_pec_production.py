@@ -53,6 +53,7 @@ def pec_db(pg_server):
     return pg_server["bin_dir"], dict(conn, name=DB)
 
 
+@pytest.mark.nt("NT-gsap-1")
 def test_production_per_team_and_unit_with_ledger_and_pec_confirmations(pec_db, tmp_path):
     ledger = tmp_path / "ledger.json"
     ledger.write_text(json.dumps({"format": 1, "lotes": {"1": {"confirmed_at": "2026-11-30T23:00:00"}}}))

@@ -67,6 +67,7 @@ def _snapshots(tmp_path):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+@pytest.mark.nt("NT-apta-3")
 def test_everyone_ends_view_only_admins_removed_break_glass_untouched(pg_server, pec_db, tmp_path):
     before = _rows(pg_server, pec_db)
     result = _run(pg_server, pec_db, _params(tmp_path))

@@ -16,6 +16,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils import pec_restore as p
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 
+@pytest.mark.nt("NT-ntinf-3")
 def test_round_trip_restores_equal_rows_and_hashes(source, tmp_path):
     result = pb.run_backup(params(source, tmp_path / "b", verify_level="restore"))
     assert result["verified"] and result["changed"]

@@ -29,6 +29,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import (
 )
 
 
+@pytest.mark.nt("NT-ntinf-1")
 def test_older_install_is_upgraded():
     assert plan("4.2.8", "4.5.2")[0] == "upgrade"
 
@@ -38,6 +39,7 @@ def test_same_version_is_current_not_an_upgrade():
     assert decision == "current" and "nothing to do" in msg
 
 
+@pytest.mark.nt("NT-inapta-5")
 def test_newer_install_is_never_downgraded():
     decision, msg = plan("4.5.5", "4.5.2")
     assert decision == "refuse" and "downgrade is never done" in msg

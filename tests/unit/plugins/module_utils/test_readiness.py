@@ -61,6 +61,7 @@ def params(**overrides):
     return base
 
 
+@pytest.mark.nt("NT-aptidao-1")
 def test_iperf3_received_rate_is_the_measurement():
     assert readiness.parse_iperf3(iperf_json(38_200_000)) == (38.2, 10_000_000)
 

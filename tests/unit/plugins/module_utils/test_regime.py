@@ -32,6 +32,7 @@ def flow(now=NOON, **overrides):
     return decide(params(**overrides), today=now.date(), now=now)
 
 
+@pytest.mark.nt("NT-geral-2")
 def test_apt_with_date_reached_migrates():
     result = flow(migration_date="2026-12-01")
     assert result["flow"] == "migracao" and result["migration"]["due"]
@@ -46,6 +47,7 @@ def test_apt_without_date_waits():
     assert flow()["flow"] == "aguardando"
 
 
+@pytest.mark.nt("NT-geral-2")
 def test_inapt_gets_the_local_regime():
     assert flow(group_names=["regiao_sul", "ubs_inaptas"])["flow"] == "local"
 

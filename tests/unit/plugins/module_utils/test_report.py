@@ -66,6 +66,19 @@ def test_each_case_gets_its_pendency(model):
     assert by_host["ubs-corrompido"]["states"]["maintenance"]["cell"] == "registro danificado"
 
 
+def test_each_pendency_carries_the_id_of_the_determination_it_is_about(model):
+    nt = {r["host"]: {p["code"]: p["nt"] for p in r["pendencias"]} for r in model["rows"]}
+    assert nt["ubs-backup"] == {"backup": "NT-inapta-4"}
+    assert nt["ubs-versao"]["atualizacao_atrasada"] == nt["ubs-versao"]["upgrade"] == "NT-inapta-5"
+    assert nt["ubs-fora"] == {"unreachable": ""}
+    assert nt["ubs-velho"] == {"estado_desatualizado": "NT-inapta-2"}  # the stale record is the hardening one
+    waiting = row_of(pec=healthy_pec("4.4.0"), group="ubs_aptas")
+    assert [p["nt"] for p in waiting["pendencias"] if p["code"].startswith("atualizacao")] == ["NT-ntinf-1"]
+    page = report_html.region_page(model, region(model, "regiao_norte"))
+    assert 'data-code="backup" data-nt="NT-inapta-4"' in page
+
+
+@pytest.mark.nt("NT-gpma-2")
 def test_a_region_with_no_ubs_has_its_page_saying_so(model):
     leste = region(model, "regiao_leste")
     assert leste["rows"] == []
