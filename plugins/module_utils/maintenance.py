@@ -16,10 +16,10 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import write_json
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
@@ -35,16 +35,16 @@ def now():
 
 
 def run(cmd, env=None, timeout=3600):
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+    """(rc, stdout, stderr); a program that did not end (missing, too slow) is rc None with why in stderr."""
+    proc = Runner().run(cmd, env=env, timeout=timeout)
+    if proc.rc is None:
+        return None, proc.stdout, proc.why()
+    return proc.rc, proc.stdout, proc.stderr
 
 
 def log(priority, message):
     """One line in the journal (tag sesdf-esus-manutencao); a missing logger is not an error."""
-    try:
-        subprocess.run(["logger", "-t", PROG, "-p", f"user.{priority}", message], check=False)
-    except OSError:
-        pass
+    Runner().run(["logger", "-t", PROG, "-p", f"user.{priority}", message], timeout=30)
 
 
 def step_disk(cfg):
