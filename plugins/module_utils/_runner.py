@@ -93,7 +93,7 @@ def _last_lines(data, count=3):
 class Result:
     """What one command did. ``rc`` is None when it did not end by itself (timed out, missing, skipped)."""
 
-    __slots__ = ("argv", "rc", "stdout", "stderr", "timed_out", "timeout", "missing", "skipped", "error")
+    __slots__ = ("argv", "error", "missing", "rc", "skipped", "stderr", "stdout", "timed_out", "timeout")
 
     def __init__(
         self, argv, rc, stdout="", stderr="", timed_out=False, timeout=None, missing=False, skipped=False, error=None
@@ -186,7 +186,7 @@ class Runner:
         else:
             kwargs["stdin"] = DEVNULL if stdin is None else stdin
         try:
-            proc = subprocess.run(  # noqa: S603 - argv, never a shell
+            proc = subprocess.run(
                 argv,
                 stdout=stdout,
                 stderr=stderr,
@@ -221,7 +221,7 @@ class Runner:
         if changes and self.check_mode:
             raise PecError(f"{program(argv)} changes state and is not run in check mode")
         try:
-            return subprocess.Popen(  # noqa: S603 - argv, never a shell
+            return subprocess.Popen(
                 argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd, preexec_fn=self._preexec()
             )
         except FileNotFoundError as exc:
