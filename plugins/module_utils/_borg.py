@@ -4,9 +4,10 @@
 the retention need, and the classification of borg's failures into messages that say what to do.
 
 Every borg command goes through one runner (``BorgRunner``, over ``_runner``), so the tests fake borg at that
-level. The repository passphrase is never in argv nor in the environment: borg reads it with ``BORG_PASSCOMMAND=cat <root-only file>``
-(the environment holds the file's path only). ssh runs with ``BatchMode`` and the UBS's own key; on the backup host
-that key's ``command=`` forces ``borg serve --restrict-to-repository <repo> --append-only``.
+level. The repository passphrase is never in argv nor in the environment: borg reads it with
+``BORG_PASSCOMMAND=cat <root-only file>`` (the environment holds the file's path only). ssh runs with ``BatchMode``
+and the UBS's own key; on the backup host that key's ``command=`` forces
+``borg serve --restrict-to-repository <repo> --append-only``.
 
 Standard library only: copied onto servers without Ansible.
 """
