@@ -34,9 +34,9 @@ def now():
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def run(cmd, env=None, timeout=3600):
+def run(cmd, env=None, timeout=3600, changes=True):
     """(rc, stdout, stderr); a program that did not end (missing, too slow) is rc None with why in stderr."""
-    proc = Runner().run(cmd, env=env, timeout=timeout)
+    proc = Runner().run(cmd, env=env, timeout=timeout, changes=changes)
     if proc.rc is None:
         return None, proc.stdout, proc.why()
     return proc.rc, proc.stdout, proc.stderr
@@ -133,7 +133,9 @@ def step_updates(cfg):
         rc, _o, err = run(["apt-get", "update", "-qq"], env=env, timeout=1800)
         if rc != 0:
             return {"status": "erro", "detail": "apt-get update falhou: " + err.strip()[:500]}
-    rc, out, err = run(["apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"], env=env, timeout=600)
+    rc, out, err = run(
+        ["apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"], env=env, timeout=600, changes=False
+    )
     if rc != 0:
         return {"status": "erro", "detail": "apt-get -s falhou: " + err.strip()[:500]}
     pending = pending_security(out)

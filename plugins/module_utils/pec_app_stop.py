@@ -27,7 +27,7 @@ DEFAULT_MARKER = "/var/lib/sesdf-esus/app-stopped.json"
 
 def systemctl(action, unit):
     """``systemctl <action> <unit>``: (rc, stderr). The default command runner of AppControl."""
-    result = Runner().run(["systemctl", action, unit], timeout=300)
+    result = Runner().run(["systemctl", action, unit], timeout=300, changes=action in ("start", "stop", "restart"))
     if result.rc is None:
         return 1, result.why()
     return result.rc, (result.stderr or "").strip()
