@@ -3,10 +3,11 @@
 """A BorgBackup repository of one UBS: the commands the off-host copy, the repository check, the restore drill and
 the retention need, and the classification of borg's failures into messages that say what to do.
 
-Every borg command goes through one runner (``BorgRunner``), so the tests fake borg at that level. The repository
-passphrase is never in argv nor in the environment: borg reads it with ``BORG_PASSCOMMAND=cat <root-only file>``
-(the environment holds the file's path only). ssh runs with ``BatchMode`` and the UBS's own key; on the backup host
-that key's ``command=`` forces ``borg serve --restrict-to-repository <repo> --append-only``.
+Every borg command goes through one runner (``BorgRunner``, over ``_runner``), so the tests fake borg at that
+level. The repository passphrase is never in argv nor in the environment: borg reads it with
+``BORG_PASSCOMMAND=cat <root-only file>`` (the environment holds the file's path only). ssh runs with ``BatchMode``
+and the UBS's own key; on the backup host that key's ``command=`` forces
+``borg serve --restrict-to-repository <repo> --append-only``.
 
 Standard library only: copied onto servers without Ansible.
 """
@@ -17,8 +18,8 @@ import json
 import os
 import re
 import shlex
-import subprocess
 
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import DEVNULL, PIPE, Runner
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 # ~64 KiB average chunks: a logical dump moves updated rows, and borg's default (2 MiB) re-sends most of the dump
@@ -96,58 +97,36 @@ class BorgError(PecError):
 
 
 class BorgRunner:
-    """The one place borg (and what feeds it or reads it) is started. ``run`` -> (rc, stdout, stderr) as text;
-    ``pipe`` runs ``producer | argv`` -> (producer_rc, rc, stdout, stderr); ``extract_to`` runs ``argv | consumer``
-    -> (rc, consumer_rc, stderr of both); both through ``chain``."""
+    """How the borg commands (and what feeds it or reads it) run, over ``_runner.Runner``. ``run`` -> (rc, stdout,
+    stderr) as text; ``pipe`` runs ``producer | argv`` -> (producer_rc, rc, stdout, stderr); ``extract_to`` runs
+    ``argv | consumer`` -> (rc, consumer_rc, stderr of both); both through ``chain``. A command that outruns its
+    timeout (or is not installed) is a PecError that says so."""
 
-    def __init__(self, preexec_fn=None):
-        self.preexec_fn = preexec_fn
+    def __init__(self, pdeathsig=False, runner=None):
+        self.runner = runner or Runner(pdeathsig=pdeathsig)
+
+    def _done(self, result):
+        if result.rc is None:
+            raise PecError(f"{result.why()}; the local backups are untouched")
+        return result
 
     def run(self, argv, env, timeout=None):
-        proc = subprocess.run(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            preexec_fn=self.preexec_fn,
-        )
-        return proc.returncode, proc.stdout, proc.stderr
+        result = self._done(self.runner.run(argv, env=env, timeout=timeout))
+        return result.rc, result.stdout, result.stderr
 
     def chain(self, first, second, first_env, second_env, timeout=None):
         """``first | second`` -> (first rc, second rc, second's stdout, stderr of both); ``first`` is waited for
         after ``second`` ends (borg ends its session after the last byte), killed only when it does not end."""
-        src = subprocess.Popen(
-            first,
-            env=first_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            preexec_fn=self.preexec_fn,
-        )
+        src = self.runner.spawn(first, env=first_env, stdin=DEVNULL, stdout=PIPE, stderr=PIPE)
         try:
-            proc = subprocess.run(
-                second,
-                env=second_env,
-                stdin=src.stdout,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                preexec_fn=self.preexec_fn,
-            )
+            proc = self.runner.run(second, env=second_env, stdin=src.stdout, timeout=timeout)
         finally:
             src.stdout.close()  # a second that stopped reading ends the first with SIGPIPE
-            try:
-                first_rc = src.wait(timeout=300)
-            except subprocess.TimeoutExpired:
-                src.kill()
-                first_rc = src.wait()
+            first_rc = self.runner.stop(src, grace=300)
             first_err = src.stderr.read().decode(errors="replace")
             src.stderr.close()
-        return first_rc, proc.returncode, proc.stdout, proc.stderr + first_err
+        self._done(proc)
+        return first_rc, proc.rc, proc.stdout, proc.stderr + first_err
 
     def pipe(self, producer, argv, env, timeout=None):
         return self.chain(producer, argv, None, env, timeout=timeout)

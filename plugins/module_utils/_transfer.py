@@ -12,7 +12,7 @@ PathDestination told which final names are this collection's (``ours``, a regula
 and after each copy, the partials of those names (and the temporaries of their ``.sha256`` sidecars) that
 nothing wrote for ``stale_after_s`` seconds: a foreign file, or a fresh partial of a concurrent copy, is kept.
 
-Commands run through a runner (``runner(argv, timeout) -> CompletedProcess`` with text output), so tests
+Commands run through a runner (``runner(argv, timeout) -> _runner.Result`` with text output), so tests
 fake ssh and rsync at one level.
 """
 
@@ -23,7 +23,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import time
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
@@ -34,6 +33,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     temp_prefix,
     unlink_quiet,
 )
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 MISSING = "missing"
@@ -44,8 +44,8 @@ STALE_AFTER_S = 6 * 3600
 
 
 def run_command(argv, timeout):
-    """The default runner: argv (no shell), captured text output, never raises for a non-zero exit."""
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    """The default runner: argv (no shell), captured text output, a ``_runner.Result`` (never raises)."""
+    return Runner().run(argv, timeout=timeout)
 
 
 def copy_stream(src, dst):
@@ -289,28 +289,28 @@ class RsyncDestination:
 
     def _ssh(self, remote_cmd, timeout=None):
         """Run one remote shell command (every path in it quoted by the caller with shlex.quote)."""
-        try:
-            return self.runner([*self.ssh_cmd(), self.target, remote_cmd], timeout or self.timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise PecError(f"server {self.label} did not answer within {self.timeout}s; try again later") from exc
-        except FileNotFoundError as exc:
-            raise PecError("ssh is not installed on this server; install it (apt-get install openssh-client)") from exc
+        proc = self.runner([*self.ssh_cmd(), self.target, remote_cmd], timeout or self.timeout)
+        if proc.timed_out:
+            raise PecError(f"server {self.label} did not answer within {self.timeout}s; try again later")
+        if proc.rc is None:
+            raise PecError(proc.why())
+        return proc
 
     def check(self):
         quoted = shlex.quote(self.path)
         proc = self._ssh(f"test -d {quoted} && test -w {quoted}")
-        if proc.returncode == 255:
+        if proc.rc == 255:
             raise PecError(
                 f"cannot reach NCAIS server {self.target} over SSH ({(proc.stderr or '').strip()[:200]}); check the "
                 "network, the SSH key and known_hosts (the lotes stay on the server and will be sent next run)"
             )
-        if proc.returncode != 0:
+        if proc.rc != 0:
             raise PecError(f"destination directory {self.label} is missing or not writable on NCAIS's server")
 
     def remote_sha256(self, name):
         remote = shlex.quote(self.remote(name))
         proc = self._ssh(f"if [ -f {remote} ]; then sha256sum -- {remote}; else echo ABSENT; fi")
-        if proc.returncode != 0:
+        if proc.rc != 0:
             raise PecError(f"cannot check {self.remote(name)} on {self.target}: {(proc.stderr or '').strip()[:200]}")
         out = (proc.stdout or "").strip()
         if out == "ABSENT" or not out:
@@ -327,15 +327,14 @@ class RsyncDestination:
         what = what or f"rsync of {name} to {self.label}"
         ssh = " ".join(shlex.quote(a) for a in self.ssh_cmd())
         cmd = [self.rsync, *self.rsync_args, "-e", ssh, local_path, f"{self.target}:{self.remote(name)}"]
-        try:
-            proc = self.runner(cmd, self.put_timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise PecError(f"{what} timed out; it will be retried next run") from exc
-        except FileNotFoundError as exc:
-            raise PecError("rsync is not installed on this server; install it (apt-get install rsync)") from exc
-        if proc.returncode != 0:
+        proc = self.runner(cmd, self.put_timeout)
+        if proc.timed_out:
+            raise PecError(f"{what} timed out; it will be retried next run")
+        if proc.rc is None:
+            raise PecError(proc.why())
+        if proc.rc != 0:
             raise PecError(
-                f"{what} failed (rc {proc.returncode}): {(proc.stderr or '').strip()[:300]}; "
+                f"{what} failed (rc {proc.rc}): {(proc.stderr or '').strip()[:300]}; "
                 "it will be retried (and resumed) on the next run"
             )
         if expected_sha256:

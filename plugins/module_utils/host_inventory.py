@@ -13,8 +13,8 @@ import fnmatch
 import ipaddress
 import os
 import re
-import subprocess
 
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 DPKG_FORMAT = "${Package}\\t${Version}\\t${Priority}\\t${db:Status-Abbrev}\\t${Essential}\\n"
@@ -368,17 +368,16 @@ def summarize(inventory, violations):
 # -------------------------------------------------------------------------------------------- running
 
 
-def _run(cmd, what):
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    except FileNotFoundError as exc:
-        raise PecError(
-            f"{cmd[0]} not found: cannot list {what}; is this a Debian host with systemd and iproute2?"
-        ) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise PecError(f"{' '.join(cmd)} did not finish in 120s while listing {what}") from exc
-    if proc.returncode != 0:
-        raise PecError(f"{' '.join(cmd)} failed (rc={proc.returncode}) while listing {what}: {proc.stderr.strip()}")
+def _run(cmd, what, runner=None):
+    proc = (runner or Runner()).run(cmd, timeout=120)
+    if proc.missing:
+        raise PecError(f"{proc.why()}: cannot list {what}; is this a Debian host with systemd and iproute2?")
+    if proc.timed_out:
+        raise PecError(f"{' '.join(cmd)} did not finish in 120s while listing {what}")
+    if proc.rc is None:
+        raise PecError(f"{proc.why()} while listing {what}")
+    if proc.rc != 0:
+        raise PecError(f"{' '.join(cmd)} failed (rc={proc.rc}) while listing {what}: {proc.stderr.strip()}")
     return proc.stdout
 
 

@@ -16,10 +16,10 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import write_json
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
@@ -34,17 +34,17 @@ def now():
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def run(cmd, env=None, timeout=3600):
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+def run(cmd, env=None, timeout=3600, changes=True):
+    """(rc, stdout, stderr); a program that did not end (missing, too slow) is rc None with why in stderr."""
+    proc = Runner().run(cmd, env=env, timeout=timeout, changes=changes)
+    if proc.rc is None:
+        return None, proc.stdout, proc.why()
+    return proc.rc, proc.stdout, proc.stderr
 
 
 def log(priority, message):
     """One line in the journal (tag sesdf-esus-manutencao); a missing logger is not an error."""
-    try:
-        subprocess.run(["logger", "-t", PROG, "-p", f"user.{priority}", message], check=False)
-    except OSError:
-        pass
+    Runner().run(["logger", "-t", PROG, "-p", f"user.{priority}", message], timeout=30)
 
 
 def step_disk(cfg):
@@ -133,7 +133,9 @@ def step_updates(cfg):
         rc, _o, err = run(["apt-get", "update", "-qq"], env=env, timeout=1800)
         if rc != 0:
             return {"status": "erro", "detail": "apt-get update falhou: " + err.strip()[:500]}
-    rc, out, err = run(["apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"], env=env, timeout=600)
+    rc, out, err = run(
+        ["apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"], env=env, timeout=600, changes=False
+    )
     if rc != 0:
         return {"status": "erro", "detail": "apt-get -s falhou: " + err.strip()[:500]}
     pending = pending_security(out)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json, unlink_quiet, write_json
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, utcnow
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import service_state
@@ -27,11 +27,10 @@ DEFAULT_MARKER = "/var/lib/sesdf-esus/app-stopped.json"
 
 def systemctl(action, unit):
     """``systemctl <action> <unit>``: (rc, stderr). The default command runner of AppControl."""
-    try:
-        proc = subprocess.run(["systemctl", action, unit], capture_output=True, text=True, timeout=300, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return 1, str(exc)
-    return proc.returncode, (proc.stderr or "").strip()
+    result = Runner().run(["systemctl", action, unit], timeout=300, changes=action in ("start", "stop", "restart"))
+    if result.rc is None:
+        return 1, result.why()
+    return result.rc, (result.stderr or "").strip()
 
 
 def read_marker(path):

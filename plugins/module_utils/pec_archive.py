@@ -14,20 +14,18 @@ drill). Standard library only (copied onto servers by the backup_schedule role).
 from __future__ import annotations
 
 import codecs
-import ctypes
 import datetime
 import glob
 import hashlib
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 import time
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import CHUNK, read_json
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import DEVNULL, PIPE, Runner
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import parse_iso
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
@@ -202,13 +200,8 @@ def validate_label(label):
     return label
 
 
-def set_pdeathsig():
-    """Children die with the backup process (SIGKILL of the job must not leave pg_dump writing)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+# Children die with the backup process (SIGKILL of the job must not leave pg_dump writing).
+PIPELINE = Runner(pdeathsig=True)
 
 
 def read_sha_sidecar(path):
@@ -270,7 +263,7 @@ def disk_full(*texts):
     return "no space left on device" in low or "disk full" in low
 
 
-def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True, consume=None, cwd=None):
+def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True, consume=None, cwd=None, runner=None):
     """Read ``path`` whole once: sha256 of its bytes, ``zstd -dc`` (for zstd archives) into ``sink_cmd``; with
     ``consume`` (a function of a binary pipe), the sink's stdout is read by it in a thread. ``cwd``: the sink's
     working directory (a private one, so a file an old tool writes there by name stays inside it).
@@ -281,33 +274,24 @@ def stream_archive(path, fmt, zstd, sink_cmd, env, stderr_dir, hash_it=True, con
     size = 0
     zerr_path = os.path.join(stderr_dir, "zstd-d.err")
     serr_path = os.path.join(stderr_dir, "sink.err")
-    sink_out = subprocess.PIPE if consume else subprocess.DEVNULL
+    runner = runner or PIPELINE
+    sink_out = PIPE if consume else DEVNULL
     consumed = []
     with open(zerr_path, "wb") as zerr, open(serr_path, "wb") as serr:
         if fmt == "zstd":
-            dec = subprocess.Popen(
-                [zstd, "-d", "-c", "-q"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=zerr,
-                preexec_fn=set_pdeathsig,
-            )
-            sink = subprocess.Popen(
-                sink_cmd, stdin=dec.stdout, stdout=sink_out, stderr=serr, env=env, cwd=cwd, preexec_fn=set_pdeathsig
-            )
+            dec = runner.spawn([zstd, "-d", "-c", "-q"], stdin=PIPE, stdout=PIPE, stderr=zerr)
+            try:
+                sink = runner.spawn(sink_cmd, stdin=dec.stdout, stdout=sink_out, stderr=serr, env=env, cwd=cwd)
+            except BaseException:
+                dec.stdin.close()
+                dec.stdout.close()
+                runner.stop(dec)
+                raise
             dec.stdout.close()
             feed = dec.stdin
         else:
             dec = None
-            sink = subprocess.Popen(
-                sink_cmd,
-                stdin=subprocess.PIPE,
-                stdout=sink_out,
-                stderr=serr,
-                env=env,
-                cwd=cwd,
-                preexec_fn=set_pdeathsig,
-            )
+            sink = runner.spawn(sink_cmd, stdin=PIPE, stdout=sink_out, stderr=serr, env=env, cwd=cwd)
             feed = sink.stdin
         reader = None
         if consume:

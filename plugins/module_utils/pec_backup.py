@@ -17,7 +17,6 @@ import fcntl
 import glob
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 
@@ -35,10 +34,12 @@ from ansible_collections.sesdf.esus.plugins.module_utils._job import (
     JobLog,
     read_config,
 )
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import DEVNULL, PIPE
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, parse_iso, utcnow
 from ansible_collections.sesdf.esus.plugins.module_utils._transfer import sidecar_text
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
     MANIFEST_SUFFIX,
+    PIPELINE,
     SHA_SUFFIX,
     TMP_PREFIX,
     archive_name,
@@ -46,7 +47,6 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
     find_tool,
     list_backups,
     read_sha_sidecar,
-    set_pdeathsig,
     tail_file,
     validate_label,
     verify_archive,
@@ -144,20 +144,23 @@ def _dump_to(client, tmp_path, plan):
         derr_path = os.path.join(work, "pg_dump.err")
         zerr_path = os.path.join(work, "zstd.err")
         with open(derr_path, "wb") as derr, open(zerr_path, "wb") as zerr:
-            dump = subprocess.Popen(
+            dump = PIPELINE.spawn(
                 [pg_dump, "-Fc", "-Z0", *plan["extra_args"], *client.conn_args()],
-                stdout=subprocess.PIPE,
+                stdout=PIPE,
                 stderr=derr,
                 env=client.env(),
-                preexec_fn=set_pdeathsig,
             )
-            comp = subprocess.Popen(
-                [plan["zstd"], f"-{plan['level']}", f"-T{plan['threads']}", "-q", "-f", "-o", tmp_path],
-                stdin=dump.stdout,
-                stdout=subprocess.DEVNULL,
-                stderr=zerr,
-                preexec_fn=set_pdeathsig,
-            )
+            try:
+                comp = PIPELINE.spawn(
+                    [plan["zstd"], f"-{plan['level']}", f"-T{plan['threads']}", "-q", "-f", "-o", tmp_path],
+                    stdin=dump.stdout,
+                    stdout=DEVNULL,
+                    stderr=zerr,
+                )
+            except BaseException:
+                dump.stdout.close()
+                PIPELINE.stop(dump)
+                raise
             dump.stdout.close()
             comp_rc = comp.wait()
             if comp_rc != 0 and dump.poll() is None:

@@ -18,10 +18,10 @@ import re
 import secrets
 import selectors
 import shutil
-import subprocess
 import tempfile
 import time
 
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import PIPE, Runner, TimeoutExpired
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 FIELD_SEP = "\x1f"
@@ -164,7 +164,7 @@ class PgClient:
             self._session = _PsqlSession(cmd, self.env())
         try:
             return self._session.run(sql, self.timeout)
-        except subprocess.TimeoutExpired as exc:
+        except TimeoutExpired as exc:
             self._close_session(kill=True)
             raise PecError(self._timeout_msg()) from exc
         except _SessionEnded as exc:
@@ -189,20 +189,13 @@ class PgClient:
         return rows[0][0]
 
     def _run(self, cmd, stdin_text):
-        try:
-            proc = subprocess.run(
-                cmd,
-                input=stdin_text,
-                capture_output=True,
-                text=True,
-                env=self.env(),
-                timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise PecError(self._timeout_msg()) from exc
-        if proc.returncode != 0:
-            raise PecError(classify_error(proc.stderr, self.conn), rc=proc.returncode)
+        proc = Runner().run(cmd, stdin=stdin_text, env=self.env(), timeout=self.timeout)
+        if proc.timed_out:
+            raise PecError(self._timeout_msg())
+        if proc.rc is None:
+            raise PecError(proc.why())
+        if proc.rc != 0:
+            raise PecError(classify_error(proc.stderr, self.conn), rc=proc.rc)
         return proc
 
 
@@ -220,14 +213,12 @@ class _PsqlSession:
     that holds a random token, so no row can end an answer early."""
 
     def __init__(self, cmd, env):
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-        )
+        self.proc = Runner().spawn(cmd, stdin=PIPE, stdout=PIPE, stderr=PIPE, env=env)
         self.token = secrets.token_hex(16)
         self.count = 0
 
     def run(self, sql, timeout):
-        """The text psql printed for ``sql``; raises _SessionEnded or subprocess.TimeoutExpired."""
+        """The text psql printed for ``sql``; raises _SessionEnded or TimeoutExpired."""
         self.count += 1
         marker = f"__sesdf_esus_{self.token}_{self.count}__".encode()
         # the newline ends a trailing comment, the semicolon an unterminated statement (an empty one is ignored)
@@ -243,7 +234,7 @@ class _PsqlSession:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise subprocess.TimeoutExpired(proc.args, timeout)
+                    raise TimeoutExpired(proc.args, timeout)
                 for key, _events in sel.select(left):
                     if key.fileobj is proc.stdin:
                         try:
@@ -264,7 +255,7 @@ class _PsqlSession:
                     if not data:
                         try:
                             rc = proc.wait(max(deadline - time.monotonic(), 0.1))
-                        except subprocess.TimeoutExpired:
+                        except TimeoutExpired:
                             proc.kill()
                             rc = proc.wait()
                         err += proc.stderr.read() or b""
@@ -287,7 +278,7 @@ class _PsqlSession:
             pass
         try:
             self.proc.wait(5)
-        except subprocess.TimeoutExpired:
+        except TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         for stream in (self.proc.stdout, self.proc.stderr):

@@ -12,17 +12,17 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
 
 from ansible_collections.sesdf.esus.plugins.module_utils._borg import last_lines
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import PIPE
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, parse_iso
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
+    PIPELINE,
     RowHasher,
     hash_stream,
-    set_pdeathsig,
     tail_file,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
@@ -116,7 +116,7 @@ def table_hashes(client, dbname, tables, encoding=None):
         err_path = os.path.join(work, "psql.err")
         cmd = [client.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", *client.conn_args(dbname), "-f", sql_path]
         with open(err_path, "wb") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=client.env(), preexec_fn=set_pdeathsig)
+            proc = PIPELINE.spawn(cmd, stdout=PIPE, stderr=err, env=client.env())
             expired = threading.Event()
 
             def expire():

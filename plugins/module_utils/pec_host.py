@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 ROLE_LOCAL = "local_server"
@@ -28,22 +28,18 @@ def parse_systemctl_show(text):
 
 def service_state(name, systemctl="systemctl"):
     """State of one systemd unit: exists, active_state, sub_state, enabled (unit file state)."""
-    try:
-        proc = subprocess.run(
-            [systemctl, "show", "-p", "LoadState", "-p", "ActiveState", "-p", "SubState", "-p", "UnitFileState", name],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    proc = Runner().run(
+        [systemctl, "show", "-p", "LoadState", "-p", "ActiveState", "-p", "SubState", "-p", "UnitFileState", name],
+        timeout=30,
+    )
+    if proc.rc is None:
         return {
             "name": name,
             "exists": False,
             "active_state": "unknown",
             "sub_state": "unknown",
             "enabled": "unknown",
-            "error": f"systemctl failed: {exc}",
+            "error": proc.why(f"systemctl show {name}"),
         }
     info = parse_systemctl_show(proc.stdout)
     exists = info.get("LoadState", "not-found") not in ("not-found", "")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import time
 
 from ansible_collections.sesdf.esus.plugins.module_utils._borg import (
@@ -28,6 +27,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     unlink_quiet,
     write_json,
 )
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner
 from ansible_collections.sesdf.esus.plugins.module_utils._transfer import (
     MISSING,
     NOT_MOUNTED,
@@ -46,7 +46,6 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
     find_tool,
     list_backups,
     read_sha_sidecar,
-    set_pdeathsig,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
@@ -67,13 +66,14 @@ def stage_for_offhost(archive, dest_dir, recipient, age_path=None):
     age = find_tool("age", age_path)
     tmp = os.path.join(stage_dir, TMP_PREFIX + os.path.basename(staged))
     with open(archive, "rb") as src, open(tmp, "wb") as out:
-        proc = subprocess.run([age, "-r", recipient], stdin=src, stdout=out, stderr=subprocess.PIPE, check=False)
+        proc = Runner().run([age, "-r", recipient], stdin=src, stdout=out, text=False, timeout=None)
         out.flush()
         os.fsync(out.fileno())
-    if proc.returncode != 0:
+    if proc.rc != 0:
         unlink_quiet(tmp)
+        said = proc.stderr.decode(errors="replace").strip() if proc.rc is not None else proc.why()
         raise PecError(
-            f"age could not encrypt the off-host copy: {proc.stderr.decode(errors='replace').strip()}; "
+            f"age could not encrypt the off-host copy: {said}; "
             "check backup_offhost_encrypt_recipient (an age public key, age1...)"
         )
     os.chmod(tmp, 0o600)
@@ -259,7 +259,7 @@ def borg_repo(params, runner=None):
         chunker=params.get("borg_chunker_params") or DEFAULT_CHUNKER,
         compression=params.get("borg_compression") or DEFAULT_COMPRESSION,
         timeout=int(params.get("borg_timeout") or 6 * 3600),
-        runner=runner or BorgRunner(preexec_fn=set_pdeathsig),
+        runner=runner or BorgRunner(pdeathsig=True),
     )
 
 

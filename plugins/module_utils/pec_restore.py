@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import sha256_file
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import DEVNULL, Runner
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import utcnow
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
     SHA_SUFFIX,
@@ -86,10 +86,10 @@ def restore_into(client, path, fmt, target_db, zstd=None, single_transaction=Tru
         else:
             errp = os.path.join(work, "err")
             with open(errp, "wb") as err_handle:
-                proc = subprocess.run(
-                    [*cmd, "-Fc", path], stdout=subprocess.DEVNULL, stderr=err_handle, env=client.env(), check=False
+                proc = Runner().run(
+                    [*cmd, "-Fc", path], stdout=DEVNULL, stderr=err_handle, env=client.env(), text=False, timeout=None
                 )
-            ok, err = proc.returncode == 0, tail_file(errp)
+            ok, err = proc.ok, tail_file(errp) if proc.rc is not None else proc.why()
         if not ok:
             raise PecError(
                 f"pg_restore into {target_db} failed: {classify_error(err, dict(client.conn, name=target_db))}"

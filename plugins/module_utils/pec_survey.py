@@ -47,10 +47,10 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 
 from ansible_collections.sesdf.esus.plugins.module_utils._redact import MASK, MIN_LITERAL, is_secret_key, redact
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import STDOUT, Runner
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, utcnow
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import (
     PecError,
@@ -529,7 +529,7 @@ def find_java(java_bin, jre_directory, pec_root):
     return None
 
 
-def installer_help(installer, java, timeout, limit, secrets=(), run=subprocess.run):
+def installer_help(installer, java, timeout, limit, secrets=(), runner=None):
     """``java -jar <installer> -help``, with no input, in a throw-away working directory, bounded by ``timeout``;
     its output (stdout and stderr) masked with :func:`_redact.redact` and cut to ``limit`` characters."""
     out = {
@@ -543,23 +543,14 @@ def installer_help(installer, java, timeout, limit, secrets=(), run=subprocess.r
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     with tempfile.TemporaryDirectory(prefix="sesdf-esus-survey-") as cwd:
-        try:
-            proc = run(
-                [java, "-jar", installer, "-help"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                cwd=cwd,
-                env=env,
-                timeout=timeout,
-                check=False,
-            )
-            raw = proc.stdout
-            out["rc"] = proc.returncode
-        except subprocess.TimeoutExpired as exc:
-            raw = exc.stdout or exc.output
-            out["timed_out"] = True
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (raw or "")
+        proc = (runner or Runner()).run(
+            [java, "-jar", installer, "-help"], stderr=STDOUT, cwd=cwd, env=env, timeout=timeout
+        )
+    if proc.rc is None and not proc.timed_out:
+        raise PecError(proc.why())
+    out["rc"] = proc.rc
+    out["timed_out"] = proc.timed_out
+    text = proc.stdout
     text = redact(text, secrets)  # before the cut: a secret cut in two would escape the mask
     out["output_chars"] = len(text)
     out["truncated"] = len(text) > limit
@@ -582,7 +573,7 @@ def survey_installer(params, config, secrets, errors):
         return None
     try:
         return installer_help(installer, java, params["installer_timeout"], params["installer_output_limit"], secrets)
-    except OSError as exc:
+    except (OSError, PecError) as exc:
         _error(errors, "installer_help", exc)
         return None
 
@@ -788,11 +779,8 @@ def survey_database(client, params, tables, errors):
 
 def psql_version(bin_dir):
     """``psql --version`` of the PEC's client tools (9.6 semantics matter), or None."""
-    try:
-        proc = subprocess.run(
-            [os.path.join(bin_dir, "psql"), "--version"], capture_output=True, text=True, timeout=15, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    proc = Runner().run([os.path.join(bin_dir, "psql"), "--version"], timeout=15)
+    if proc.rc is None:
         return None
     return _short(proc.stdout.strip(), 80) or None
 

@@ -12,11 +12,11 @@ import locale as _locale
 import os
 import re
 import shutil
-import subprocess
 
 from ansible_collections.sesdf.esus.plugins.module_utils import pec_upgrade_gates as gates_mod
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import sha256_file
 from ansible_collections.sesdf.esus.plugins.module_utils._redact import redact, redact_lines
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import STDOUT, Runner, TimeoutExpired, executable
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import (
     PecError,
     compare_versions,
@@ -179,23 +179,36 @@ class HostRunner:
     """The one seam between the upgrade gates and the host (like community.general's CmdRunner).
 
     ``run(argv, timeout)`` -> (rc, stdout) or raises OSError/TimeoutExpired; ``run_all`` the same with stderr too;
-    ``which(name)``; ``executable(path)``. Tests pass a fake with the same methods.
+    ``which(name)``; ``executable(path)``. Tests pass a fake with the same methods. Commands go through
+    ``_runner.Runner``; this class keeps the (rc, text) shape the gates read.
     """
 
+    runner = None
+
+    def _result(self, argv, timeout):
+        proc = (self.runner or Runner()).run(argv, timeout=timeout)
+        if proc.missing:
+            raise FileNotFoundError(proc.why())
+        if proc.timed_out:
+            raise TimeoutExpired(proc.argv, timeout)
+        if proc.rc is None:
+            raise OSError(proc.why())
+        return proc
+
     def run(self, argv, timeout=30):
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-        return proc.returncode, proc.stdout
+        proc = self._result(argv, timeout)
+        return proc.rc, proc.stdout
 
     def run_all(self, argv, timeout=30):
         """Like run, with stderr after stdout (``java -version`` prints on stderr)."""
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-        return proc.returncode, (proc.stdout or "") + (proc.stderr or "")
+        proc = self._result(argv, timeout)
+        return proc.rc, proc.output
 
     def which(self, name):
         return shutil.which(name)
 
     def executable(self, path):
-        return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
+        return executable(path)
 
 
 def locale_available(name, runner=None):
@@ -209,7 +222,7 @@ def locale_available(name, runner=None):
     try:
         _rc, out = runner.run(["locale", "-a"], timeout=30)
         available = out.split()
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, TimeoutExpired):
         try:
             _locale.setlocale(_locale.LC_ALL, name)
             return True
@@ -249,7 +262,7 @@ def supported_flags(java, installer, runner=None, timeout=120):
     runner = runner or HostRunner()
     try:
         _rc, out = runner.run([java, "-jar", installer, "-help"], timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, TimeoutExpired):
         return None
     found = {"-" + m.group("name") for m in _FLAG_RE.finditer(out or "")}
     found.discard("-jar")
@@ -302,31 +315,19 @@ def run_installer(java, installer, flags, cwd, timeout, secrets=()):
     cmd = [java, "-jar", installer, *check_flags(flags)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.setdefault("LANG", "pt_BR.UTF-8")
-    try:
-        proc = subprocess.run(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=cwd,
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        out = redact(out, secrets)
+    proc = Runner().run(cmd, stderr=STDOUT, cwd=cwd, env=env, timeout=timeout, changes=True)
+    if proc.timed_out:
+        out = redact(proc.stdout, secrets)
         raise PecError(
             f"the installer did not finish within {timeout}s (it may be waiting for a prompt: check "
             "upgrade_installer_flags); last output: " + " | ".join(tail(out, 10)),
             rc=None,
             cmd=redact_lines(cmd, secrets),
             stdout_lines=tail(out),
-        ) from exc
-    except OSError as exc:
-        raise PecError(f"cannot run {java}: {exc}; install a Java runtime (upgrade_jre_package)") from exc
-    return proc.returncode, redact(proc.stdout, secrets), redact_lines(cmd, secrets)
+        )
+    if proc.rc is None:
+        raise PecError(f"cannot run {java}: {proc.why()}; install a Java runtime (upgrade_jre_package)")
+    return proc.rc, redact(proc.stdout, secrets), redact_lines(cmd, secrets)
 
 
 def installer_log_tail(path, secrets=(), lines=20):

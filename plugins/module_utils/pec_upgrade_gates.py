@@ -20,9 +20,9 @@ import math
 import os
 import re
 import shutil
-import subprocess
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import TimeoutExpired
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, parse_ts
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import (
     compare_versions,
@@ -458,7 +458,7 @@ def java_version(java, runner, timeout=60):
     """(major, first line) of ``java -version`` (printed on stderr), or (None, why)."""
     try:
         _rc, out = runner.run_all([java, "-version"], timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except (OSError, TimeoutExpired) as exc:
         return None, f"cannot run {java} -version: {exc}"
     first = next((line for line in (out or "").splitlines() if line.strip()), "")
     major = java_major(out)

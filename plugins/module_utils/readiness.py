@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
 import time
 import urllib.parse
 
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner as _Runner
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, parse_ts
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
@@ -37,16 +37,21 @@ _SEEN_STATES = {"REACHABLE", "STALE", "DELAY", "PROBE", "PERMANENT", "NOARP"}
 
 
 class Runner:
-    """Runs a command without a shell, with a timeout. Returns (rc, stdout, stderr)."""
+    """``run(argv, timeout)`` -> (rc, stdout, stderr) over ``_runner``: 127 for a missing program, 124 for one that
+    did not answer in time (stderr says which)."""
+
+    def __init__(self, runner=None):
+        self.runner = runner or _Runner()
 
     def run(self, argv, timeout):
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-        except FileNotFoundError:
-            return 127, "", f"{argv[0]}: not found"
-        except subprocess.TimeoutExpired:
-            return 124, "", f"{argv[0]}: no answer within {timeout} s"
-        return proc.returncode, proc.stdout, proc.stderr
+        proc = self.runner.run(argv, timeout=timeout)
+        if proc.missing:
+            return 127, "", proc.why()
+        if proc.timed_out:
+            return 124, proc.stdout, f"{argv[0]}: no answer within {timeout} s"
+        if proc.rc is None:
+            return 126, "", proc.why()
+        return proc.rc, proc.stdout, proc.stderr
 
 
 def mbps(bits_per_second):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 
 import pytest
 
 from ansible_collections.sesdf.esus.plugins.module_utils import _transfer
+from ansible_collections.sesdf.esus.plugins.module_utils._runner import Result, Runner
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_offhost import push_rsync
 
@@ -29,10 +29,10 @@ class FakeHost:
     def __call__(self, argv, timeout):
         self.calls.append(list(argv))
         if argv[0] == "ssh":
-            return subprocess.run(["sh", "-c", argv[-1]], capture_output=True, text=True, cwd=self.cwd, check=False)
+            return Runner().run(["sh", "-c", argv[-1]], timeout=timeout, cwd=self.cwd)
         _host, _sep, remote = argv[-1].partition(":")  # rsync ... SRC HOST:PATH
         shutil.copyfile(argv[-2], remote)
-        return subprocess.CompletedProcess(argv, 0, "", "")
+        return Result(argv, 0, "", "")
 
 
 @pytest.fixture
