@@ -30,7 +30,8 @@ author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -39,9 +40,6 @@ attributes:
       application); writes nothing.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   dest_dir:
     description: Directory for the backups; created root-only (0700) when missing.

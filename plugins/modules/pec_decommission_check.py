@@ -28,16 +28,14 @@ author:
 extends_documentation_fragment:
   - sesdf.esus.pec
   - sesdf.esus.lotes_records
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   backup_fact:
     description:

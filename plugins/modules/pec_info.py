@@ -26,7 +26,8 @@ author:
 extends_documentation_fragment:
   - sesdf.esus.pec
   - sesdf.esus.schema_trust
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -35,9 +36,6 @@ attributes:
       runs the same in check mode.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   backup_dir:
     description:

@@ -49,7 +49,8 @@ extends_documentation_fragment:
   - sesdf.esus.pec
   - sesdf.esus.schema_trust
   - sesdf.esus.lotes_records
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -59,9 +60,6 @@ attributes:
       RV(files) names what would be sent.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   source:
     description:

@@ -25,7 +25,8 @@ description:
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -33,9 +34,6 @@ attributes:
   diff_mode:
     support: full
     details: The steps before and after.
-  platform:
-    support: full
-    platforms: posix
 options:
   refused:
     description:

@@ -33,7 +33,8 @@ author:
 extends_documentation_fragment:
   - sesdf.esus.pec
   - sesdf.esus.schema_trust
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -41,9 +42,6 @@ attributes:
   diff_mode:
     support: full
     details: Per professional (login and name), the profiles of each papel before and after.
-  platform:
-    support: full
-    platforms: posix
 options:
   profile_name:
     description:

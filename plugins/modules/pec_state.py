@@ -20,7 +20,8 @@ description:
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -28,9 +29,6 @@ attributes:
   diff_mode:
     support: full
     details: The recorded document before and after.
-  platform:
-    support: full
-    platforms: posix
 options:
   concern:
     description:

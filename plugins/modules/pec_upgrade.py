@@ -30,7 +30,8 @@ author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -42,9 +43,6 @@ attributes:
   diff_mode:
     support: full
     details: O(action=install) returns the installed version before and after.
-  platform:
-    support: full
-    platforms: posix
 options:
   action:
     description: C(preflight) checks (read-only); C(install) runs the installer; C(commit) ends a soak.
