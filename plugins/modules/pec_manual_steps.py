@@ -113,6 +113,7 @@ by_capability:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils._paths import FACTS_DIR
 from ansible_collections.sesdf.esus.plugins.module_utils.manual_steps import BY_CAPABILITY, run
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
@@ -123,7 +124,7 @@ def main():
             refused=dict(type="list", elements="str", choices=sorted(BY_CAPABILITY), default=[]),
             confirmed=dict(type="dict", default={}),
             paths=dict(type="dict", default={}),
-            facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
+            facts_dir=dict(type="path", default=FACTS_DIR),
         ),
         supports_check_mode=True,
     )
