@@ -16,6 +16,7 @@ import fnmatch
 import os
 import sys
 
+from ansible_collections.sesdf.esus.plugins.module_utils import _paths
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import atomic_write, sha256_file
 from ansible_collections.sesdf.esus.plugins.module_utils._job import (
     EXIT_CONFIG,
@@ -31,7 +32,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.cnes import read_cnes_f
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 PROG = "sesdf-esus-cnes"
-DEFAULT_CONFIG = "/etc/sesdf-esus/cnes-stage.json"
+DEFAULT_CONFIG = _paths.CONFIG_DIR + "/cnes-stage.json"
 DEFAULT_PATTERNS = ("XmlParaESUS*.zip", "*.xml")
 
 

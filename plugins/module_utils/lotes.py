@@ -31,7 +31,7 @@ import sys
 import time
 import zipfile
 
-from ansible_collections.sesdf.esus.plugins.module_utils import ledi, lotes_records
+from ansible_collections.sesdf.esus.plugins.module_utils import _paths, ledi, lotes_records
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     atomic_write,
     read_json,
@@ -62,7 +62,7 @@ EXIT_PENDING = 2
 SOURCES = ("auto", "db", "files")
 # file mode: the inbox where the operator (or a share) drops the lote files the PEC's "Salvar em arquivo" gave the
 # browser (a real PEC writes no lote directory): RAS_Lote<N>_<dd-mm-yyyy>--<HH-MM>.zip
-DEFAULT_FILES_DIR = "/var/lib/sesdf-esus/lotes/entrada"
+DEFAULT_FILES_DIR = _paths.LOTES_INBOX
 DEFAULT_FILES_GLOB = "RAS_Lote*.zip"
 UUIDS_DIR = "registros-dos-arquivos"
 DEFAULT_SETTLE_SECONDS = 120
@@ -1289,7 +1289,7 @@ def public_result(result):
     return out
 
 
-DEFAULT_FACTS_DIR = "/etc/ansible/facts.d"
+DEFAULT_FACTS_DIR = _paths.FACTS_DIR
 
 
 def state_data(result):
@@ -1333,7 +1333,7 @@ def cli_main(argv=None):
     from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
 
     parser = argparse.ArgumentParser(prog="sesdf-esus-lotes", description=cli_main.__doc__)
-    parser.add_argument("--config", default="/etc/sesdf-esus/lotes-export.json")
+    parser.add_argument("--config", default=_paths.CONFIG_DIR + "/lotes-export.json")
     parser.add_argument("--check", action="store_true", help="show what would be done, change nothing")
     args = parser.parse_args(argv)
     log = JobLog(JOB_TAG, journal=False, timestamps=True)

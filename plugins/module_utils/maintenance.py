@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 
+from ansible_collections.sesdf.esus.plugins.module_utils import _paths
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import write_json
 from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
@@ -25,7 +26,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
 
 PROG = "sesdf-esus-manutencao"
-DEFAULT_CONFIG = "/etc/sesdf-esus/manutencao.json"
+DEFAULT_CONFIG = _paths.CONFIG_DIR + "/manutencao.json"
 STATUS_MODE = 0o644
 VACUUM_TIMEOUT = 3600
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import os
 import socket
 
+from ansible_collections.sesdf.esus.plugins.module_utils import _paths
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json, unlink_quiet, write_json
 from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, utcnow
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import service_state
 
-DEFAULT_MARKER = "/var/lib/sesdf-esus/app-stopped.json"
+DEFAULT_MARKER = _paths.APP_STOP_MARKER
 
 
 def systemctl(action, unit):

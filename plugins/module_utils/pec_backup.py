@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 
+from ansible_collections.sesdf.esus.plugins.module_utils import _paths
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     atomic_write,
     fsync_dir,
@@ -520,7 +521,7 @@ def cli_main(argv=None):
     import argparse
 
     parser = argparse.ArgumentParser(prog=JOB_TAG, description="Verified backup of the PEC database")
-    parser.add_argument("--config", default="/etc/sesdf-esus/backup.json")
+    parser.add_argument("--config", default=_paths.CONFIG_DIR + "/backup.json")
     parser.add_argument("--now", help="pretend the current time is this ISO 8601 instant (tests, simulations)")
     args = parser.parse_args(argv)
     log = JobLog(JOB_TAG)

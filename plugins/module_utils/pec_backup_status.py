@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.sesdf.esus.plugins.module_utils import _paths
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json, sha256_file, write_json
 from ansible_collections.sesdf.esus.plugins.module_utils._job import write_status as write_job_status
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, parse_iso, utcnow
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import MANIFEST_SUFFIX
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
-DEFAULT_FACT = "/etc/ansible/facts.d/sesdf_esus_backup.fact"
-DEFAULT_CHECK_CACHE = "/var/lib/sesdf-esus/backup-check.json"
+DEFAULT_FACT = _paths.BACKUP_FACT
+DEFAULT_CHECK_CACHE = _paths.BACKUP_CHECK_CACHE
 DEFAULT_FULL_CHECK_HOURS = 24
 CHECK_OK = "ok"
 CHECK_MISMATCH = "mismatch"

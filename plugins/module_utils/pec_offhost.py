@@ -11,6 +11,7 @@ import os
 import re
 import time
 
+from ansible_collections.sesdf.esus.plugins.module_utils import _paths
 from ansible_collections.sesdf.esus.plugins.module_utils._borg import (
     DEFAULT_CHUNKER,
     DEFAULT_COMPRESSION,
@@ -203,10 +204,10 @@ def pending_offhost(directory, label, last_pushed_path):
 
 # ------------------------------------------------------------------------- the borg repository (borg_mount, borg_ssh)
 BORG_METHODS = ("borg_mount", "borg_ssh")
-DEFAULT_BORG_STATE = "/var/lib/sesdf-esus/borg-repo.json"
-DEFAULT_BORG_BASE = "/var/lib/sesdf-esus/borg"
-DEFAULT_PASSPHRASE_FILE = "/etc/sesdf-esus/borg.passphrase"  # noqa: S105 - a path
-DEFAULT_BORG_ESCROW = "/etc/sesdf-esus/borg-escrow.json"
+DEFAULT_BORG_STATE = _paths.STATE_DIR + "/borg-repo.json"
+DEFAULT_BORG_BASE = _paths.STATE_DIR + "/borg"
+DEFAULT_PASSPHRASE_FILE = _paths.CONFIG_DIR + "/borg.passphrase"
+DEFAULT_BORG_ESCROW = _paths.CONFIG_DIR + "/borg-escrow.json"
 ESCROW_SOURCES = ("inventory", "vault_export")
 ESCROW_REFUSED = (
     "a chave e a senha do repositório de cópias (borg) desta UBS não estão sob custódia do NTINF: sem elas a cópia "

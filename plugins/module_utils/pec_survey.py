@@ -49,6 +49,7 @@ import re
 import shutil
 import tempfile
 
+from ansible_collections.sesdf.esus.plugins.module_utils import _paths
 from ansible_collections.sesdf.esus.plugins.module_utils._redact import MASK, MIN_LITERAL, is_secret_key, redact
 from ansible_collections.sesdf.esus.plugins.module_utils._runner import STDOUT, Runner
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, utcnow
@@ -170,7 +171,7 @@ def argument_spec():
         installer_timeout=dict(type="int", default=120),
         installer_output_limit=dict(type="int", default=4096),
         files_limit=dict(type="int", default=200),
-        facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
+        facts_dir=dict(type="path", default=_paths.FACTS_DIR),
     )
     return spec
 

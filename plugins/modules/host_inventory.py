@@ -24,7 +24,8 @@ description:
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -32,8 +33,6 @@ attributes:
   diff_mode:
     support: none
   platform:
-    support: full
-    platforms: posix
     details: Debian-family hosts with systemd and iproute2 (C(ss)).
 options:
   packages_allowed:

@@ -20,16 +20,14 @@ description:
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
     details: Nothing is written; C(changed) says whether a real run would write.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   content:
     description: The HTML document.

@@ -23,7 +23,8 @@ description:
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -31,9 +32,6 @@ attributes:
   diff_mode:
     support: full
     details: One diff per changed entry (the file's text, or owner, group and mode), as a loop returns them.
-  platform:
-    support: full
-    platforms: posix
 options:
   entries:
     description:

@@ -30,7 +30,8 @@ author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -39,9 +40,6 @@ attributes:
       application); writes nothing.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   dest_dir:
     description: Directory for the backups; created root-only (0700) when missing.
@@ -199,6 +197,7 @@ app:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils._paths import APP_STOP_MARKER, BACKUP_DIR, BACKUP_FACT
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_app_stop import AppControl
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup import backup_run
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
@@ -207,7 +206,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecEr
 def main():
     argument_spec = pec_argument_spec()
     argument_spec.update(
-        dest_dir=dict(type="path", default="/var/backups/esus"),
+        dest_dir=dict(type="path", default=BACKUP_DIR),
         label=dict(type="str", default="manual"),
         verify_level=dict(type="str", default="full_read", choices=["full_read", "restore"]),
         compress_level=dict(type="int", default=3),
@@ -225,11 +224,11 @@ def main():
         offhost_require_mount=dict(type="bool", default=True),
         offhost_encrypt_recipient=dict(type="str"),
         offhost_ssh_options=dict(type="list", elements="str", default=[]),
-        status_path=dict(type="path", default="/etc/ansible/facts.d/sesdf_esus_backup.fact"),
+        status_path=dict(type="path", default=BACKUP_FACT),
         fail_on_unverified=dict(type="bool", default=True),
         stop_app=dict(type="bool", default=False),
         app_service=dict(type="str", default="e-SUS-PEC.service"),
-        app_stop_marker=dict(type="path", default="/var/lib/sesdf-esus/app-stopped.json"),
+        app_stop_marker=dict(type="path", default=APP_STOP_MARKER),
         app_keep_stopped=dict(type="bool", default=False),
     )
     module = AnsibleModule(

@@ -29,7 +29,8 @@ description:
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: partial
@@ -38,9 +39,6 @@ attributes:
         RV(message) says what would be imported. The options are checked.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   base_url:
     description: Base URL of the PEC as seen from the server, e.g. C(http://127.0.0.1:8080).

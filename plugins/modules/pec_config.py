@@ -22,7 +22,8 @@ author:
 extends_documentation_fragment:
   - sesdf.esus.pec
   - sesdf.esus.schema_trust
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -30,9 +31,6 @@ attributes:
   diff_mode:
     support: full
     details: Values before and after, per key.
-  platform:
-    support: full
-    platforms: posix
 options:
   settings:
     description:

@@ -28,16 +28,14 @@ author:
 extends_documentation_fragment:
   - sesdf.esus.pec
   - sesdf.esus.lotes_records
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   backup_fact:
     description:
@@ -147,6 +145,7 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils._paths import BACKUP_FACT, LOTES_LEDGER
 from ansible_collections.sesdf.esus.plugins.module_utils.lotes import DEFAULT_FILES_DIR, DEFAULT_FILES_GLOB
 from ansible_collections.sesdf.esus.plugins.module_utils.lotes_records import records_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
@@ -157,9 +156,9 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_d
 def main():
     argument_spec = pec_argument_spec()
     argument_spec.update(
-        backup_fact=dict(type="path", default="/etc/ansible/facts.d/sesdf_esus_backup.fact"),
+        backup_fact=dict(type="path", default=BACKUP_FACT),
         backup_max_age_hours=dict(type="int", default=24),
-        lotes_ledger=dict(type="path", default="/var/lib/sesdf-esus/lotes/ledger.json"),
+        lotes_ledger=dict(type="path", default=LOTES_LEDGER),
         situation_sent=dict(type="str", default="ENVIADO"),
         lotes_source=dict(type="str", choices=["db", "files"], default="db"),
         lotes_files_dir=dict(type="path", default=DEFAULT_FILES_DIR),

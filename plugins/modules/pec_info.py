@@ -26,7 +26,8 @@ author:
 extends_documentation_fragment:
   - sesdf.esus.pec
   - sesdf.esus.schema_trust
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -35,9 +36,6 @@ attributes:
       runs the same in check mode.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   backup_dir:
     description:
@@ -293,6 +291,13 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils._paths import (
+    APP_STOP_MARKER,
+    BACKUP_CHECK_CACHE,
+    BACKUP_DIR,
+    FACTS_DIR,
+    LOTES_LEDGER,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import schema_trust_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_info import gather
@@ -302,21 +307,21 @@ def main():
     argument_spec = pec_argument_spec()
     argument_spec.update(schema_trust_argument_spec())
     argument_spec.update(
-        backup_dir=dict(type="path", default="/var/backups/esus"),
+        backup_dir=dict(type="path", default=BACKUP_DIR),
         version_key=dict(type="str", default="VERSAOBANCODADOS", no_log=False),
         info_path=dict(type="str", default="/api/public/info"),
         start_page_path=dict(type="str", default="/esus/"),
         ready_statuses=dict(type="list", elements="int", default=[200, 302, 401]),
         https_url=dict(type="str", default="https://127.0.0.1:443"),
         http_timeout=dict(type="int", default=10),
-        facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
+        facts_dir=dict(type="path", default=FACTS_DIR),
         backup_full_check_hours=dict(type="int", default=24),
-        backup_check_cache=dict(type="path", default="/var/lib/sesdf-esus/backup-check.json"),
-        app_stop_marker=dict(type="path", default="/var/lib/sesdf-esus/app-stopped.json"),
+        backup_check_cache=dict(type="path", default=BACKUP_CHECK_CACHE),
+        app_stop_marker=dict(type="path", default=APP_STOP_MARKER),
         state_cadence_hours=dict(type="dict", default={}),
         production=dict(type="bool", default=False),
         production_months=dict(type="int", default=12),
-        lotes_ledger=dict(type="path", default="/var/lib/sesdf-esus/lotes/ledger.json"),
+        lotes_ledger=dict(type="path", default=LOTES_LEDGER),
         lote_sent_situation=dict(type="str", default="ENVIADO"),
         cds_deadline_day=dict(type="int", default=10),
         fail_on=dict(

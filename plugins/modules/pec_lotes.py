@@ -49,7 +49,8 @@ extends_documentation_fragment:
   - sesdf.esus.pec
   - sesdf.esus.schema_trust
   - sesdf.esus.lotes_records
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -59,9 +60,6 @@ attributes:
       RV(files) names what would be sent.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   source:
     description:
@@ -279,6 +277,7 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils._paths import FACTS_DIR, LOTES_STATE_DIR
 from ansible_collections.sesdf.esus.plugins.module_utils.lotes import (
     DEFAULT_FILES_DIR,
     DEFAULT_FILES_GLOB,
@@ -301,7 +300,7 @@ def main():
         files_dir=dict(type="path", default=DEFAULT_FILES_DIR),
         files_glob=dict(type="str", default=DEFAULT_FILES_GLOB),
         files_settle_seconds=dict(type="int", default=120),
-        state_dir=dict(type="path", default="/var/lib/sesdf-esus/lotes"),
+        state_dir=dict(type="path", default=LOTES_STATE_DIR),
         destination=dict(type="dict"),
         cnes=dict(type="str"),
         file_pattern=dict(type="str", default="lote-{cnes}-{id}.zip"),
@@ -316,7 +315,7 @@ def main():
         today=dict(type="str"),
         require_all_confirmed=dict(type="bool", default=False),
         db_timeout=dict(type="int", default=300),
-        facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
+        facts_dir=dict(type="path", default=FACTS_DIR),
         **records_argument_spec(),
     )
     module = AnsibleModule(

@@ -25,7 +25,8 @@ description:
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -33,9 +34,6 @@ attributes:
   diff_mode:
     support: full
     details: The steps before and after.
-  platform:
-    support: full
-    platforms: posix
 options:
   refused:
     description:
@@ -115,6 +113,7 @@ by_capability:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils._paths import FACTS_DIR
 from ansible_collections.sesdf.esus.plugins.module_utils.manual_steps import BY_CAPABILITY, run
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
@@ -125,7 +124,7 @@ def main():
             refused=dict(type="list", elements="str", choices=sorted(BY_CAPABILITY), default=[]),
             confirmed=dict(type="dict", default={}),
             paths=dict(type="dict", default={}),
-            facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
+            facts_dir=dict(type="path", default=FACTS_DIR),
         ),
         supports_check_mode=True,
     )

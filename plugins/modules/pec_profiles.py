@@ -33,7 +33,8 @@ author:
 extends_documentation_fragment:
   - sesdf.esus.pec
   - sesdf.esus.schema_trust
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -41,9 +42,6 @@ attributes:
   diff_mode:
     support: full
     details: Per professional (login and name), the profiles of each papel before and after.
-  platform:
-    support: full
-    platforms: posix
 options:
   profile_name:
     description:
@@ -175,6 +173,7 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils._paths import PROFILE_SNAPSHOTS_DIR
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import schema_trust_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
@@ -197,7 +196,7 @@ def main():
         profile_operations=dict(type="list", elements="str", default=list(DEFAULT_OPERATIONS)),
         # a CPF: personal data, kept out of the logged invocation and of any output that repeats it
         break_glass_login=dict(type="str", no_log=True),
-        snapshot_dir=dict(type="path", default="/var/lib/sesdf-esus/profile-snapshots"),
+        snapshot_dir=dict(type="path", default=PROFILE_SNAPSHOTS_DIR),
         unsupported=dict(type="str", choices=["fail", "skip"], default="fail"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -23,16 +23,14 @@ description:
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
     details: Measures in check mode too (the measurement writes nothing on the server).
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   target:
     description:

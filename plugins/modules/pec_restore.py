@@ -26,16 +26,14 @@ author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
     details: Verifies the checksum, checks the target and the application state, and reports what it would do.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   path:
     description: The archive to restore.

@@ -20,7 +20,8 @@ description:
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -28,9 +29,6 @@ attributes:
   diff_mode:
     support: full
     details: The recorded document before and after.
-  platform:
-    support: full
-    platforms: posix
 options:
   concern:
     description:
@@ -95,6 +93,7 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils._paths import FACTS_DIR
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_state import state_path, write_state
 
@@ -106,7 +105,7 @@ def main():
         argument_spec=dict(
             concern=dict(type="str", required=True, choices=WRITABLE),
             data=dict(type="dict", required=True),
-            facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
+            facts_dir=dict(type="path", default=FACTS_DIR),
             refresh_hours=dict(type="float", default=1.0),
             history=dict(type="int", default=0),
         ),

@@ -38,16 +38,14 @@ author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
     details: Read-only; runs the same in check mode. C(changed) is always false.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   https_url:
     description:

@@ -30,7 +30,8 @@ author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
   - sesdf.esus.pec
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
 attributes:
   check_mode:
     support: full
@@ -42,9 +43,6 @@ attributes:
   diff_mode:
     support: full
     details: O(action=install) returns the installed version before and after.
-  platform:
-    support: full
-    platforms: posix
 options:
   action:
     description: C(preflight) checks (read-only); C(install) runs the installer; C(commit) ends a soak.
@@ -367,6 +365,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sesdf.esus.plugins.module_utils._paths import BACKUP_DIR, FACTS_DIR, UPGRADE_KEEP_ASIDE_DIR
 from ansible_collections.sesdf.esus.plugins.module_utils._redact import redact, redact_lines
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import utcnow
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import (
@@ -518,10 +517,10 @@ def main():
         bundled_java=dict(type="path", default="/opt/e-SUS/jre/current/bin/java"),
         bundled_jre_from=dict(type="str", default="5.3"),
         java_min_major=dict(type="int", default=17),
-        backup_dir=dict(type="path", default="/var/backups/esus"),
+        backup_dir=dict(type="path", default=BACKUP_DIR),
         backup_verify_level=dict(type="str", default="restore", choices=["full_read", "restore"]),
         backup_size_factor=dict(type="float", default=1.0),
-        keep_aside_dir=dict(type="path", default="/var/backups/esus/upgrade"),
+        keep_aside_dir=dict(type="path", default=UPGRADE_KEEP_ASIDE_DIR),
         staging_dir=dict(type="path", default="/var/cache/sesdf-esus/upgrade"),
         margin_bytes=dict(type="int", default=1073741824),
         locale=dict(type="str", default="pt_BR.UTF-8"),
@@ -539,7 +538,7 @@ def main():
         ),
         certmgr_config=dict(type="path", default="/opt/e-SUS/webserver/certmgr/config/ssl.properties"),
         certmgr_ports=dict(type="list", elements="int", default=[80, 443]),
-        facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
+        facts_dir=dict(type="path", default=FACTS_DIR),
         soak_hours=dict(type="float", default=24.0),
         remove_asides=dict(type="bool", default=True),
         observed=dict(type="dict", default={}),

@@ -24,7 +24,8 @@ description:
 author:
   - SES-DF NTINF (@sesdf-ntinf)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sesdf.esus.attributes
+  - sesdf.esus.attributes.platform
   - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
@@ -38,9 +39,6 @@ attributes:
     details: Nothing is written; RV(changed_files) lists what a real run would write.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   hosts:
     description: Inventory hosts (UBS servers) the report covers.
