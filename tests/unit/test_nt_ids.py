@@ -111,7 +111,7 @@ def test_every_test_the_file_names_exists_and_carries_the_nt_marker_of_its_id():
     problems = []
     for entry in ENTRIES:
         for ref in entry.get("tests", ()):
-            path, _, func = ref.partition("::")
+            path, _sep, func = ref.partition("::")
             if not func or not (ROOT / path).is_file():
                 problems.append((entry["id"], ref, "no such file"))
                 continue
@@ -134,7 +134,7 @@ def test_a_task_that_carries_an_id_is_in_a_role_the_file_names_for_it():
     wrong = [
         (nt, path)
         for nt, where in task_names().items()
-        for path, _ in where
+        for path, _name in where
         if not any(path.startswith(role + "/") for role in BY_ID.get(nt, {}).get("roles", ()))
     ]
     assert wrong == []
