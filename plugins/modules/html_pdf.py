@@ -71,8 +71,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import atomic_write, sha256_bytes
+from ansible_collections.sesdf.esus.plugins.module_utils.notice_pdf import render
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
-from ansible_collections.sesdf.esus.plugins.module_utils.report_pdf import render
 
 
 def _mode(value):

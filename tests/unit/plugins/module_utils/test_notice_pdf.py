@@ -13,7 +13,7 @@ import jinja2
 import pytest
 import yaml
 
-from ansible_collections.sesdf.esus.plugins.module_utils import report_pdf
+from ansible_collections.sesdf.esus.plugins.module_utils import notice_pdf
 
 ROLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "migration_notice")
 PDFTOTEXT = shutil.which("pdftotext")
@@ -87,8 +87,8 @@ def pdf_text(tmp_path, data):
 @pytest.mark.skipif(not PDFTOTEXT, reason="pdftotext is not installed (make deps installs poppler-utils)")
 def test_the_pdf_has_the_notice_figures_and_the_same_words_as_the_html(tmp_path):
     html = notice_html(RECORD)
-    data = report_pdf.render(html)
-    assert data == report_pdf.render(html), "same HTML, same bytes"
+    data = notice_pdf.render(html)
+    assert data == notice_pdf.render(html), "same HTML, same bytes"
     text = pdf_text(tmp_path, data)
     flat = re.sub(r"\s+", " ", text)
     assert "UBS 3 Ceilândia Açaí" in flat and "Processo SEI 00060-00012345/2026-11" in flat
@@ -111,7 +111,7 @@ def test_the_pdf_has_the_notice_figures_and_the_same_words_as_the_html(tmp_path)
 @pytest.mark.skipif(not PDFTOTEXT, reason="pdftotext is not installed (make deps installs poppler-utils)")
 def test_a_switch_the_run_did_not_record_is_not_claimed(tmp_path):
     record = dict(RECORD, manual_steps={}, switched_off={})
-    flat = re.sub(r"\s+", " ", pdf_text(tmp_path, report_pdf.render(notice_html(record))))
+    flat = re.sub(r"\s+", " ", pdf_text(tmp_path, notice_pdf.render(notice_html(record))))
     assert "desligada: gravado" not in flat
     assert "Transmissão automática desligada: não feito por esta coleção; conferir no PEC." in flat
 
@@ -127,7 +127,7 @@ def test_the_notice_names_the_emergency_account_but_no_cpf_even_from_an_older_re
         texts = {
             "md": notice_html(record, "aviso.md.j2"),
             "html": notice_html(record),
-            "pdf": pdf_text(tmp_path, report_pdf.render(notice_html(record))),
+            "pdf": pdf_text(tmp_path, notice_pdf.render(notice_html(record))),
         }
         for kind, text in texts.items():
             flat = re.sub(r"\s+", " ", text).replace(SHA, "")
@@ -137,7 +137,7 @@ def test_the_notice_names_the_emergency_account_but_no_cpf_even_from_an_older_re
 
 def test_long_words_are_cut_and_pages_break():
     html = "<h1>T</h1>" + "".join(f"<p>parágrafo {i} {'x' * 200}</p>" for i in range(80))
-    data = report_pdf.render(html)
+    data = notice_pdf.render(html)
     assert data.count(b"/Type /Page ") > 3 and data.startswith(b"%PDF-1.4") and data.rstrip().endswith(b"%%EOF")
-    for line in report_pdf.wrap([("y" * 300, "C")], 100, 10):
-        assert sum(report_pdf.text_width(w, f, 10) for _x, w, f in line) <= 100
+    for line in notice_pdf.wrap([("y" * 300, "C")], 100, 10):
+        assert sum(notice_pdf.text_width(w, f, 10) for _x, w, f in line) <= 100
