@@ -28,7 +28,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils._job import (
     write_status_quiet,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, utcnow
-from ansible_collections.sesdf.esus.plugins.module_utils.cnes import read_cnes_file
+from ansible_collections.sesdf.esus.plugins.module_utils.cnes_xml import read_cnes_file
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 PROG = "sesdf-esus-cnes"

@@ -90,7 +90,7 @@ cnes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.cnes import layout_verdict, read_cnes_file
+from ansible_collections.sesdf.esus.plugins.module_utils.cnes_xml import layout_verdict, read_cnes_file
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 

@@ -118,15 +118,14 @@ executed_queries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sesdf.esus.plugins.module_utils.cnes import (
-    audit_profiles,
-    central_audit,
-    cnes_from_base64,
-    read_cnes_file,
-    read_lotacoes,
-)
+from ansible_collections.sesdf.esus.plugins.module_utils.cnes_xml import cnes_from_base64, read_cnes_file
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_module import pec_database
+from ansible_collections.sesdf.esus.plugins.module_utils.profile_audit import (
+    audit_profiles,
+    central_audit,
+    read_lotacoes,
+)
 
 
 def main():

@@ -7,14 +7,9 @@ import zipfile
 
 import pytest
 
-from ansible_collections.sesdf.esus.plugins.module_utils.cnes import (
-    audit_profiles,
-    central_audit,
-    layout_verdict,
-    parse_cnes,
-    read_cnes_file,
-)
+from ansible_collections.sesdf.esus.plugins.module_utils.cnes_xml import layout_verdict, parse_cnes, read_cnes_file
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
+from ansible_collections.sesdf.esus.plugins.module_utils.profile_audit import audit_profiles, central_audit
 
 CNES = "0010001"
 

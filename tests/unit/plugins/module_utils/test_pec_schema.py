@@ -10,15 +10,15 @@ import subprocess
 import pytest
 
 from ansible_collections.sesdf.esus.plugins.module_utils import pec_profiles
-from ansible_collections.sesdf.esus.plugins.module_utils.cnes import (
-    audit_profiles,
-    central_audit,
-    parse_cnes,
-    read_lotacoes,
-)
+from ansible_collections.sesdf.esus.plugins.module_utils.cnes_xml import parse_cnes
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import CAPABILITIES, CompatRefused
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_schema import LiveSchema, SchemaUnsupported
+from ansible_collections.sesdf.esus.plugins.module_utils.profile_audit import (
+    audit_profiles,
+    central_audit,
+    read_lotacoes,
+)
 
 VERSIONS = ("4.5.5", "5.5.28")
 VIEW = pec_profiles.DEFAULT_PROFILE_NAME
