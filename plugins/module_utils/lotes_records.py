@@ -19,6 +19,7 @@ the CDS deadline are computed from these same facts. Python stdlib only: runs on
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 
@@ -328,3 +329,87 @@ def read_uuids(path):
             return {line.strip() for line in handle if line.strip()}
     except FileNotFoundError:
         return set()
+
+
+# CDS deadline of db mode ---------------------------------------------------------------------------
+
+
+def previous_month(today):
+    first = today.replace(day=1)
+    last_prev = first - datetime.timedelta(days=1)
+    return last_prev.replace(day=1)
+
+
+def deadline_status(month_rows, ledger_lotes, today, month_first, deadline_day=10, sent_code=None):
+    """Per UBS (CNES): was all production of month ``month_first`` exported and confirmed by the deadline?
+
+    month_rows: LotesDb.month_production output. ledger_lotes: ledger entries by id (str). A lote counts
+    as confirmed when the ledger confirms it, or when the PEC itself marked it sent (``sent_code``).
+    """
+    year, month = month_first.year, month_first.month
+    deadline = cds_deadline(month_first, deadline_day)
+    per_unit = {}
+    for cnes, lote_id, situation, sent_at, count in month_rows:
+        unit = per_unit.setdefault(
+            cnes, {"cnes": cnes, "records": 0, "confirmed_records": 0, "last_confirmed_at": None}
+        )
+        unit["records"] += count
+        entry = ledger_lotes.get(str(lote_id)) if lote_id is not None else None
+        confirmed_at = entry.get("confirmed_at") if entry else None
+        if confirmed_at is None and sent_code is not None and situation == sent_code and sent_at:
+            confirmed_at = sent_at
+        if confirmed_at:
+            unit["confirmed_records"] += count
+            if unit["last_confirmed_at"] is None or confirmed_at > unit["last_confirmed_at"]:
+                unit["last_confirmed_at"] = confirmed_at
+    days_left = (deadline - today).days
+    units = []
+    for unit in per_unit.values():
+        complete = unit["confirmed_records"] == unit["records"]
+        on_time = (
+            complete
+            and unit["last_confirmed_at"] is not None
+            and unit["last_confirmed_at"][:10] <= deadline.isoformat()
+        )
+        status = deadline_state(complete, on_time, days_left)
+        units.append(
+            {
+                **unit,
+                "pending_records": unit["records"] - unit["confirmed_records"],
+                "complete": complete,
+                "on_time": on_time,
+                "status": status,
+            }
+        )
+    return {
+        "month": f"{year:04d}-{month:02d}",
+        "deadline": deadline.isoformat(),
+        "today": today.isoformat(),
+        "days_left": days_left,
+        "units": sorted(units, key=lambda u: u["cnes"]),
+        "ok": all(u["status"] == "em_dia" for u in units),
+    }
+
+
+def records_reader(client, options):
+    """The read-only reader of transmission records, from the export's (or the preflight's) options."""
+    return RecordsReader(
+        client,
+        records_table=options.get("records_table") or DEFAULT_RECORDS_TABLE,
+        uuid_column=options.get("records_uuid_column") or DEFAULT_UUID_COLUMN,
+        node_query=options.get("node_query"),
+        node_query_requires=options.get("node_query_requires"),
+    )
+
+
+def observe_records(reader):
+    """(db_ids | None, db_note, node_ids | None, node_note): what this server lets the collection observe."""
+    try:
+        db_ids, db_note = reader.record_ids(), None
+    except NotObservable as exc:
+        db_ids, db_note = None, exc.msg
+    try:
+        node_ids, node_note = reader.node_delivered_ids(), None
+    except NotObservable as exc:
+        node_ids, node_note = None, exc.msg
+    return db_ids, db_note, node_ids, node_note

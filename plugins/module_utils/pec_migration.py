@@ -15,12 +15,12 @@ import os
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso_offset, parse_ts
-from ansible_collections.sesdf.esus.plugins.module_utils.lotes import (
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes_files import (
     DEFAULT_FILES_DIR,
     DEFAULT_FILES_GLOB,
     files_gate,
-    records_reader,
 )
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes_records import records_reader
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import missing_schema, sql_literal
 

@@ -146,7 +146,7 @@ executed_queries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sesdf.esus.plugins.module_utils._paths import BACKUP_FACT, LOTES_LEDGER
-from ansible_collections.sesdf.esus.plugins.module_utils.lotes import DEFAULT_FILES_DIR, DEFAULT_FILES_GLOB
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes_files import DEFAULT_FILES_DIR, DEFAULT_FILES_GLOB
 from ansible_collections.sesdf.esus.plugins.module_utils.lotes_records import records_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_migration import preflight

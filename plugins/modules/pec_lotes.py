@@ -279,13 +279,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sesdf.esus.plugins.module_utils._paths import FACTS_DIR, LOTES_STATE_DIR
 from ansible_collections.sesdf.esus.plugins.module_utils.lotes import (
-    DEFAULT_FILES_DIR,
-    DEFAULT_FILES_GLOB,
     files_blockers,
     public_result,
     record_state,
     run_export,
 )
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes_files import DEFAULT_FILES_DIR, DEFAULT_FILES_GLOB
 from ansible_collections.sesdf.esus.plugins.module_utils.lotes_records import records_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import schema_trust_argument_spec

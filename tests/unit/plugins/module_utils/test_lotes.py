@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.sesdf.esus.plugins.module_utils import _transfer, lotes
+from ansible_collections.sesdf.esus.plugins.module_utils import (
+    _transfer,
+    lotes,
+    lotes_db,
+    lotes_delivery,
+    lotes_files,
+    lotes_records,
+)
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
 
 REPO = Path(__file__).resolve().parents[4]
@@ -115,7 +123,7 @@ def query(pec, sql):
 def dest_lotes(dest):
     """{lote file name: {uuid: bytes}} of the zips at the destination, and the names of everything there."""
     names = sorted(os.listdir(dest))
-    return {n: lotes.read_lote_zip((dest / n).read_bytes()) for n in names if n.endswith(".zip")}, names
+    return {n: lotes_db.read_lote_zip((dest / n).read_bytes()) for n in names if n.endswith(".zip")}, names
 
 
 @pytest.mark.nt("NT-inapta-8")
@@ -167,13 +175,13 @@ def test_transfer_killed_half_way_then_rerun_delivers_every_lote_exactly_once(pe
     dest = tmp_path / "ncais"
     dest.mkdir()
     puts = []
-    real_put = lotes.PathDestination.put
+    real_put = _transfer.PathDestination.put
 
     def counting_put(self, local, name):
         puts.append(name)
         return real_put(self, local, name)
 
-    monkeypatch.setattr(lotes.PathDestination, "put", counting_put)
+    monkeypatch.setattr(_transfer.PathDestination, "put", counting_put)
     real_copy = _transfer.copy_stream
     calls = itertools.count()
 
@@ -242,7 +250,7 @@ def test_lote_created_but_never_written_is_rebuilt_from_the_database(pec_db, tmp
     """A run killed between the database commit and the file write: the next run finds the GERADO lote."""
     rows = add_pending(pec_db, 6)
     with PgClient(pec_db["server"]["bin_dir"], pec_db["conn"]) as client:
-        lote_id = lotes.LotesDb(client).create_lote()
+        lote_id = lotes_db.LotesDb(client).create_lote()
     (tmp_path / "ncais").mkdir()
     result = run(pec_db, tmp_path)
     assert result["exported"] == 0 and result["confirmed"] == 1
@@ -284,10 +292,10 @@ def test_deadline_synthetic_month_statuses():
         ("0000003", None, None, None, 2),
         ("0000004", 9, 2, "2025-01-03T00:00:00", 3),
     ]
-    out = lotes.deadline_status(rows, ledger, datetime.date(2025, 1, 12), month, sent_code=2)
+    out = lotes_records.deadline_status(rows, ledger, datetime.date(2025, 1, 12), month, sent_code=2)
     assert out["month"] == "2024-12" and out["deadline"] == "2025-01-10" and out["days_left"] == -2
     assert [u["status"] for u in out["units"]] == ["em_dia", "enviado_com_atraso", "atrasado", "em_dia"]
-    assert lotes.previous_month(datetime.date(2025, 1, 12)) == month
+    assert lotes_records.previous_month(datetime.date(2025, 1, 12)) == month
     assert not out["ok"]
 
 
@@ -360,7 +368,7 @@ def test_a_path_destination_removes_only_stale_partials_of_lotes(tmp_path):
         os.utime(share / name, (then, then))
     src = tmp_path / "lote-0010001-9.zip"
     src.write_bytes(b"zip")
-    dest = lotes.make_destination({"type": "path", "path": str(share)}, "lote-{cnes}-{id}.zip")
+    dest = lotes_delivery.make_destination({"type": "path", "path": str(share)}, "lote-{cnes}-{id}.zip")
     dest.put(str(src), src.name)
     kept = {name for name, stale in names.items() if not stale}
     assert set(os.listdir(share)) == kept | {src.name}
@@ -679,7 +687,7 @@ def test_file_mode_an_altered_copy_whose_resend_fails_is_pending_again_and_close
     target.write_bytes(b"altered")
 
     def refuse(self, local_path, name, expected_sha256=None, what=None):
-        raise lotes.PecError("sem espaço no destino")
+        raise PecError("sem espaço no destino")
 
     real_put = _transfer.PathDestination.put
     monkeypatch.setattr(_transfer.PathDestination, "put", refuse)
@@ -687,7 +695,7 @@ def test_file_mode_an_altered_copy_whose_resend_fails_is_pending_again_and_close
     assert failed["resent"] == 0 and failed["pending"] == 1 and "sem espaço" in failed["errors"][0]["msg"]
     ledger = json.loads((tmp_path / "state" / "ledger.json").read_text())
     assert ledger["files"][digest]["confirmed_at"] is None
-    assert lotes.files_gate(ledger, str(watched), "*.zip")["unconfirmed"] == ["lote-9.zip"]
+    assert lotes_files.files_gate(ledger, str(watched), "*.zip")["unconfirmed"] == ["lote-9.zip"]
     monkeypatch.setattr(_transfer.PathDestination, "put", real_put)
     again = run_files(pec_db, tmp_path)
     assert again["sent"] == 1 and again["confirmed"] == 1 and again["pending"] == 0
@@ -695,5 +703,5 @@ def test_file_mode_an_altered_copy_whose_resend_fails_is_pending_again_and_close
 
 
 def test_an_unknown_source_is_refused_before_anything_is_read(pec_db, tmp_path, watched):
-    with pytest.raises(lotes.PecError, match="unknown lotes source"):
+    with pytest.raises(PecError, match="unknown lotes source"):
         run_files(pec_db, tmp_path, source="ftp")
