@@ -234,7 +234,9 @@ def files_blockers(result):
     files = result.get("files") or {}
     out = []
     if result["pending"]:
-        out.append(f"{result['pending']} lote file(s) not confirmed at the destination (retried next run)")
+        out.append(
+            f"{result['pending']} arquivo(s) de lote não confirmado(s) no destino (nova tentativa na próxima execução)"
+        )
     out.extend(e["msg"] for e in result["errors"][:3])
     out.extend(lotes_records.gate_problems(result["gate"], files.get("dir")))
     out.extend(f"arquivo inválido {i['file']}: {i['reason']}" for i in files.get("invalid", []))

@@ -23,7 +23,12 @@ from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     write_json,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import local_now_iso
-from ansible_collections.sesdf.esus.plugins.module_utils.lotes_delivery import DEFAULT_FILE_PATTERN, deliver
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes_delivery import (
+    DEFAULT_FILE_PATTERN,
+    deliver,
+    destination_ready,
+    new_result,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -190,17 +195,7 @@ class Exporter:
         self.reverify = reverify
         self.check_mode = check_mode
         self.log = log or (lambda msg: None)
-        self.result = {
-            "exported": 0,
-            "sent": 0,
-            "confirmed": 0,
-            "resent": 0,
-            "pending": 0,
-            "pending_records_before": 0,
-            "errors": [],
-            "lotes": [],
-            "changed": False,
-        }
+        self.result = new_result(pending_records_before=0)
 
     # -- files
     def _names(self, lote):
@@ -223,7 +218,7 @@ class Exporter:
                 return entry
         lote = self.db.lote(lote_id)
         if not lote["rows"]:
-            self.log(f"lote {lote_id}: no rows in tb_dado_transp; skipped")
+            self.log(f"lote {lote_id}: sem registros em tb_dado_transp; ignorado")
             return None
         data = build_lote_zip(lote["rows"])
         name, mname = self._names(lote)
@@ -305,7 +300,7 @@ class Exporter:
                         break
                     res["exported"] += 1
                     res["changed"] = True
-                    self.log(f"lote {lote_id} created")
+                    self.log(f"lote {lote_id} criado")
                     self._materialize(lote_id)
         # 2. every open lote (ours from an interrupted run, or made in the PEC's UI) and unconfirmed ledger entries
         ids = set(self.db.open_lotes()) if self.export or self.transfer else set()
@@ -320,14 +315,7 @@ class Exporter:
             if entry is not None:
                 entries.append(entry)
         # 3. transfer and verify
-        dest_ok = False
-        if self.transfer and (entries or self.reverify):
-            try:
-                self.dest.check()
-                dest_ok = True
-            except PecError as exc:
-                if entries:
-                    res["errors"].append({"lote": None, "msg": exc.msg})
+        dest_ok = destination_ready(self.dest, self.transfer, entries, self.reverify, res, "lote")
         if dest_ok and self.check_mode:
             res["sent"] = len(entries)
         elif dest_ok:
@@ -388,15 +376,15 @@ class Exporter:
                     {
                         "lote": entry["id"],
                         "msg": (
-                            f"lote {entry['id']} is altered at the destination and cannot be rebuilt "
-                            "identically from the database; send it by hand from a backup"
+                            f"o lote {entry['file']} foi alterado no destino e não pode ser refeito idêntico a partir "
+                            "do banco: reenvie-o à mão a partir de um backup"
                         ),
                     }
                 )
                 return
             if not self.check_mode:
                 atomic_write(local, data, 0o600)
-        self.log(f"lote {entry['id']}: altered at the destination (sha256 {arrived}); sending it again")
+        self.log(f"lote {entry['file']}: alterado no destino (sha256 {arrived}); enviando de novo")
         entry["altered_detected_at"] = local_now_iso()
         entry["resent"] = entry.get("resent", 0) + 1
         confirmed_at = entry["confirmed_at"]

@@ -58,6 +58,35 @@ def make_destination(spec, file_pattern=DEFAULT_FILE_PATTERN, ours=None):
     raise PecError(f"unknown destination type {kind!r}: use path or rsync")
 
 
+def new_result(**extra):
+    """The counts of one export run, either mode (``extra``: the mode's own fields)."""
+    return {
+        "exported": 0,
+        "sent": 0,
+        "confirmed": 0,
+        "resent": 0,
+        "pending": 0,
+        "errors": [],
+        "lotes": [],
+        "changed": False,
+        **extra,
+    }
+
+
+def destination_ready(dest, transfer, to_send, reverify, result, ref):
+    """Whether this run reaches the destination (checked only when there is something to send or to reverify); a
+    destination not reachable is an error of the run only when something waits to be sent (``ref``: its key)."""
+    if not transfer or not (to_send or reverify):
+        return False
+    try:
+        dest.check()
+    except PecError as exc:
+        if to_send:
+            result["errors"].append({ref: None, "msg": exc.msg})
+        return False
+    return True
+
+
 def deliver(
     dest,
     entry,

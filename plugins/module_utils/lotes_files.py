@@ -16,7 +16,7 @@ import time
 from ansible_collections.sesdf.esus.plugins.module_utils import _paths, ledi, lotes_records
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import sha256_file
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import local_now_iso
-from ansible_collections.sesdf.esus.plugins.module_utils.lotes_delivery import deliver
+from ansible_collections.sesdf.esus.plugins.module_utils.lotes_delivery import deliver, destination_ready, new_result
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 # the inbox where the operator (or a share) drops the lote files the PEC's "Salvar em arquivo" gave the browser (a real
@@ -135,24 +135,9 @@ class FileExporter:
         self.check_mode = check_mode
         self.log = log or (lambda msg: None)
         self.now = now
-        self.result = {
-            "exported": 0,
-            "sent": 0,
-            "confirmed": 0,
-            "resent": 0,
-            "pending": 0,
-            "errors": [],
-            "lotes": [],
-            "changed": False,
-            "files": {
-                "dir": files_dir,
-                "glob": pattern,
-                "to_send": [],
-                "already_sent": [],
-                "invalid": [],
-                "skipped": [],
-            },
-        }
+        self.result = new_result(
+            files={"dir": files_dir, "glob": pattern, "to_send": [], "already_sent": [], "invalid": [], "skipped": []}
+        )
 
     def _save(self):
         if not self.check_mode:
@@ -258,14 +243,7 @@ class FileExporter:
                 )
         sendable = [e for e in unconfirmed if e["sha256"] in present]
         files["to_send"] = [present[e["sha256"]]["name"] for e in sendable]
-        dest_ok = False
-        if self.transfer and (sendable or self.reverify):
-            try:
-                self.dest.check()
-                dest_ok = True
-            except PecError as exc:
-                if sendable:
-                    res["errors"].append({"file": None, "msg": exc.msg})
+        dest_ok = destination_ready(self.dest, self.transfer, sendable, self.reverify, res, "file")
         if self.check_mode:
             res["sent"] = len(sendable) if dest_ok else 0
             res["changed"] = bool(sendable) or dirty
