@@ -575,6 +575,283 @@ def _backup(row, pec, pend, role, status, max_age, today):
         )
 
 
+def _hardening_state(concern, row, pend):
+    """hardening (hardening_report): failing controls."""
+    cells = {}
+    hardening = concern["data"]
+    summary = _dict(hardening.get("summary"))
+    fails = _int(summary.get("fail"), 0)
+    failed_ids = [_text(i) for i in _list(hardening.get("failed"))] or [
+        _text(_dict(c).get("id")) for c in _list(hardening.get("controls")) if _dict(c).get("status") == "fail"
+    ]
+    cells["hardening"] = _state_cell(
+        concern, f"{_int(summary.get('pass'), 0)} ok, {fails} falha(s)" if summary else "sem resumo"
+    )
+    if concern["present"] and fails > 0:
+        pend.append(
+            _pendency(
+                "hardening",
+                "alta",
+                "controles de segurança falhando: " + (", ".join(failed_ids) or f"{fails} controle(s)"),
+                "hardening",
+                # the allowed applications (their controls are whitelist_*), otherwise access to the server
+                "NT-inapta-1"
+                if failed_ids and all(i.startswith("whitelist") for i in failed_ids)
+                else CONCERN_NT["hardening"],
+            )
+        )
+    return cells
+
+
+def _maintenance_state(concern, row, pend):
+    """maintenance: its alarms (or the steps in alarm or error)."""
+    cells = {}
+    maintenance = concern["data"]
+    alarms = [_dict(a) for a in _list(maintenance.get("alarms"))] or [
+        {"code": name, "msg": _text(_dict(step).get("detail"), _text(_dict(step).get("status")))}
+        for name, step in sorted(_dict(maintenance.get("steps")).items())
+        if _dict(step).get("status") in ("alarme", "erro")
+    ]
+    cells["maintenance"] = _state_cell(concern, f"{len(alarms)} alarme(s)" if alarms else "sem alarmes")
+    for alarm in alarms:
+        pend.append(
+            _pendency(
+                "manutencao",
+                "alta",
+                f"alarme da manutenção ({_text(alarm.get('code'), '?')}): {_text(alarm.get('msg'))}",
+                "maintenance",
+                CONCERN_NT["maintenance"],
+            )
+        )
+    return cells
+
+
+def _cnes_state(concern, row, pend):
+    """cnes_import: the last import and an import waiting for an operator."""
+    cells = {}
+    cnes = concern["data"]
+    last_import = _dict(cnes.get("last_import"))
+    pending_manual = _dict(cnes.get("pending_manual"))
+    method = {
+        "api": "pela API",
+        "api_confirmada": "pela API (conclusão conferida no PEC)",
+        "manual": "pela tela do PEC",
+    }.get(_text(last_import.get("method")), "")
+    text = (
+        " ".join(
+            w
+            for w in (
+                "importado",
+                method,
+                day_text(last_import.get("date")) and "em " + day_text(last_import.get("date")),
+            )
+            if w
+        )
+        if last_import
+        else "nenhuma importação"
+    )
+    if pending_manual and _text(pending_manual.get("method")) == "api_nao_verificada":
+        text += "; importação enviada pela API sem conclusão verificável"
+        pend.append(
+            _pendency(
+                "cnes_manual",
+                "media",
+                f"conferir no PEC (menu CNES) se terminou a importação do arquivo do CNES "
+                f"{_text(pending_manual.get('file'), '')} enviada pela API em "
+                f"{day_text(pending_manual.get('staged_at')) or '?'} e confirmar com cnes_import_confirm_manual=true",
+                "cnes",
+                CONCERN_NT["cnes"],
+            )
+        )
+    elif pending_manual:
+        text += "; arquivo aguardando importação pela tela do PEC"
+        pend.append(
+            _pendency(
+                "cnes_manual",
+                "media",
+                f"importar pela tela do PEC o arquivo do CNES {_text(pending_manual.get('file'), '')} "
+                f"(preparado em {day_text(pending_manual.get('staged_at')) or '?'}, em "
+                f"{_text(pending_manual.get('path'), '?')})",
+                "cnes",
+                CONCERN_NT["cnes"],
+            )
+        )
+    cells["cnes"] = _state_cell(concern, text)
+    return cells
+
+
+def _profiles_state(concern, row, pend):
+    """profile_audit: the mismatches with the CNES."""
+    cells = {}
+    profiles = concern["data"]
+    listed = profiles.get("mismatches")
+    mismatches = len(listed) if isinstance(listed, list) else _int(listed, len(_list(profiles.get("items"))))
+    cells["profiles"] = _state_cell(concern, f"{mismatches} divergência(s)" if mismatches else "sem divergências")
+    if concern["present"] and mismatches:
+        pend.append(
+            _pendency(
+                "perfis",
+                "alta",
+                f"{mismatches} perfil(is) de profissional não confere(m) com a lotação do CNES: corrigir no PEC",
+                "profiles",
+                CONCERN_NT["profiles"],
+            )
+        )
+    return cells
+
+
+def _central_profiles_state(concern, row, pend):
+    """the central server's side of a migrated UBS: its professionals' lotações and profiles there."""
+    cells = {}
+    central = concern["data"]
+    if row.get("status") == "migrada":
+        if not concern["present"]:
+            cells["profiles"] = "servidor central não conferido"
+            pend.append(
+                _pendency(
+                    "perfis_central",
+                    "media",
+                    "os perfis desta UBS no servidor central ainda não foram conferidos: rodar o relatório "
+                    "(report.yml) com o servidor central no inventário (grupo servidor_central)",
+                    "profiles",
+                    CONCERN_NT["central_profiles"],
+                )
+            )
+        elif not central.get("checked"):
+            cells["profiles"] = _state_cell(concern, "servidor central não conferido")
+            pend.append(
+                _pendency(
+                    "perfis_central",
+                    "media",
+                    "perfis no servidor central não conferidos: "
+                    + _text(central.get("reason"), "motivo não registrado"),
+                    "profiles",
+                    CONCERN_NT["central_profiles"],
+                )
+            )
+        else:
+            wrong = _list(central.get("mismatches"))
+            missing = sum(1 for m in wrong if _dict(m).get("tipo") == "profissional_sem_lotacao_no_central")
+            cells["profiles"] = _state_cell(
+                concern,
+                f"servidor central: {len(wrong)} divergência(s)" if wrong else "servidor central: sem divergências",
+            )
+            if wrong:
+                pend.append(
+                    _pendency(
+                        "perfis_central",
+                        "alta",
+                        f"no servidor central ({_text(central.get('central'), '?')}), {missing} profissional(is) desta "
+                        f"UBS sem lotação e {len(wrong) - missing} lotação(ões) ou perfil(is) que não conferem com o "
+                        "CNES: corrigir no servidor central (importar o CNES ou ajustar a lotação e o perfil)",
+                        "profiles",
+                        CONCERN_NT["central_profiles"],
+                    )
+                )
+    return cells
+
+
+def _lotes_state(concern, row, pend):
+    """lotes_export: lotes pending and the CDS deadline per unit."""
+    cells = {}
+    lotes = concern["data"]
+    pending_lotes = _int(lotes.get("pending_lotes"), 0)
+    cds = _dict(lotes.get("deadline"))
+    cells["lotes"] = _state_cell(
+        concern,
+        f"{pending_lotes} pendente(s)" + (f"; prazo {day_text(cds.get('deadline'))}" if cds.get("deadline") else ""),
+    )
+    row["lotes_pending"] = pending_lotes if concern["present"] else None
+    row["cds_deadline"] = iso_day(cds.get("deadline"))
+    for unit in _list(cds.get("units")):
+        unit = _dict(unit)
+        if unit.get("status") in ("pendente", "atrasado"):
+            pend.append(
+                _pendency(
+                    "cds",
+                    "alta" if unit.get("status") == "atrasado" else "media",
+                    f"produção de {_text(cds.get('month'), '?')} (CNES {_text(unit.get('cnes'), '?')}): "
+                    f"{unit.get('status')}, {_int(unit.get('pending_records'), 0)} registro(s) sem envio confirmado; "
+                    f"prazo {day_text(cds.get('deadline')) or _text(cds.get('deadline'), '?')}",
+                    "lotes",
+                    CDS_NT,
+                )
+            )
+    return cells
+
+
+def _upgrade_state(concern, row, pend):
+    """upgrade: the last upgrade and its result."""
+    cells = {}
+    upgrade = concern["data"]
+    last = _dict(upgrade.get("last")) or (
+        {"from": "", "to": upgrade.get("version"), "result": upgrade.get("result"), "message": upgrade.get("message")}
+        if upgrade.get("result")
+        else {}
+    )
+    result = _text(last.get("result"))
+    cells["upgrade"] = _state_cell(
+        concern,
+        (
+            (f"{_text(last.get('from'))} → " if last.get("from") else "") + f"{_text(last.get('to'), '?')}: {result}"
+            if last
+            else "sem atualização"
+        ),
+    )
+    if last and result not in UPGRADE_OK:
+        pend.append(
+            _pendency(
+                "upgrade",
+                "alta",
+                f"atualização do PEC: {result or '?'}" + (f" - {last.get('message')}" if last.get("message") else ""),
+                "upgrade",
+                _version_nt(row.get("status")),
+            )
+        )
+    return cells
+
+
+def _readiness_state(concern, row, pend):
+    """readiness: the measurement against the CTINF classification."""
+    cells = {}
+    ready = concern["data"]
+    verdict = _text(ready.get("verdict"))
+    mbps = _num(ready.get("measured_mbps"))
+    cells["readiness"] = _state_cell(
+        concern,
+        (verdict or "?") + (f", {mbps:.1f} Mbit/s".replace(".", ",") if mbps is not None else ""),
+    )
+    if concern["present"] and ready.get("agrees") is False:
+        group = {"ubs_aptas": "apta", "ubs_inaptas": "inapta"}.get(_text(ready.get("group")), _text(ready.get("group")))
+        pend.append(
+            _pendency(
+                "aptidao_divergente",
+                "alta",
+                f"a medição de {day_text(ready.get('measured_at')) or '?'} indica '{verdict or '?'}' "
+                f"({(f'{mbps:.1f}' if mbps is not None else '?').replace('.', ',')} Mbit/s), mas o CTINF classificou "
+                f"a UBS como '{group or '?'}': rever a classificação com o CTINF",
+                "readiness",
+                CONCERN_NT["readiness"],
+            )
+        )
+    return cells
+
+
+# One reader per concern of the server's state: each knows its producer's format, adds the concern's pendencies and
+# returns the report cells it fills (the central server's side of a migrated UBS fills the profiles cell). In report
+# order: the pendencies come out in this order.
+STATE_READERS = {
+    "hardening": _hardening_state,
+    "maintenance": _maintenance_state,
+    "cnes": _cnes_state,
+    "profiles": _profiles_state,
+    "central_profiles": _central_profiles_state,
+    "lotes": _lotes_state,
+    "upgrade": _upgrade_state,
+    "readiness": _readiness_state,
+}
+
+
 def _states(row, state_raw, state, legacy, pend, reachable, today):
     concerns = {name: _concern(state, name, today) for name in CONCERNS}
     row["state_missing"] = bool(reachable and not state)
@@ -632,238 +909,8 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
         if not concerns[name]["present"] and not concerns[name]["error"] and isinstance(data, dict):
             concerns[name].update(present=True, data=data)
     cells = {}
-
-    # hardening
-    hardening = concerns["hardening"]["data"]
-    summary = _dict(hardening.get("summary"))
-    fails = _int(summary.get("fail"), 0)
-    failed_ids = [_text(i) for i in _list(hardening.get("failed"))] or [
-        _text(_dict(c).get("id")) for c in _list(hardening.get("controls")) if _dict(c).get("status") == "fail"
-    ]
-    cells["hardening"] = _state_cell(
-        concerns["hardening"], f"{_int(summary.get('pass'), 0)} ok, {fails} falha(s)" if summary else "sem resumo"
-    )
-    if concerns["hardening"]["present"] and fails > 0:
-        pend.append(
-            _pendency(
-                "hardening",
-                "alta",
-                "controles de segurança falhando: " + (", ".join(failed_ids) or f"{fails} controle(s)"),
-                "hardening",
-                # the allowed applications (their controls are whitelist_*), otherwise access to the server
-                "NT-inapta-1"
-                if failed_ids and all(i.startswith("whitelist") for i in failed_ids)
-                else CONCERN_NT["hardening"],
-            )
-        )
-
-    # maintenance
-    maintenance = concerns["maintenance"]["data"]
-    alarms = [_dict(a) for a in _list(maintenance.get("alarms"))] or [
-        {"code": name, "msg": _text(_dict(step).get("detail"), _text(_dict(step).get("status")))}
-        for name, step in sorted(_dict(maintenance.get("steps")).items())
-        if _dict(step).get("status") in ("alarme", "erro")
-    ]
-    cells["maintenance"] = _state_cell(concerns["maintenance"], f"{len(alarms)} alarme(s)" if alarms else "sem alarmes")
-    for alarm in alarms:
-        pend.append(
-            _pendency(
-                "manutencao",
-                "alta",
-                f"alarme da manutenção ({_text(alarm.get('code'), '?')}): {_text(alarm.get('msg'))}",
-                "maintenance",
-                CONCERN_NT["maintenance"],
-            )
-        )
-
-    # CNES import
-    cnes = concerns["cnes"]["data"]
-    last_import = _dict(cnes.get("last_import"))
-    pending_manual = _dict(cnes.get("pending_manual"))
-    method = {
-        "api": "pela API",
-        "api_confirmada": "pela API (conclusão conferida no PEC)",
-        "manual": "pela tela do PEC",
-    }.get(_text(last_import.get("method")), "")
-    text = (
-        " ".join(
-            w
-            for w in (
-                "importado",
-                method,
-                day_text(last_import.get("date")) and "em " + day_text(last_import.get("date")),
-            )
-            if w
-        )
-        if last_import
-        else "nenhuma importação"
-    )
-    if pending_manual and _text(pending_manual.get("method")) == "api_nao_verificada":
-        text += "; importação enviada pela API sem conclusão verificável"
-        pend.append(
-            _pendency(
-                "cnes_manual",
-                "media",
-                f"conferir no PEC (menu CNES) se terminou a importação do arquivo do CNES "
-                f"{_text(pending_manual.get('file'), '')} enviada pela API em "
-                f"{day_text(pending_manual.get('staged_at')) or '?'} e confirmar com cnes_import_confirm_manual=true",
-                "cnes",
-                CONCERN_NT["cnes"],
-            )
-        )
-    elif pending_manual:
-        text += "; arquivo aguardando importação pela tela do PEC"
-        pend.append(
-            _pendency(
-                "cnes_manual",
-                "media",
-                f"importar pela tela do PEC o arquivo do CNES {_text(pending_manual.get('file'), '')} "
-                f"(preparado em {day_text(pending_manual.get('staged_at')) or '?'}, em "
-                f"{_text(pending_manual.get('path'), '?')})",
-                "cnes",
-                CONCERN_NT["cnes"],
-            )
-        )
-    cells["cnes"] = _state_cell(concerns["cnes"], text)
-
-    # profiles
-    profiles = concerns["profiles"]["data"]
-    listed = profiles.get("mismatches")
-    mismatches = len(listed) if isinstance(listed, list) else _int(listed, len(_list(profiles.get("items"))))
-    cells["profiles"] = _state_cell(
-        concerns["profiles"], f"{mismatches} divergência(s)" if mismatches else "sem divergências"
-    )
-    if concerns["profiles"]["present"] and mismatches:
-        pend.append(
-            _pendency(
-                "perfis",
-                "alta",
-                f"{mismatches} perfil(is) de profissional não confere(m) com a lotação do CNES: corrigir no PEC",
-                "profiles",
-                CONCERN_NT["profiles"],
-            )
-        )
-
-    # the central server's side of a migrated UBS: its professionals' lotações and profiles there
-    central = concerns["central_profiles"]["data"]
-    if row.get("status") == "migrada":
-        if not concerns["central_profiles"]["present"]:
-            cells["profiles"] = "servidor central não conferido"
-            pend.append(
-                _pendency(
-                    "perfis_central",
-                    "media",
-                    "os perfis desta UBS no servidor central ainda não foram conferidos: rodar o relatório "
-                    "(report.yml) com o servidor central no inventário (grupo servidor_central)",
-                    "profiles",
-                    CONCERN_NT["central_profiles"],
-                )
-            )
-        elif not central.get("checked"):
-            cells["profiles"] = _state_cell(concerns["central_profiles"], "servidor central não conferido")
-            pend.append(
-                _pendency(
-                    "perfis_central",
-                    "media",
-                    "perfis no servidor central não conferidos: "
-                    + _text(central.get("reason"), "motivo não registrado"),
-                    "profiles",
-                    CONCERN_NT["central_profiles"],
-                )
-            )
-        else:
-            wrong = _list(central.get("mismatches"))
-            missing = sum(1 for m in wrong if _dict(m).get("tipo") == "profissional_sem_lotacao_no_central")
-            cells["profiles"] = _state_cell(
-                concerns["central_profiles"],
-                f"servidor central: {len(wrong)} divergência(s)" if wrong else "servidor central: sem divergências",
-            )
-            if wrong:
-                pend.append(
-                    _pendency(
-                        "perfis_central",
-                        "alta",
-                        f"no servidor central ({_text(central.get('central'), '?')}), {missing} profissional(is) desta "
-                        f"UBS sem lotação e {len(wrong) - missing} lotação(ões) ou perfil(is) que não conferem com o "
-                        "CNES: corrigir no servidor central (importar o CNES ou ajustar a lotação e o perfil)",
-                        "profiles",
-                        CONCERN_NT["central_profiles"],
-                    )
-                )
-
-    # lotes and the CDS deadline
-    lotes = concerns["lotes"]["data"]
-    pending_lotes = _int(lotes.get("pending_lotes"), 0)
-    cds = _dict(lotes.get("deadline"))
-    cells["lotes"] = _state_cell(
-        concerns["lotes"],
-        f"{pending_lotes} pendente(s)" + (f"; prazo {day_text(cds.get('deadline'))}" if cds.get("deadline") else ""),
-    )
-    row["lotes_pending"] = pending_lotes if concerns["lotes"]["present"] else None
-    row["cds_deadline"] = iso_day(cds.get("deadline"))
-    for unit in _list(cds.get("units")):
-        unit = _dict(unit)
-        if unit.get("status") in ("pendente", "atrasado"):
-            pend.append(
-                _pendency(
-                    "cds",
-                    "alta" if unit.get("status") == "atrasado" else "media",
-                    f"produção de {_text(cds.get('month'), '?')} (CNES {_text(unit.get('cnes'), '?')}): "
-                    f"{unit.get('status')}, {_int(unit.get('pending_records'), 0)} registro(s) sem envio confirmado; "
-                    f"prazo {day_text(cds.get('deadline')) or _text(cds.get('deadline'), '?')}",
-                    "lotes",
-                    CDS_NT,
-                )
-            )
-
-    # upgrade history
-    upgrade = concerns["upgrade"]["data"]
-    last = _dict(upgrade.get("last")) or (
-        {"from": "", "to": upgrade.get("version"), "result": upgrade.get("result"), "message": upgrade.get("message")}
-        if upgrade.get("result")
-        else {}
-    )
-    result = _text(last.get("result"))
-    cells["upgrade"] = _state_cell(
-        concerns["upgrade"],
-        (
-            (f"{_text(last.get('from'))} → " if last.get("from") else "") + f"{_text(last.get('to'), '?')}: {result}"
-            if last
-            else "sem atualização"
-        ),
-    )
-    if last and result not in UPGRADE_OK:
-        pend.append(
-            _pendency(
-                "upgrade",
-                "alta",
-                f"atualização do PEC: {result or '?'}" + (f" - {last.get('message')}" if last.get("message") else ""),
-                "upgrade",
-                _version_nt(row.get("status")),
-            )
-        )
-
-    # readiness measurement
-    ready = concerns["readiness"]["data"]
-    verdict = _text(ready.get("verdict"))
-    mbps = _num(ready.get("measured_mbps"))
-    cells["readiness"] = _state_cell(
-        concerns["readiness"],
-        (verdict or "?") + (f", {mbps:.1f} Mbit/s".replace(".", ",") if mbps is not None else ""),
-    )
-    if concerns["readiness"]["present"] and ready.get("agrees") is False:
-        group = {"ubs_aptas": "apta", "ubs_inaptas": "inapta"}.get(_text(ready.get("group")), _text(ready.get("group")))
-        pend.append(
-            _pendency(
-                "aptidao_divergente",
-                "alta",
-                f"a medição de {day_text(ready.get('measured_at')) or '?'} indica '{verdict or '?'}' "
-                f"({(f'{mbps:.1f}' if mbps is not None else '?').replace('.', ',')} Mbit/s), mas o CTINF classificou "
-                f"a UBS como '{group or '?'}': rever a classificação com o CTINF",
-                "readiness",
-                CONCERN_NT["readiness"],
-            )
-        )
+    for name, reader in STATE_READERS.items():
+        cells.update(reader(concerns[name], row, pend))
     row["states"] = {
         name: {"cell": cells.get(name, ""), "stale": c["stale"], "error": bool(c["error"]), "present": c["present"]}
         for name, c in concerns.items()
