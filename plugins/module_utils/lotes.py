@@ -3,7 +3,9 @@
 """Export of the PEC's production not yet sent ("lotes") and their transfer to NCAIS, without loss.
 
 One implementation used by the ``sesdf.esus.pec_lotes`` module and by the cron entry point that inapt UBS
-run without Ansible (``cli_main``). Python stdlib only.
+run without Ansible (``cli_main``). Python stdlib only. This file holds the entry points; the parts are
+``lotes_ledger`` (the ledger), ``lotes_db`` (db mode), ``lotes_files`` (file mode: the inbox),
+``lotes_delivery`` (destinations and the one delivery step) and ``lotes_records`` (records gate, CDS deadline).
 
 Safety rules:
 - a lote is created in the database (tb_lote_transp, rows of tb_dado_transp tied to it) in one statement;
