@@ -19,7 +19,7 @@ READS of the identity and profile tables work on both schemas through module_uti
 from __future__ import annotations
 
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, compare_versions, normalize_version
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import database_version, sql_literal
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import database_version, sql_literal, table_columns
 
 INT = ("smallint", "integer", "bigint", "numeric")
 TEXT = ("text", "character varying", "character")
@@ -188,16 +188,8 @@ class Probe:
     def columns(self):
         """{table: {column: data_type}} of every table any profile names, in the current schema."""
         if self._columns is None:
-            tables = sorted({t for cap in _SPECS.values() for p in cap["profiles"] for t in p["tables"]})
-            rows = self.client.query(
-                "SELECT table_name, column_name, data_type FROM information_schema.columns"
-                " WHERE table_schema = current_schema() AND table_name IN ("
-                + ", ".join(sql_literal(t) for t in tables)
-                + ") ORDER BY 1, 2"
-            )
-            self._columns = {}
-            for table, column, data_type in rows:
-                self._columns.setdefault(table, {})[column] = data_type
+            tables = {t for cap in _SPECS.values() for p in cap["profiles"] for t in p["tables"]}
+            self._columns = table_columns(self.client, tables)
         return self._columns
 
     def version(self):

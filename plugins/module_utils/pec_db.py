@@ -327,12 +327,25 @@ def version_and_size(client, key="VERSAOBANCODADOS"):
     return database_version(client, key), database_size(client)
 
 
+def table_columns(client, tables):
+    """{table: {column: data_type}} of ``tables`` in the current schema, read once from information_schema
+    (read-only); a table the database lacks is absent from the answer."""
+    tables = sorted(set(tables))
+    if not tables:
+        return {}
+    rows = client.query(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name IN ("
+        + ", ".join(sql_literal(t) for t in tables)
+        + ") ORDER BY 1, 2"
+    )
+    out = {}
+    for table, column, data_type in rows:
+        out.setdefault(table, {})[column] = data_type
+    return out
+
+
 def missing_schema(client, needed):
     """What of ``needed`` ({table: [columns]}) the live schema lacks, as 'table.column' strings (read-only)."""
-    tables = ", ".join(sql_literal(t) for t in needed)
-    rows = client.query(
-        "SELECT table_name, column_name FROM information_schema.columns "
-        f"WHERE table_schema = current_schema() AND table_name IN ({tables})"
-    )
-    have = {tuple(row) for row in rows}
-    return [f"{t}.{c}" for t, cols in needed.items() for c in cols if (t, c) not in have]
+    have = table_columns(client, needed)
+    return [f"{t}.{c}" for t, cols in needed.items() for c in cols if c not in have.get(t, {})]

@@ -33,7 +33,7 @@ write into these tables is refused with the manual path in the PEC's UI.
 from __future__ import annotations
 
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import sql_literal
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import table_columns
 
 
 def _column(table, column):
@@ -100,18 +100,11 @@ class LiveSchema:
 
     def columns(self, tables):
         """{table: set of its columns} in the current schema (an absent table: an empty set)."""
-        wanted = sorted(set(tables) - set(self._columns))
+        wanted = set(tables) - set(self._columns)
         if wanted:
-            rows = self.client.query(
-                "SELECT table_name, column_name FROM information_schema.columns"
-                " WHERE table_schema = current_schema() AND table_name IN ("
-                + ", ".join(sql_literal(t) for t in wanted)
-                + ")"
-            )
+            live = table_columns(self.client, wanted)
             for table in wanted:
-                self._columns[table] = set()
-            for table, column in rows:
-                self._columns[table].add(column)
+                self._columns[table] = set(live.get(table, ()))
         return {t: self._columns[t] for t in tables}
 
     def resolve(self, what, fields=(), columns=None):

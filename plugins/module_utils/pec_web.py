@@ -38,6 +38,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
+from ansible_collections.sesdf.esus.plugins.module_utils._redact import redact
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -49,7 +50,6 @@ XSRF_HEADER = "X-XSRF-TOKEN"
 GRAPHQL_PATH = "/api/graphql"
 DEFAULT_API_PATH = "/api/cnes/{municipio}"
 CONCLUIDO = "CONCLUIDO"
-MASK = "********"
 CREDENTIALS = "cnes_import_api_user / cnes_import_api_password"
 CONFIRM = "confira no PEC, menu CNES, e confirme com cnes_import_confirm_manual=true"
 
@@ -133,12 +133,14 @@ class PecWebSession:
         return value
 
     def scrub(self, text):
-        """``text`` (from the PEC) without the secrets, cut to MESSAGE_CHARS."""
-        text = str(text or "")
-        for secret in self._secrets:
-            for form in (secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
-                text = text.replace(form, MASK)
-        text = " ".join(text.split())
+        """``text`` (from the PEC) without the secrets (module_utils _redact, each secret also in its JSON-escaped
+        forms), cut to MESSAGE_CHARS."""
+        forms = {
+            form
+            for secret in self._secrets
+            for form in (secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1])
+        }
+        text = " ".join(redact(str(text or ""), forms).split())
         return text[:MESSAGE_CHARS] + ("…" if len(text) > MESSAGE_CHARS else "")
 
     def server_message(self, data):

@@ -12,6 +12,7 @@ import pytest
 from pec_web_fake import MUNICIPIO_ID, PASSWORD, STATUS_PATH, STATUS_QUERY, USER, FakePec, running
 
 from ansible_collections.sesdf.esus.plugins.module_utils import pec_web
+from ansible_collections.sesdf.esus.plugins.module_utils._redact import MASK
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 
@@ -141,7 +142,7 @@ def test_the_password_is_in_no_exception_text_nor_return_value(cnes_zip):
         fake.login_refusal = "echo"  # the server quotes the request (and the password) back in its error
         with pytest.raises(PecError) as refused:
             run_import(fake, cnes_zip)
-    assert "Entrada inválida" in refused.value.msg and pec_web.MASK in refused.value.msg
+    assert "Entrada inválida" in refused.value.msg and MASK in refused.value.msg
     no_password_in(refused.value.msg, repr(refused.value), refused.value.details)
 
 
