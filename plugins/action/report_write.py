@@ -1,7 +1,8 @@
 # Copyright: (c) 2026, SES-DF NTINF
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of sesdf.esus.report_write: runs on the control node, reads the UBS's host variables, builds the
-report model and writes its pages (the logic is in module_utils/report_*.py)."""
+report model and writes its pages, with their PDFs laid out here on the control node (the logic is in
+module_utils/report_*.py and html_pdf.py)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ ARGS = {
     "region_prefix": {"type": "str", "default": "regiao_"},
     "backup_max_age_hours": {"type": "int", "default": 26},
     "date": {"type": "str"},
+    "pdf": {"type": "bool", "default": True},
 }
 
 
@@ -75,8 +77,8 @@ class ActionModule(ActionBase):
             "regions": sorted(g for g in (task_vars.get("groups") or {}) if g.startswith(prefix)),
         }
         model = report_model.build(hosts, settings, today)
-        files = report_output.render_files(model)
         try:
+            files = report_output.render_files(model, pdf=args["pdf"])
             changed = report_output.write_files(args["dest"], files, check_mode=self._task.check_mode)
         except PecError as exc:
             raise AnsibleActionFail(exc.msg) from exc

@@ -30,9 +30,14 @@ li.due { color: #8b0000; font-weight: bold; }
 figure { margin: 0; } figcaption { font-size: .9em; color: #333; }
 svg text { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 10px; }
 @media print {
-  body { margin: 0; font-size: 10px; }
+  @page { size: A4 landscape; margin: 10mm 10mm 14mm 10mm; }
+  body { margin: 0; font-size: 9px; }
+  .charts { display: block; orphans: 1; widows: 1; }
+  .charts figure { display: inline-block; vertical-align: top; margin: 0 1.5em .5em 0; }
   a { color: inherit; text-decoration: none; }
-  table, figure, .ubs { page-break-inside: avoid; }
+  figure, tr, li { break-inside: avoid; }
+  .ubs figure svg { width: 180mm; height: auto; }
+  h2, h3, .ubs > p { break-after: avoid; }
   td.due { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   td.stale, th { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
@@ -149,7 +154,7 @@ def _bars(chart_id, title, items, unit, color="#1565c0", height=140):
     top = max([item[1] for item in items if item[1] is not None] + [1])
     scale = (height - 30) / top
     out = [
-        f'<figure><svg id="{e(chart_id)}" role="img" width="{width}" '
+        f'<figure><svg id="{e(chart_id)}" role="img" width="{width}" font-family="DejaVu Sans" font-size="10" '
         f'height="{height + 40}" viewBox="0 0 {width} {height + 40}"><title>{e(title)}</title>',
         f'<line x1="30" y1="{height}" x2="{width - 5}" y2="{height}" stroke="#333"/>',
     ]
@@ -325,21 +330,28 @@ def all_page(model):
     return region_page(model, region)
 
 
-def index_page(model, files):
-    """``files``: region name -> file name of its page, plus 'todas'."""
+def _pdf_link(pdfs, region):
+    return f' (<a class="pdf" href="{e(pdfs[region])}">PDF</a>)' if region in pdfs else ""
+
+
+def index_page(model, files, pdfs=None):
+    """``files``: region name -> file name of its page, plus 'todas'; ``pdfs`` likewise for the pages' PDFs."""
+    pdfs = pdfs or {}
     title = "Relatórios e-SUS APS por Região de Saúde"
     items = []
     for region in model["regions"]:
         href = files[region["region"]]
         items.append(
-            f'<tr><td><a href="{e(href)}">{e(region["label"])}</a></td><td>{len(region["rows"])}</td>'
+            f'<tr><td><a href="{e(href)}">{e(region["label"])}</a>{_pdf_link(pdfs, region["region"])}</td>'
+            f"<td>{len(region['rows'])}</td>"
             f"<td{DUE_CLASS if region['due'] else ''}>{region['pendencies']}</td><td>{region['due']}</td></tr>"
         )
     if not items:
         items.append('<tr><td colspan="4" class="empty">Nenhuma região no inventário.</td></tr>')
     body = (
         f"<h1>{e(title)}</h1>\n"
-        f'<p class="meta">Data: {e(day_text(model["date"]))} · <a href="{e(files["todas"])}">Todas as regiões</a></p>\n'
+        f'<p class="meta">Data: {e(day_text(model["date"]))} · <a href="{e(files["todas"])}">Todas as regiões</a>'
+        f"{_pdf_link(pdfs, 'todas')}</p>\n"
         "<table><thead><tr><th>Região</th><th>UBS</th><th>Pendências</th><th>UBS com ação necessária</th></tr>"
         "</thead><tbody>\n" + "\n".join(items) + "\n</tbody></table>"
     )

@@ -3,8 +3,10 @@
 """The files of the regional report and their writing: every page from one model, written only when changed.
 
 Names carry the report's date (``relatorio-<região>-<AAAA-MM-DD>.{html,csv,json}``, ``relatorio-todas-...`` for
-all regions) and ``index.html`` links the day's pages; a second run the same day on the same state rewrites
-nothing. Each file is written atomically (:func:`_fsutil.atomic_write`): a reader never sees half a page.
+all regions) and ``index.html`` links the day's pages; with ``pdf``, each page also as PDF/A beside it
+(``relatorio-<região>-<AAAA-MM-DD>.pdf``, laid out from the same HTML by :mod:`html_pdf`, A4 landscape), linked
+from the index too. A second run the same day on the same state rewrites nothing. Each file is written atomically
+(:func:`_fsutil.atomic_write`): a reader never sees half a page.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.sesdf.esus.plugins.module_utils import report_csv, report_html
+from ansible_collections.sesdf.esus.plugins.module_utils import html_pdf, report_csv, report_html
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import atomic_write
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
@@ -23,8 +25,8 @@ def _json(document):
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def render_files(model):
-    """{file name: content (str)} of every page of ``model``."""
+def render_files(model, pdf=False):
+    """{file name: content} of every page of ``model``: str, bytes for the PDFs (with ``pdf``)."""
     date = model["date"]
     files = {}
     pages = {}
@@ -43,7 +45,10 @@ def render_files(model):
         files[base + ".json"] = _json(
             {"date": date, "region": region["region"], "label": region["label"], "rows": region["rows"]}
         )
-    files["index.html"] = report_html.index_page(model, pages)
+    pdfs = {region: name[: -len(".html")] + ".pdf" for region, name in pages.items()} if pdf else {}
+    files["index.html"] = report_html.index_page(model, pages, pdfs)
+    for region, name in pdfs.items():
+        files[name] = html_pdf.render(files[pages[region]], name)[0]
     return files
 
 
@@ -56,7 +61,7 @@ def write_files(directory, files, check_mode=False, mode=0o640):
     changed = []
     for name, content in sorted(files.items()):
         path = os.path.join(directory, name)
-        data = content.encode("utf-8")
+        data = content.encode("utf-8") if isinstance(content, str) else content
         try:
             with open(path, "rb") as handle:
                 same = handle.read() == data

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: report_write
-short_description: Write the regional report of the UBS servers (HTML, CSV, JSON) on the control node
+short_description: Write the regional report of the UBS servers (HTML, PDF, CSV, JSON) on the control node
 version_added: 0.1.0
 description:
   - Runs on the control node (an action plugin). For each host in O(hosts) it reads the host variables
@@ -16,6 +16,9 @@ description:
   - Writes per health region and for all regions a self-contained HTML page in Portuguese (inline CSS and SVG
     charts, no script, no external URL, printable), a CSV (UTF-8 with BOM, C(;) separator) and the JSON, named
     C(relatorio-<region>-<date>.<ext>) (C(todas) for all regions), and C(index.html) linking the day's pages.
+  - With O(pdf), each page also as an A4 landscape PDF/A beside it (C(relatorio-<region>-<date>.pdf), fonts
+    embedded), laid out from the same HTML on the control node as M(sesdf.esus.html_pdf) does, and linked from the
+    index.
   - A host with no C(sesdf_esus_pec) (unreachable, or failed earlier in the run) is listed as unreachable; a
     missing, stale or corrupted state is shown as such. Every inventory group named with O(region_prefix) has a
     page, also one with no UBS.
@@ -60,6 +63,12 @@ options:
   date:
     description: The report's date (AAAA-MM-DD); today on the control node when not set.
     type: str
+  pdf:
+    description:
+      - Write each page as PDF/A too. Needs WeasyPrint, Pango and the DejaVu fonts on the control node (see
+        M(sesdf.esus.html_pdf)); without them the task fails saying what to install, and nothing is written.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""

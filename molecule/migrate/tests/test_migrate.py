@@ -180,10 +180,11 @@ def test_migration_notice_carries_the_right_figures():
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date)
     for ext in ("md", "html", "pdf"):
         path = os.path.join(NOTICES, f"aviso-migracao-0030001-{date}.{ext}")
-        if ext == "pdf":  # the PDF's text as a reader copies it (pdftotext: poppler-utils, installed by make deps)
-            text = subprocess.run(
-                ["pdftotext", "-layout", path, "-"], capture_output=True, text=True, check=True
-            ).stdout
+        if ext == "pdf":  # the PDF's text in reading order (pdftotext: poppler-utils, installed by make deps)
+            text = subprocess.run(["pdftotext", path, "-"], capture_output=True, text=True, check=True).stdout
+            fonts = subprocess.run(["pdffonts", path], capture_output=True, text=True, check=True).stdout
+            rows = fonts.splitlines()[2:]
+            assert rows and all(row.split()[-5] == "yes" for row in rows), f"a font not embedded: {fonts}"
         else:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()

@@ -7,6 +7,8 @@ import datetime
 import glob
 import json
 import os
+import re
+import subprocess
 
 import pytest
 import testinfra.utils.ansible_runner
@@ -137,3 +139,10 @@ def test_regional_report_lists_each_ubs_with_its_version(host):
     assert table["0010001"]["UBS"] == "UBS 1 Teste" and table["0010001"]["Versão do PEC"].startswith("4.2.8")
     index = open(os.path.join(reports, "index.html"), encoding="utf-8").read()
     assert f'href="{os.path.basename(base)}.html"' in index
+    # the same page as PDF/A beside it, linked from the index: what it says in reading order, every font embedded
+    assert f'href="{os.path.basename(base)}.pdf"' in index
+    text = subprocess.run(["pdftotext", base + ".pdf", "-"], capture_output=True, text=True, check=True).stdout
+    flat = re.sub(r"\s+", " ", text)
+    assert "Relatório e-SUS APS — Região Norte" in flat and "UBS 1 Teste" in flat and "servidor local em uso" in flat
+    fonts = subprocess.run(["pdffonts", base + ".pdf"], capture_output=True, text=True, check=True).stdout
+    assert all(row.split()[-5] == "yes" for row in fonts.splitlines()[2:]), f"a font not embedded: {fonts}"

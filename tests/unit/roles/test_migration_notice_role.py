@@ -13,7 +13,7 @@ import jinja2
 import pytest
 import yaml
 
-from ansible_collections.sesdf.esus.plugins.module_utils import notice_pdf
+from ansible_collections.sesdf.esus.plugins.module_utils import html_pdf
 
 ROLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "migration_notice")
 
@@ -112,8 +112,8 @@ def test_a_notice_without_manual_steps_has_no_such_section(name):
 )
 def test_the_pdf_of_the_notice_carries_the_manual_steps(tmp_path):
     path = tmp_path / "aviso.pdf"
-    path.write_bytes(notice_pdf.render(render("aviso.html.j2", RECORD, flat=False)))
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    path.write_bytes(html_pdf.render(render("aviso.html.j2", RECORD, flat=False))[0])
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     flat = re.sub(r"\s+", " ", text)
     assert "Passos feitos na tela do PEC" in flat
     assert "NT-apta-perfis: deixar cada lotação só com o perfil de visualização; na tela do PEC:" in flat

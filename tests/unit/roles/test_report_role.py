@@ -166,6 +166,16 @@ def test_report_has_no_volatile_byte_counts_and_a_second_run_changes_nothing(rep
     assert "changed=0" in run_report(tmp_path, HOSTVARS).splitlines()[-2]
 
 
+def test_each_page_has_its_pdf_beside_it_unless_report_pdf_is_off(report, tmp_path):
+    _html, _rows, _out, report_tmp = report
+    names = sorted(p.name for p in (report_tmp / "out").iterdir())
+    pages = [n for n in names if n.startswith("relatorio-") and n.endswith(".html")]
+    assert pages and [n for n in names if n.endswith(".pdf")] == [n.removesuffix(".html") + ".pdf" for n in pages]
+    run_report(tmp_path, HOSTVARS, "-e", "report_pdf=false")
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [n for n in names if not n.endswith(".pdf")]
+
+
 def test_check_mode_writes_nothing(tmp_path):
     out = run_report(tmp_path, HOSTVARS, "--check")
     assert "changed=1" in out and not (tmp_path / "out").exists()

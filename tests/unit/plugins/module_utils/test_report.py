@@ -473,6 +473,20 @@ def test_files_are_written_once_and_check_mode_writes_nothing(model, tmp_path):
     ]
 
 
+def test_with_pdf_each_page_has_its_pdf_beside_it_linked_from_the_index_and_a_rerun_rewrites_nothing(model, tmp_path):
+    files = report_output.render_files(model, pdf=True)
+    pages = sorted(n for n in files if n.startswith("relatorio-") and n.endswith(".html"))
+    pdfs = sorted(n for n in files if n.endswith(".pdf"))
+    assert pdfs == [n.removesuffix(".html") + ".pdf" for n in pages] and len(pdfs) == 4
+    assert all(files[n].startswith(b"%PDF-") for n in pdfs)
+    assert all(f'<a class="pdf" href="{n}">PDF</a>' in files["index.html"] for n in pdfs)
+    assert 'class="pdf"' not in report_output.render_files(model)["index.html"], "no link to a PDF not written"
+    dest = str(tmp_path / "relatorios")
+    assert report_output.write_files(dest, files) == sorted(files)
+    again = report_output.render_files(report_model.build(fleet(), SETTINGS, TODAY), pdf=True)
+    assert report_output.write_files(dest, again) == [], "same state, same PDFs"
+
+
 def test_a_bad_report_dir_says_what_to_do(tmp_path):
     with pytest.raises(PecError, match="absolute path"):
         report_output.write_files("relatorios", {"a": "b"})
