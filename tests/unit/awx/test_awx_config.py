@@ -92,7 +92,8 @@ def test_schedule_parses_in_sao_paulo_and_names_a_job_template(schedule):
 def test_the_regime_runs_every_night_inside_the_maintenance_window():
     fires = _fires("Regime da região (diário)", 2027)
     assert len(fires) == 365 and {f.time() for f in fires} == {dt.time(21, 0)}
-    workflow = next(w for w in CONFIG["awx_workflows"] if w["key"] == _schedule("Regime da região (diário)")["workflow"])
+    key = _schedule("Regime da região (diário)")["workflow"]
+    workflow = next(w for w in CONFIG["awx_workflows"] if w["key"] == key)
     assert "regime" in {n["kind"] for n in workflow["nodes"]}
     # the regime's default maintenance window (roles/regime: sesdf_esus_janela_manutencao) holds the run's start,
     # so an upgrade due in IT's window is applied by this schedule
