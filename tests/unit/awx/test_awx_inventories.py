@@ -47,6 +47,20 @@ def test_each_region_imports_only_its_own_region(region, tmp_path):
     assert set(exported[region["name"]]["hosts"]) == set(exported["_meta"]["hostvars"])
 
 
+def test_the_control_nodes_plays_do_not_take_the_ubs_sudo(tmp_path):
+    """The report and its publication run on localhost, inside AWX's job container, which has no sudo."""
+    (tmp_path / "play.yml").write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.debug: {msg: 'become={{ ansible_become | default(false) }}'}\n"
+        "- hosts: ubs\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.debug: {msg: 'become={{ ansible_become | default(false) }}'}\n"
+    )
+    proc = run([str(BIN / "ansible-playbook"), "-i", str(REPO / "inventories/example"), str(tmp_path / "play.yml")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    localhost, *servers = [line for line in proc.stdout.splitlines() if '"msg": "become=' in line]
+    assert "become=False" in localhost and servers and all("become=True" in line for line in servers)
+
+
 def test_a_vaulted_file_beside_an_inventory_fails_the_import_as_awx_saw_it(tmp_path):
     """Why the inventories hold no secret: one encrypted group_vars file and the sync ends in an error."""
     inventory = tmp_path / "inventario"
