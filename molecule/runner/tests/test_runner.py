@@ -1,11 +1,14 @@
 """The repository's ansible-runner layout (runner/) against two lab UBS, judged only by runner's artifacts as AWX
 judges a job: status, rc, the playbook_on_stats event and its per-host stats, the failed host's events.
 
-Each AWX job template of awx/config.yml is launched as AWX would launch it: its playbook, the region as limit, its
-extra vars written to env/extravars of a copy of runner/ (what AWX does with a job's private_data_dir), and job
-type check. The region's inventory is Molecule's, reached over SSH as a region reaches its UBS (the key in runner's
-env/ssh_key, pipelining and ControlPersist from env/envvars), plus what a region's inventory carries (installer
-checksum, report directories).
+Each AWX job template of awx/config.yml is launched as AWX would launch the region's: its playbook, the region as
+limit, its extra vars (the publication's settings, the template's own, its survey's defaults) written to
+env/extravars of a copy of runner/ (what AWX does with a job's private_data_dir), and job type check. The report's
+template is also run for real: its pages published to the persistent directory (here a directory of the test) and
+its summary per region in the playbook_on_stats event's artifact_data, which AWX keeps as the job's artifacts and
+the notifications read. The region's inventory is Molecule's, reached over SSH as a region reaches its UBS (the key
+in runner's env/ssh_key, pipelining and ControlPersist from env/envvars), plus what a region's inventory carries
+(installer checksum, report directories).
 
 Every job runs from a copy of runner/ (the committed env/settings and env/envvars, project linked to the
 repository) with runner's own secret file env/ssh_key added: ansible-runner writes --cmdline into env/cmdline of the
@@ -29,7 +32,7 @@ from labhost import run, sh
 REPO = Path(__file__).resolve().parents[3]
 LAYOUT = REPO / "runner"
 ANSIBLE_RUNNER = str(Path(sys.executable).parent / "ansible-runner")
-AWX = yaml.safe_load((REPO / "awx" / "config.yml").read_text())
+AWX = yaml.safe_load((REPO / "awx" / "config.yml").read_text().replace("!unsafe ", ""))
 UBS1 = "sesdf-runner-ubs1"
 UBS2 = "sesdf-runner-ubs2"
 REGION = "regiao_norte"
@@ -130,13 +133,27 @@ def test_site_runs_successfully_from_the_repository_layout(inventory, work):
     assert any("ssh-agent" in part or "ssh-add" in part for part in command["command"]), "env/ssh_key not used"
 
 
+def awx_extravars(jt: dict, work: Path) -> dict:
+    """What AWX passes the region's job: the publication's settings (its directory here under the test's), the
+    template's extra vars and its survey's default answers."""
+    published = work / "publicado"
+    extra = {
+        "report_publish_dir": str(published),
+        "report_publish_url": AWX["awx_report_publication"]["url"],
+        "migration_notice_dir": str(published / REGION / "avisos-migracao"),
+    }
+    extra.update(jt.get("extra_vars") or {})
+    extra.update({q["variable"]: q["default"] for q in jt.get("survey", []) if "default" in q})
+    return extra
+
+
 @pytest.fixture(scope="module")
 def job_templates(inventory, work) -> dict:
     """Every job template of awx/config.yml, launched with job type check, three at a time."""
 
     def one(jt):
         ident = Path(jt["playbook"]).stem
-        pdd = layout(work, f"jt-{ident}", jt["extra_vars"] or {})
+        pdd = layout(work, f"jt-{ident}", awx_extravars(jt, work))
         return jt["name"], launch(pdd, inventory, work / "artifacts", f"jt-{ident}", jt["playbook"], REGION, "--check")
 
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -165,3 +182,18 @@ def test_a_ubs_with_its_database_down_fails_the_job_and_is_named(inventory, work
     st = stats(events)
     assert set(st["failures"]) == {UBS2}
     assert UBS1 in st["ok"] and UBS1 not in st["failures"]
+
+
+def test_the_report_is_published_and_its_summary_handed_to_awx(inventory, work):
+    jt = next(t for t in AWX["awx_job_templates"] if t["playbook"] == "playbooks/report.yml")
+    pdd = layout(work, "report-published", awx_extravars(jt, work))
+    status, rc, events, _ = launch(pdd, inventory, work / "artifacts", "report-published", jt["playbook"], REGION)
+    assert (status, rc) == ("successful", 0), [e.get("stdout") for e in events][-10:]
+    summary = stats(events)["artifact_data"]["sesdf_esus_relatorio"]
+    (region,) = summary["regioes"]
+    assert region["regiao"] == REGION and region["ubs"] == 2 and region["inacessiveis"] == 0
+    url = AWX["awx_report_publication"]["url"]
+    assert region["pagina"] == f"{url}/{REGION}/relatorio-{REGION}-{summary['data']}.html"
+    published = work / "publicado" / REGION
+    assert (published / "index.html").is_file()
+    assert (published / f"relatorio-{REGION}-{summary['data']}.html").is_file()

@@ -5,15 +5,13 @@ AWX does) and fires when intended on a synthetic calendar, in America/Sao_Paulo 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from awx_data import CONFIG, REPO
 from dateutil.rrule import rrulestr
 
-REPO = Path(__file__).resolve().parents[3]
-CONFIG = yaml.safe_load((REPO / "awx" / "config.yml").read_text())
 TZ = ZoneInfo("America/Sao_Paulo")
 UTC = dt.UTC
 SECRET_WORDS = ("password", "senha", "ssh_key", "token", "secret", "vault_pass", "private_key")
@@ -56,15 +54,28 @@ def test_every_playbook_but_the_awx_one_has_a_job_template():
 
 
 def test_credentials_are_names_and_no_secret_is_written_in():
-    assert set(CONFIG["awx_credentials"]) == {"machine", "vault"}
-    assert all(isinstance(v, str) and v for v in CONFIG["awx_credentials"].values())
-    assert not [k for k in _keys(CONFIG) if any(w in k.lower() for w in SECRET_WORDS)]
+    types = {t["name"] for t in CONFIG["awx_credential_types"]} | {"Machine"}
+    for cred in CONFIG["awx_credentials"].values():
+        assert set(cred) <= {"name", "type", "per_region", "custodian"}, cred
+        assert cred["name"] and cred["custodian"] and cred["type"] in types
+    # the credential types declare their inputs and inject them: no default value, every injected value is one
+    # input as AWX renders it; outside the types no key names a secret
+    for ctype in CONFIG["awx_credential_types"]:
+        fields = {f["id"]: f for f in ctype["inputs"]["fields"]}
+        assert not [f for f in fields.values() if "default" in f]
+        for value in ctype["injectors"]["extra_vars"].values():
+            assert value.startswith("{{ ") and value.split()[1] in fields, value
+    rest = {k: v for k, v in CONFIG.items() if k != "awx_credential_types"}
+    assert not [k for k in _keys(rest) if any(w in k.lower() for w in SECRET_WORDS)]
+    assert not [k for k in _keys(CONFIG) if k.startswith("vault")]
 
 
 def test_regions_have_unique_names_and_a_source_in_the_repository():
     regions = CONFIG["awx_regions"]
-    assert len({r["name"] for r in regions}) == len(regions) == 7
-    assert all(r["source_path"].startswith("inventories/") for r in regions)
+    assert len({r["name"] for r in regions}) == len({r["label"] for r in regions}) == len(regions) == 7
+    assert len({r["team"] for r in regions}) == 7
+    for region in regions:
+        assert (REPO / region["source_path"]).is_file(), region["source_path"]
 
 
 @pytest.mark.parametrize("schedule", CONFIG["awx_schedules"], ids=lambda s: s["name"])
@@ -72,13 +83,18 @@ def test_schedule_parses_in_sao_paulo_and_names_a_job_template(schedule):
     assert schedule["rrule"].startswith("DTSTART;TZID=America/Sao_Paulo:")
     first = _rule(schedule["name"])[0]
     assert first.tzinfo is not None and first.utcoffset() == dt.timedelta(hours=-3)
-    assert schedule["job_template"] in {jt["name"] for jt in CONFIG["awx_job_templates"]}
+    if "workflow" in schedule:
+        assert schedule["workflow"] in {wf["key"] for wf in CONFIG["awx_workflows"]}
+    else:
+        assert schedule["job_template"] in {jt["key"] for jt in CONFIG["awx_job_templates"]}
 
 
 def test_the_regime_runs_every_night_inside_the_maintenance_window():
     fires = _fires("Regime da região (diário)", 2027)
     assert len(fires) == 365 and {f.time() for f in fires} == {dt.time(21, 0)}
-    assert _schedule("Regime da região (diário)")["job_template"] == "sesdf.esus - inventário e relatório"
+    key = _schedule("Regime da região (diário)")["workflow"]
+    workflow = next(w for w in CONFIG["awx_workflows"] if w["key"] == key)
+    assert "regime" in {n["kind"] for n in workflow["nodes"]}
     # the regime's default maintenance window (roles/regime: sesdf_esus_janela_manutencao) holds the run's start,
     # so an upgrade due in IT's window is applied by this schedule
     defaults = yaml.safe_load((REPO / "roles" / "regime" / "defaults" / "main.yml").read_text())

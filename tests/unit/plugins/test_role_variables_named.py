@@ -69,7 +69,8 @@ def defined_names():
                     names.add(task["register"])
     for path in glob.glob(os.path.join(REPO, "inventories", "example", "group_vars", "*.yml")):
         names |= set(_load(path))
-    names |= _inventory_names(_load(os.path.join(REPO, "inventories", "example", "hosts.yml")))
+    for path in glob.glob(os.path.join(REPO, "inventories", "example", "*.yml")):  # one file per health region
+        names |= _inventory_names(_load(path))
     return names
 
 
