@@ -53,12 +53,23 @@ def _backup_status(path, params):
     status = read_fact_file(path)
     if isinstance(status, dict) and "error" not in status:
         full_every = params.get("backup_full_check_hours")
-        status = recheck_status(
-            status,
-            cache_path=params.get("backup_check_cache", DEFAULT_CHECK_CACHE),
-            full_every_hours=DEFAULT_FULL_CHECK_HOURS if full_every is None else full_every,
-        )
-        status["age_hours"] = status_age_hours(status)
+        try:
+            status = recheck_status(
+                status,
+                cache_path=params.get("backup_check_cache", DEFAULT_CHECK_CACHE),
+                full_every_hours=DEFAULT_FULL_CHECK_HOURS if full_every is None else full_every,
+            )
+            status["age_hours"] = status_age_hours(status)
+        except (TypeError, ValueError, AttributeError, KeyError, OSError) as exc:
+            # a field of the wrong type (a date written as a number, a path that is not text): the status is kept as
+            # it is, never as verified, and the inventory goes on; the report names the field (report_states)
+            status = dict(
+                status,
+                verified=False,
+                check=None,
+                age_hours=None,
+                check_detail=f"the backup status could not be checked: {type(exc).__name__}: {exc}",
+            )
     return status
 
 

@@ -16,12 +16,19 @@ the age a report shows is never more than ``refresh_hours`` off.
 
 Concerns recorded before this format existed (the backup status, the migration record, the CNES import) keep
 their own layout; :data:`CONCERNS` says where their date is, and the reader gives every concern the same shape.
+
+The reader also says what the report needs to trust a file (``uid``, ``gid``, ``mode`` of an existing one) and,
+when it cannot be taken as read, why (``error_kind``): ``unreadable`` (cannot be read, or not JSON), ``truncated``
+(empty, or it ends before its JSON document does: written halfway), ``not_object`` (JSON, but not an object) or
+``date`` (no valid date where ``error_field`` says, e.g. a number where a time stamp belongs).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
+import stat
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json, write_json
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, parse_ts, utcnow
@@ -32,11 +39,12 @@ PREFIX = "sesdf_esus_"
 SUFFIX = ".fact"
 
 # concern -> cadence (hours after which the state is stale; None: never stale) and, for layouts older than the
-# envelope, the dotted key of the date the result was produced.
+# envelope, the dotted key of the date the result was produced (or the keys, the first one present wins).
 CONCERNS = {
     "backup": {"cadence_hours": 26, "legacy_date": "last_success"},
     "migration": {"cadence_hours": None, "legacy_date": "date"},
-    "cnes": {"cadence_hours": 24 * 8, "legacy_date": "last_import.date"},
+    # an import sent through the API whose end is not verifiable yet has no last_import: its staging date stands
+    "cnes": {"cadence_hours": 24 * 8, "legacy_date": ("last_import.date", "pending_manual.staged_at")},
     "hardening": {"cadence_hours": 24 * 8},
     "maintenance": {"cadence_hours": 24 * 8, "legacy_date": "finished_at"},
     "profiles": {"cadence_hours": 24 * 32},
@@ -107,7 +115,17 @@ def write_state(facts_dir, concern, data, now=None, refresh_hours=1.0, history=0
     return True, before, after
 
 
-def _entry(concern, document, spec, now, cadence_hours, path):
+def _legacy_date(document, keys):
+    """(key, value) of a layout older than the envelope: the first of ``keys`` present in ``document``."""
+    keys = (keys,) if isinstance(keys, str) else tuple(keys or ())
+    for key in keys:
+        value = _dotted(document, key)
+        if value is not None:
+            return key, value
+    return (keys[0] if keys else "produced_at"), None
+
+
+def _entry(concern, document, spec, now, cadence_hours, path, facts=None):
     entry = {
         "present": document is not None,
         "path": path,
@@ -118,25 +136,32 @@ def _entry(concern, document, spec, now, cadence_hours, path):
         "stale": False,
         "data": None,
     }
+    entry.update(facts or {})
     if document is None:
         return entry
-    if not isinstance(document, dict) or ("error" in document and len(document) == 1):
-        entry["error"] = (document or {}).get("error") if isinstance(document, dict) else "not a JSON object"
+    if isinstance(document, _Unreadable):
+        entry.update(error=document.msg, error_kind=document.kind)
+        return entry
+    if not isinstance(document, dict):
+        entry.update(error="not a JSON object", error_kind="not_object", error_type=type(document).__name__)
         return entry
     if _is_envelope(document):
         entry["data"] = document.get("data")
-        produced = parse_ts(document.get("produced_at"))
-        confirmed = parse_ts(document.get("confirmed_at")) or produced
+        field, raw = "produced_at", document.get("produced_at")
+        produced = parse_ts(raw) if isinstance(raw, str) else None
+        confirmed_raw = document.get("confirmed_at")
+        confirmed = (parse_ts(confirmed_raw) if isinstance(confirmed_raw, str) else None) or produced
     else:
         entry["data"] = document
-        key = spec.get("legacy_date")
-        produced = parse_ts(_dotted(document, key)) if key else None
+        field, raw = _legacy_date(document, spec.get("legacy_date"))
+        produced = parse_ts(raw) if isinstance(raw, str) else None
         confirmed = produced
     entry["produced_at"] = iso(produced)
     entry["confirmed_at"] = iso(confirmed)
     if confirmed is None:
         entry["stale"] = cadence_hours is not None
         entry["error"] = "the state has no valid date: it cannot be taken as current"
+        entry.update(error_kind="date", error_field=field, error_type=type(raw).__name__)
         return entry
     age = round((now - confirmed).total_seconds() / 3600.0, 1)
     entry["age_hours"] = age
@@ -144,9 +169,45 @@ def _entry(concern, document, spec, now, cadence_hours, path):
     return entry
 
 
+class _Unreadable:
+    """A state file that exists but cannot be taken as read: why (``kind``) and the message."""
+
+    def __init__(self, kind, msg):
+        self.kind, self.msg = kind, msg
+
+
+def _read(path, what):
+    """(document, file facts) of a state file: (None, {}) when absent; an :class:`_Unreadable` document when it
+    exists but cannot be read or parsed. The facts (``uid``, ``gid``, ``mode`` as octal text) come from the one
+    ``stat`` that also tells whether the file exists. Never raises."""
+    advice = "do not delete it: inspect it and fix or restore it"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None, {}
+    except OSError as exc:
+        return _Unreadable("unreadable", f"{what} {path} is unreadable ({exc.strerror or exc}); {advice}"), {}
+    facts = {"uid": st.st_uid, "gid": st.st_gid, "mode": f"{stat.S_IMODE(st.st_mode):04o}"}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, ValueError) as exc:
+        return _Unreadable("unreadable", f"{what} {path} is unreadable ({exc}); {advice}"), facts
+    try:
+        return json.loads(text), facts
+    except ValueError as exc:
+        body = text.rstrip()
+        if not body or not body.endswith(("}", "]")):
+            why = "it is empty" if not body else "it ends before its JSON document does"
+            msg = f"{what} {path} is unreadable: {why} (truncated: written halfway?); {advice}"
+            return _Unreadable("truncated", msg), facts
+        return _Unreadable("unreadable", f"{what} {path} is unreadable ({exc}); {advice}"), facts
+
+
 def read_states(facts_dir, cadences=None, paths=None, now=None, concerns=None):
     """Every concern's state as ``{concern: {present, path, produced_at, confirmed_at, age_hours, cadence_hours,
-    stale, data[, error]}}``. Never raises: a missing file is ``present: false``, a corrupt one has ``error``.
+    stale, data[, uid, gid, mode][, error, error_kind[, error_field, error_type]]}}``. Never raises: a missing file
+    is ``present: false``, one that cannot be taken as read has ``error`` and ``error_kind`` (module docstring).
 
     ``cadences`` overrides :data:`CONCERNS`' cadence per concern (hours, or None for never stale); ``paths``
     overrides a concern's file (a job that keeps its status elsewhere).
@@ -158,10 +219,7 @@ def read_states(facts_dir, cadences=None, paths=None, now=None, concerns=None):
     for concern in concerns or CONCERNS:
         spec = CONCERNS.get(concern, {})
         path = paths.get(concern) or state_path(facts_dir, concern)
-        try:
-            document = read_json(path, f"state file of {concern}")
-        except PecError as exc:
-            document = {"error": exc.msg}
+        document, facts = _read(path, f"state file of {concern}")
         cadence = cadences.get(concern, spec.get("cadence_hours"))
-        states[concern] = _entry(concern, document, spec, now, cadence, path)
+        states[concern] = _entry(concern, document, spec, now, cadence, path, facts)
     return states

@@ -87,6 +87,8 @@ def _version(r):
 
 def _backup(r):
     b = r["backup"]
+    if b.get("record_cell"):
+        return b["record_cell"]
     if not b["last_success"]:
         return "sem registro"
     age = b["age_days"]
@@ -243,13 +245,45 @@ def _pendencies(rows):
             continue
         any_pend = any_pend or bool(r["pendencias"])
         items = "".join(
-            f'<li{DUE_CLASS if p["due"] else ""} data-code="{e(p["code"])}" data-nt="{e(p["nt"])}">{e(p["msg"])}</li>'
+            f'<li{DUE_CLASS if p["due"] else ""} data-code="{e(p["code"])}" data-nt="{e(p["nt"])}">{e(p["msg"])}'
+            + (f' (<a href="{e(p["link"])}">detalhe</a>)' if p.get("link") else "")
+            + "</li>"
             for p in r["pendencias"]
         )
         listed = f"<ul>{items}</ul>" if items else '<p class="ok">Nenhuma pendência.</p>'
         out.append(f'<div class="ubs"><h3>{e(r["ubs"])} (CNES {e(r["cnes"])})</h3>{listed}{details}</div>')
     if not any_pend:
         out.append('<p class="ok">Nenhuma pendência.</p>')
+    return "\n".join(out)
+
+
+def _hardening(rows):
+    """Per UBS with failing or unverifiable controls: the groups by the note's item, their counts, what to do and
+    the control ids (only here, never in the table or the pendencies)."""
+    out = ["<h2>Segurança por item da Nota Técnica</h2>"]
+    shown = False
+    for r in rows:
+        hardening = r.get("hardening") or {}
+        groups = hardening.get("groups") or []
+        if not groups:
+            continue
+        shown = True
+        mode = {"audit": "modo auditoria: nada foi alterado no servidor", "enforce": "modo enforce"}.get(
+            hardening.get("mode"), "modo não registrado"
+        )
+        lines = "".join(
+            f'<tr data-nt="{e(g["nt"])}" data-group="{e(g["concern"])}"><td>{e(g["item"])} ({e(g["nt"])})</td>'
+            f"<td>{e(g['label'])}</td><td>{len(g['failed'])}</td><td>{len(g['unverifiable'])}</td>"
+            f"<td>{e(g['action'])}</td><td>{e(', '.join(g['failed'] + g['unverifiable']))}</td></tr>"
+            for g in groups
+        )
+        out.append(
+            f'<div class="ubs" id="{e(hardening["link"])}"><h3>{e(r["ubs"])} (CNES {e(r["cnes"])}): {e(mode)}</h3>'
+            "<table><thead><tr><th>Item da Nota Técnica</th><th>Grupo</th><th>Falhas</th><th>Não verificáveis</th>"
+            f"<th>O que fazer</th><th>Controles</th></tr></thead><tbody>{lines}</tbody></table></div>"
+        )
+    if not shown:
+        out.append('<p class="ok">Nenhum controle de segurança falhando ou não verificável.</p>')
     return "\n".join(out)
 
 
@@ -314,6 +348,7 @@ def region_page(model, region):
         "<h2>UBS</h2>",
         _table(rows, _columns(model, region)),
         _pendencies(rows),
+        _hardening(rows),
         _production(rows, slug),
     ]
     return _page(title, "\n".join(body))

@@ -16,7 +16,23 @@ from __future__ import annotations
 import datetime
 import re
 
+from ansible_collections.sesdf.esus.plugins.module_utils import report_hardening, report_states
 from ansible_collections.sesdf.esus.plugins.module_utils.manual_steps import CONFIRMED, UNVERIFIABLE, check_text
+from ansible_collections.sesdf.esus.plugins.module_utils.report_states import (
+    CNES_METHODS,
+    CNES_PENDING_METHODS,
+    HARDENING_MODES,
+    MISSING,
+    OFFHOST_STATES,
+    RECORD,
+    SOAK_STATES,
+    STALE,
+    UPGRADE_OK,
+    UPGRADE_RESULTS,
+    cell_text,
+    classify,
+    problem_text,
+)
 
 SEVERITIES = ("critica", "alta", "media")
 # A pendency of these severities needs someone's action now: its cell and line are red.
@@ -40,16 +56,28 @@ ROLE_LABELS = {
     "consultation": "somente consulta (migrado)",
     "none": "sem PEC",
 }
+# The concerns of the server's state the report reads (report_states holds each one's contract), in report order;
+# backup and migration are read with the backup columns and the status.
 CONCERNS = {
-    "hardening": "segurança (hardening)",
-    "maintenance": "manutenção",
-    "cnes": "importação do CNES",
-    "profiles": "auditoria de perfis",
-    "lotes": "lotes e prazo do CDS",
-    "upgrade": "atualização do PEC",
-    "readiness": "medição de aptidão",
-    "central_profiles": "perfis no servidor central",
-    "manual_steps": "passos manuais no PEC",
+    name: report_states.CONCERNS[name].label
+    for name in (
+        "hardening",
+        "maintenance",
+        "cnes",
+        "profiles",
+        "lotes",
+        "upgrade",
+        "readiness",
+        "central_profiles",
+        "manual_steps",
+    )
+}
+# The column a record's pendency marks.
+RECORD_FIELDS = {
+    "backup": "backup",
+    "migration": "situacao",
+    "manual_steps": "situacao",
+    "central_profiles": "profiles",
 }
 CAPABILITY_NAMES = {
     "create_lotes": "gerar lotes",
@@ -70,15 +98,7 @@ BAD_CHECKS = {
     "missing_manifest": "o manifesto do backup foi apagado: o backup não pode ser dado como verificado",
     "missing_archive": "o arquivo do backup não existe mais no servidor",
 }
-OFFHOST_LABELS = {
-    "ok": "em dia",
-    "pending": "pendente",
-    "failed": "falhando",
-    "failing": "falhando",
-    "stale": "atrasada",
-    "disabled": "desativada",
-}
-UPGRADE_OK = ("upgraded", "current", "at_target")
+OFFHOST_LABELS = OFFHOST_STATES
 # The determination of the technical note (docs/nt-ids.yml) each pendency is about, in its ``nt`` field ("" for what
 # no determination names: an unreachable server, a failed run, a record that cannot be read).
 CONCERN_NT = {
@@ -90,6 +110,7 @@ CONCERN_NT = {
     "upgrade": "NT-inapta-5",
     "readiness": "NT-aptidao-1",
     "central_profiles": "NT-apta-4",
+    "backup": "NT-inapta-4",
 }
 CAPABILITY_NT = {
     "create_lotes": "NT-inapta-8",
@@ -168,8 +189,17 @@ def region_label(region, prefix="regiao_"):
     return "Região " + name.replace("_", " ").title()
 
 
-def _pendency(code, severity, msg, field, nt=""):
-    return {"code": code, "severity": severity, "msg": msg, "field": field, "due": severity in DUE, "nt": nt}
+def _pendency(code, severity, msg, field, nt="", link=""):
+    """One pendency; ``link``: the anchor of its detail on the page ('' when it has none)."""
+    return {
+        "code": code,
+        "severity": severity,
+        "msg": msg,
+        "field": field,
+        "due": severity in DUE,
+        "nt": nt,
+        "link": link,
+    }
 
 
 def _version_nt(status):
@@ -178,37 +208,65 @@ def _version_nt(status):
 
 
 # ---------------------------------------------------------------------------------------------------- state
-def _concern(state, name, today):
-    """One concern's state: {present, stale, error, day, age_days, data}, with defaults for a missing one."""
-    raw = state.get(name)
-    if raw is None:
-        return {"present": False, "stale": False, "error": "", "day": "", "age_days": None, "data": {}}
-    if not isinstance(raw, dict):
-        return {"present": False, "stale": False, "error": "registro ilegível", "day": "", "age_days": None, "data": {}}
-    day = parse_day(raw.get("produced_at"))
+def _int_or(value):
+    number = _int(value)
+    return value if number is None else number
+
+
+def _hardening_from_report(report):
+    """The same run's hardening_report in the hardening state's layout (what the role records)."""
+    if not isinstance(report, dict):
+        return report
+    summary = _dict(report.get("summary"))
+    passed, fixed = _int(summary.get("pass")), _int(summary.get("fixed"), 0)
+    controls = report.get("controls")
     return {
-        "present": bool(raw.get("present", True)) and not raw.get("error"),
-        "stale": bool(raw.get("stale")),
-        "error": _text(raw.get("error")),
-        "day": day.isoformat() if day else "",
-        "age_days": (today - day).days if day else None,
-        "cadence_hours": _int(raw.get("cadence_hours")),
-        "data": _dict(raw.get("data")),
+        "mode": report.get("mode"),
+        "summary": {
+            "pass": passed + fixed if passed is not None and fixed is not None else summary.get("pass"),
+            "fail": _int_or(summary.get("fail")),
+            "not_verifiable_here": _int_or(summary.get("not_verifiable_here")),
+        },
+        "findings": [
+            {k: c.get(k) for k in ("id", "concern", "status", "title")}
+            for c in controls
+            if isinstance(c, dict) and c.get("status") in ("fail", "not_verifiable_here")
+        ]
+        if isinstance(controls, list)
+        else controls,
     }
 
 
-def _state_cell(concern, summary):
-    """What a cell shows for a concern: the summary, 'desatualizado' when stale, what is wrong otherwise."""
-    if concern["error"]:
-        return "registro danificado"
-    if not concern["present"]:
-        return "sem registro"
-    text = summary
-    if concern["day"]:
-        text += f" ({day_text(concern['day'])})"
-    if concern["stale"]:
-        text = "desatualizado: " + text
-    return text
+def _upgrade_from_summary(summary):
+    """The same run's upgrade_summary in the upgrade state's layout (what roles/upgrade records)."""
+    if not isinstance(summary, dict):
+        return summary
+    return {
+        "last": {
+            "version": summary.get("to_version") or summary.get("from_version"),
+            "target_version": summary.get("target_version"),
+            "result": summary.get("result"),
+            "message": summary.get("message"),
+            "soak": summary.get("soak"),
+        }
+    }
+
+
+def _records(pec, state, legacy, today):
+    """Every concern's record (report_states.classify: ok, desatualizado or what is wrong with it). The same run's
+    facts stand in for hardening, upgrade and lotes where the server has no record at all."""
+    records = {name: classify(name, state.get(name), today) for name in CONCERNS}
+    records["backup"] = classify("backup", state.get("backup"), today, data=pec.get("backup_status"))
+    records["migration"] = classify("migration", state.get("migration"), today, data=pec.get("migration"))
+    fallback = {
+        "hardening": _hardening_from_report(legacy.get("hardening_report")),
+        "upgrade": _upgrade_from_summary(legacy.get("upgrade_summary")),
+        "lotes": {"deadline": legacy.get("lotes_export_deadline")} if legacy.get("lotes_export_deadline") else None,
+    }
+    for name, data in fallback.items():
+        if records[name]["status"] == MISSING and data is not None:
+            records[name] = classify(name, None, today, data=data)
+    return records
 
 
 # ------------------------------------------------------------------------------------------------ one host
@@ -233,16 +291,19 @@ def build_row(host, settings, today):
     name = _text(host.get("host"), "?")
     groups = [g for g in _list(host.get("groups")) if isinstance(g, str)]
     pec_raw = host.get("pec")
-    reachable = pec_raw is not None
+    # the server answered, but reading its state failed in this run (report.yml keeps what failed)
+    read_error = _text(host.get("read_error"))
+    reachable = pec_raw is not None or bool(read_error)
     pec = _dict(pec_raw)
     state_raw = pec.get("state")
     state = _dict(state_raw)
     legacy = _dict(host.get("legacy"))
     pend = []
     max_age = _num(settings.get("backup_max_age_hours"), 26.0)
+    records = _records(pec, state, legacy, today)
 
     migration = _dict(pec.get("migration"))
-    role = _text(pec.get("role"), "none") if reachable else ""
+    role = _text(pec.get("role"), "none") if pec_raw is not None else ""
     migrated = migration.get("migrated") is True or role == "consultation"
     status = _status(groups, _text(host.get("aptidao")), migrated)
     row = {
@@ -254,12 +315,25 @@ def build_row(host, settings, today):
         "status_label": STATUS_LABELS[status],
         "reachable": reachable,
         "role": role,
-        "role_label": ROLE_LABELS.get(role, role) if reachable else "inacessível",
+        "role_label": (ROLE_LABELS.get(role, role) if pec_raw is not None else "estado não lido")
+        if reachable
+        else "inacessível",
         "migration_date": iso_day(host.get("migration_date")),
         "migrated_on": iso_day(migration.get("date")),
     }
 
-    if reachable and not isinstance(pec_raw, dict):
+    if read_error:
+        pend.append(
+            _pendency(
+                "leitura_falhou",
+                "critica",
+                "o servidor respondeu, mas a leitura do seu estado falhou nesta execução ("
+                + read_error[:300]
+                + "): a situação mostrada é a do início da execução ou nenhuma; corrigir e rodar o report.yml de novo",
+                "situacao",
+            )
+        )
+    if pec_raw is not None and not isinstance(pec_raw, dict):
         pend.append(
             _pendency(
                 "estado_corrompido",
@@ -325,7 +399,7 @@ def build_row(host, settings, today):
             continue
         pend.append(_pendency(_text(problem.get("code"), "pec"), "alta", _text(problem.get("msg")), "situacao"))
     database = _dict(pec.get("database"))
-    steps = _manual_steps(row, state, pend)
+    steps = _manual_steps(row, records["manual_steps"], pend)
     if database.get("reachable"):
         for cap_name, cap in sorted(_dict(pec.get("capabilities")).items()):
             cap = _dict(cap)
@@ -382,8 +456,8 @@ def build_row(host, settings, today):
                 "situacao",
             )
         )
-    _backup(row, pec, pend, role, status, max_age, today)
-    _states(row, state_raw, state, legacy, pend, reachable and bool(pec.get("installed")), today)
+    _backup(row, records["backup"], pend, role, status, max_age, today)
+    _states(row, state_raw, records, pend, reachable and bool(pec.get("installed")))
     _production(row, pec, pend)
 
     ranks = {s: i for i, s in enumerate(SEVERITIES)}
@@ -394,14 +468,12 @@ def build_row(host, settings, today):
     return row
 
 
-def _manual_steps(row, state, pend):
+def _manual_steps(row, record, pend):
     """The manual steps recorded on the server (module_utils manual_steps): pending ones are pendencies, confirmed
     ones the UBS's detail. Returns {capability: step} of every step recorded."""
-    raw = _dict(_dict(state.get("manual_steps")).get("data")).get("steps")
     by_capability = {}
     row["manual_steps"] = []
-    for step_id, step in sorted(_dict(raw).items()):
-        step = _dict(step)
+    for step_id, step in sorted(_dict(record["data"].get("steps")).items()):
         if not step:
             continue
         confirmed = step.get("status") == CONFIRMED
@@ -432,8 +504,9 @@ def _manual_steps(row, state, pend):
     return by_capability
 
 
-def _backup(row, pec, pend, role, status, max_age, today):
-    bs = _dict(pec.get("backup_status"))
+def _backup(row, record, pend, role, status, max_age, today):
+    """The backup columns from the backup status pec_info re-checked (its record: report_states' ``backup``)."""
+    bs = record["data"]
     last = parse_day(bs.get("last_success"))
     age_hours = _num(bs.get("age_hours"))
     off = _dict(bs.get("offhost"))
@@ -455,11 +528,15 @@ def _backup(row, pec, pend, role, status, max_age, today):
         "restore_drill": _text(drill.get("result")),
         "restore_drill_at": iso_day(drill.get("finished_at")),
         "restore_drill_hashes": drill.get("hashes_compared") is True,
+        # the record's status: a record that is not taken (unreadable, untrusted, ...) says so in the cell and in
+        # its own pendency (_states), never "sem registro" nor a backup in time
+        "record": record["status"],
+        "record_cell": "" if record["usable"] or record["status"] == MISSING else cell_text(record, ""),
     }
     escrow = off.get("escrow")
     borg = _text(off.get("method")).startswith("borg")
     row["backup"]["offhost_escrow"] = (_dict(escrow).get("escrowed") is True) if borg and escrow is not None else None
-    if role != "local_server":
+    if role != "local_server" or row["backup"]["record_cell"]:
         return
     if borg and row["backup"]["offhost_escrow"] is not True:
         # the repository's passphrase only on the UBS: the off-host copy is unreadable the day the server is lost
@@ -575,83 +652,63 @@ def _backup(row, pec, pend, role, status, max_age, today):
         )
 
 
-def _hardening_state(concern, row, pend):
-    """hardening (hardening_report): failing controls."""
-    cells = {}
-    hardening = concern["data"]
-    summary = _dict(hardening.get("summary"))
+def _hardening_state(record, row, pend):
+    """hardening: the mode of the last run, its counts and the failing controls grouped by the note's item and by
+    what to do (report_hardening); the control ids only in the UBS's detail."""
+    data = record["data"]
+    summary = _dict(data.get("summary"))
     fails = _int(summary.get("fail"), 0)
-    failed_ids = [_text(i) for i in _list(hardening.get("failed"))] or [
-        _text(_dict(c).get("id")) for c in _list(hardening.get("controls")) if _dict(c).get("status") == "fail"
-    ]
-    cells["hardening"] = _state_cell(
-        concern, f"{_int(summary.get('pass'), 0)} ok, {fails} falha(s)" if summary else "sem resumo"
+    unverifiable = _int(summary.get("not_verifiable_here"), 0)
+    mode = _text(data.get("mode"))
+    text = (HARDENING_MODES[mode] + ": " if mode in HARDENING_MODES else "") + (
+        f"{_int(summary.get('pass'), 0)} ok, {fails} falha(s)"
     )
-    if concern["present"] and fails > 0:
-        pend.append(
-            _pendency(
-                "hardening",
-                "alta",
-                "controles de segurança falhando: " + (", ".join(failed_ids) or f"{fails} controle(s)"),
-                "hardening",
-                # the allowed applications (their controls are whitelist_*), otherwise access to the server
-                "NT-inapta-1"
-                if failed_ids and all(i.startswith("whitelist") for i in failed_ids)
-                else CONCERN_NT["hardening"],
-            )
-        )
-    return cells
+    if unverifiable:
+        text += f", {unverifiable} não verificável(is) aqui"
+    groups = report_hardening.groups(data) if record["usable"] else []
+    link = "#seguranca-" + row["host"]
+    row["hardening"] = {"mode": mode, "groups": groups, "link": link[1:]}
+    if record["usable"] and fails > 0:
+        texts = report_hardening.pendency_texts(data) or {
+            CONCERN_NT["hardening"]: f"segurança: {fails} controle(s) falhando (o registro não diz quais): rodar "
+            "playbooks/harden.yml de novo para o detalhe"
+        }
+        for nt, msg in sorted(texts.items()):
+            pend.append(_pendency("hardening", "alta", msg, "hardening", nt, link if groups else ""))
+    return {"hardening": cell_text(record, text)}
 
 
-def _maintenance_state(concern, row, pend):
-    """maintenance: its alarms (or the steps in alarm or error)."""
-    cells = {}
-    maintenance = concern["data"]
-    alarms = [_dict(a) for a in _list(maintenance.get("alarms"))] or [
-        {"code": name, "msg": _text(_dict(step).get("detail"), _text(_dict(step).get("status")))}
-        for name, step in sorted(_dict(maintenance.get("steps")).items())
-        if _dict(step).get("status") in ("alarme", "erro")
+def _maintenance_state(record, row, pend):
+    """maintenance: the steps of the last run in alarm or in error."""
+    steps = _dict(record["data"].get("steps"))
+    alarms = [
+        (name, _dict(step)) for name, step in sorted(steps.items()) if _dict(step).get("status") in ("alarme", "erro")
     ]
-    cells["maintenance"] = _state_cell(concern, f"{len(alarms)} alarme(s)" if alarms else "sem alarmes")
-    for alarm in alarms:
+    for name, step in alarms:
         pend.append(
             _pendency(
                 "manutencao",
                 "alta",
-                f"alarme da manutenção ({_text(alarm.get('code'), '?')}): {_text(alarm.get('msg'))}",
+                f"alarme da manutenção ({name}): {_text(step.get('detail'), _text(step.get('status')))}",
                 "maintenance",
                 CONCERN_NT["maintenance"],
             )
         )
-    return cells
+    return {"maintenance": cell_text(record, f"{len(alarms)} alarme(s)" if alarms else "sem alarmes")}
 
 
-def _cnes_state(concern, row, pend):
+def _cnes_state(record, row, pend):
     """cnes_import: the last import and an import waiting for an operator."""
-    cells = {}
-    cnes = concern["data"]
+    cnes = record["data"]
     last_import = _dict(cnes.get("last_import"))
     pending_manual = _dict(cnes.get("pending_manual"))
-    method = {
-        "api": "pela API",
-        "api_confirmada": "pela API (conclusão conferida no PEC)",
-        "manual": "pela tela do PEC",
-    }.get(_text(last_import.get("method")), "")
+    method = CNES_METHODS.get(_text(last_import.get("method")), "")
+    when = day_text(last_import.get("date"))
     text = (
-        " ".join(
-            w
-            for w in (
-                "importado",
-                method,
-                day_text(last_import.get("date")) and "em " + day_text(last_import.get("date")),
-            )
-            if w
-        )
-        if last_import
-        else "nenhuma importação"
+        " ".join(w for w in ("importado", method, when and "em " + when) if w) if last_import else "nenhuma importação"
     )
     if pending_manual and _text(pending_manual.get("method")) == "api_nao_verificada":
-        text += "; importação enviada pela API sem conclusão verificável"
+        text += "; " + CNES_PENDING_METHODS["api_nao_verificada"]
         pend.append(
             _pendency(
                 "cnes_manual",
@@ -664,7 +721,7 @@ def _cnes_state(concern, row, pend):
             )
         )
     elif pending_manual:
-        text += "; arquivo aguardando importação pela tela do PEC"
+        text += "; arquivo " + CNES_PENDING_METHODS["manual"]
         pend.append(
             _pendency(
                 "cnes_manual",
@@ -676,18 +733,14 @@ def _cnes_state(concern, row, pend):
                 CONCERN_NT["cnes"],
             )
         )
-    cells["cnes"] = _state_cell(concern, text)
-    return cells
+    return {"cnes": cell_text(record, text)}
 
 
-def _profiles_state(concern, row, pend):
+def _profiles_state(record, row, pend):
     """profile_audit: the mismatches with the CNES."""
-    cells = {}
-    profiles = concern["data"]
-    listed = profiles.get("mismatches")
-    mismatches = len(listed) if isinstance(listed, list) else _int(listed, len(_list(profiles.get("items"))))
-    cells["profiles"] = _state_cell(concern, f"{mismatches} divergência(s)" if mismatches else "sem divergências")
-    if concern["present"] and mismatches:
+    listed = record["data"].get("mismatches")
+    mismatches = len(listed) if isinstance(listed, list) else _int(listed, 0)
+    if record["usable"] and mismatches:
         pend.append(
             _pendency(
                 "perfis",
@@ -697,74 +750,68 @@ def _profiles_state(concern, row, pend):
                 CONCERN_NT["profiles"],
             )
         )
-    return cells
+    return {"profiles": cell_text(record, f"{mismatches} divergência(s)" if mismatches else "sem divergências")}
 
 
-def _central_profiles_state(concern, row, pend):
+def _central_profiles_state(record, row, pend):
     """the central server's side of a migrated UBS: its professionals' lotações and profiles there."""
-    cells = {}
-    central = concern["data"]
-    if row.get("status") == "migrada":
-        if not concern["present"]:
-            cells["profiles"] = "servidor central não conferido"
-            pend.append(
-                _pendency(
-                    "perfis_central",
-                    "media",
-                    "os perfis desta UBS no servidor central ainda não foram conferidos: rodar o relatório "
-                    "(report.yml) com o servidor central no inventário (grupo servidor_central)",
-                    "profiles",
-                    CONCERN_NT["central_profiles"],
-                )
+    if row.get("status") != "migrada":
+        return {}
+    central = record["data"]
+    if record["status"] == MISSING:
+        pend.append(
+            _pendency(
+                "perfis_central",
+                "media",
+                "os perfis desta UBS no servidor central ainda não foram conferidos: rodar o relatório "
+                "(report.yml) com o servidor central no inventário (grupo servidor_central)",
+                "profiles",
+                CONCERN_NT["central_profiles"],
             )
-        elif not central.get("checked"):
-            cells["profiles"] = _state_cell(concern, "servidor central não conferido")
-            pend.append(
-                _pendency(
-                    "perfis_central",
-                    "media",
-                    "perfis no servidor central não conferidos: "
-                    + _text(central.get("reason"), "motivo não registrado"),
-                    "profiles",
-                    CONCERN_NT["central_profiles"],
-                )
+        )
+        return {"profiles": "servidor central não conferido"}
+    if not record["usable"]:
+        return {"profiles": "servidor central: " + cell_text(record, "")}
+    if not central.get("checked"):
+        pend.append(
+            _pendency(
+                "perfis_central",
+                "media",
+                "perfis no servidor central não conferidos: " + _text(central.get("reason"), "motivo não registrado"),
+                "profiles",
+                CONCERN_NT["central_profiles"],
             )
-        else:
-            wrong = _list(central.get("mismatches"))
-            missing = sum(1 for m in wrong if _dict(m).get("tipo") == "profissional_sem_lotacao_no_central")
-            cells["profiles"] = _state_cell(
-                concern,
-                f"servidor central: {len(wrong)} divergência(s)" if wrong else "servidor central: sem divergências",
+        )
+        return {"profiles": cell_text(record, "servidor central não conferido")}
+    wrong = _list(central.get("mismatches"))
+    missing = sum(1 for m in wrong if _dict(m).get("tipo") == "profissional_sem_lotacao_no_central")
+    if wrong:
+        pend.append(
+            _pendency(
+                "perfis_central",
+                "alta",
+                f"no servidor central ({_text(central.get('central'), '?')}), {missing} profissional(is) desta "
+                f"UBS sem lotação e {len(wrong) - missing} lotação(ões) ou perfil(is) que não conferem com o "
+                "CNES: corrigir no servidor central (importar o CNES ou ajustar a lotação e o perfil)",
+                "profiles",
+                CONCERN_NT["central_profiles"],
             )
-            if wrong:
-                pend.append(
-                    _pendency(
-                        "perfis_central",
-                        "alta",
-                        f"no servidor central ({_text(central.get('central'), '?')}), {missing} profissional(is) desta "
-                        f"UBS sem lotação e {len(wrong) - missing} lotação(ões) ou perfil(is) que não conferem com o "
-                        "CNES: corrigir no servidor central (importar o CNES ou ajustar a lotação e o perfil)",
-                        "profiles",
-                        CONCERN_NT["central_profiles"],
-                    )
-                )
-    return cells
+        )
+    return {
+        "profiles": cell_text(
+            record, f"servidor central: {len(wrong)} divergência(s)" if wrong else "servidor central: sem divergências"
+        )
+    }
 
 
-def _lotes_state(concern, row, pend):
+def _lotes_state(record, row, pend):
     """lotes_export: lotes pending and the CDS deadline per unit."""
-    cells = {}
-    lotes = concern["data"]
+    lotes = record["data"]
     pending_lotes = _int(lotes.get("pending_lotes"), 0)
     cds = _dict(lotes.get("deadline"))
-    cells["lotes"] = _state_cell(
-        concern,
-        f"{pending_lotes} pendente(s)" + (f"; prazo {day_text(cds.get('deadline'))}" if cds.get("deadline") else ""),
-    )
-    row["lotes_pending"] = pending_lotes if concern["present"] else None
+    row["lotes_pending"] = pending_lotes if record["usable"] else None
     row["cds_deadline"] = iso_day(cds.get("deadline"))
     for unit in _list(cds.get("units")):
-        unit = _dict(unit)
         if unit.get("status") in ("pendente", "atrasado"):
             pend.append(
                 _pendency(
@@ -772,56 +819,51 @@ def _lotes_state(concern, row, pend):
                     "alta" if unit.get("status") == "atrasado" else "media",
                     f"produção de {_text(cds.get('month'), '?')} (CNES {_text(unit.get('cnes'), '?')}): "
                     f"{unit.get('status')}, {_int(unit.get('pending_records'), 0)} registro(s) sem envio confirmado; "
-                    f"prazo {day_text(cds.get('deadline')) or _text(cds.get('deadline'), '?')}",
+                    f"prazo {day_text(cds.get('deadline')) or '?'}",
                     "lotes",
                     CDS_NT,
                 )
             )
-    return cells
+    deadline = f"; prazo {day_text(cds.get('deadline'))}" if cds.get("deadline") else ""
+    return {"lotes": cell_text(record, f"{pending_lotes} pendente(s){deadline}")}
 
 
-def _upgrade_state(concern, row, pend):
-    """upgrade: the last upgrade and its result."""
-    cells = {}
-    upgrade = concern["data"]
-    last = _dict(upgrade.get("last")) or (
-        {"from": "", "to": upgrade.get("version"), "result": upgrade.get("result"), "message": upgrade.get("message")}
-        if upgrade.get("result")
-        else {}
-    )
+def _upgrade_state(record, row, pend):
+    """upgrade: the last upgrade (roles/upgrade records {last: {version, target_version, result, message, soak},
+    history}), its result in Portuguese, and a pendency when it did not end at the target."""
+    last = _dict(record["data"].get("last"))
+    if not last:
+        return {"upgrade": cell_text(record, "sem atualização")}
     result = _text(last.get("result"))
-    cells["upgrade"] = _state_cell(
-        concern,
-        (
-            (f"{_text(last.get('from'))} → " if last.get("from") else "") + f"{_text(last.get('to'), '?')}: {result}"
-            if last
-            else "sem atualização"
-        ),
-    )
-    if last and result not in UPGRADE_OK:
+    version, target = _text(last.get("version")), _text(last.get("target_version"))
+    text = f"PEC {version or '?'}: {UPGRADE_RESULTS[result]}"
+    if target and target != version:
+        text += f" (alvo {target})"
+    soak = _dict(last.get("soak"))
+    if soak.get("state") == "soaking":
+        since = day_text(soak.get("since"))
+        text += f"; {SOAK_STATES['soaking']}" + (f" desde {since}" if since else "")
+    if result not in UPGRADE_OK:
         pend.append(
             _pendency(
                 "upgrade",
                 "alta",
-                f"atualização do PEC: {result or '?'}" + (f" - {last.get('message')}" if last.get("message") else ""),
+                f"a última atualização do PEC{' para ' + target if target else ''}: {UPGRADE_RESULTS[result]}"
+                + (f" ({last.get('message')})" if last.get("message") else "")
+                + (f"; o PEC está em {version}" if version else ""),
                 "upgrade",
                 _version_nt(row.get("status")),
             )
         )
-    return cells
+    return {"upgrade": cell_text(record, text)}
 
 
-def _readiness_state(concern, row, pend):
+def _readiness_state(record, row, pend):
     """readiness: the measurement against the CTINF classification."""
-    cells = {}
-    ready = concern["data"]
+    ready = record["data"]
     verdict = _text(ready.get("verdict"))
     mbps = _num(ready.get("measured_mbps"))
-    cells["readiness"] = _state_cell(
-        concern,
-        (verdict or "?") + (f", {mbps:.1f} Mbit/s".replace(".", ",") if mbps is not None else ""),
-    )
-    if concern["present"] and ready.get("agrees") is False:
+    if record["usable"] and ready.get("agrees") is False:
         group = {"ubs_aptas": "apta", "ubs_inaptas": "inapta"}.get(_text(ready.get("group")), _text(ready.get("group")))
         pend.append(
             _pendency(
@@ -834,12 +876,18 @@ def _readiness_state(concern, row, pend):
                 CONCERN_NT["readiness"],
             )
         )
-    return cells
+    return {
+        "readiness": cell_text(
+            record, (verdict or "?") + (f", {mbps:.1f} Mbit/s".replace(".", ",") if mbps is not None else "")
+        )
+    }
 
 
-# One reader per concern of the server's state: each knows its producer's format, adds the concern's pendencies and
-# returns the report cells it fills (the central server's side of a migrated UBS fills the profiles cell). In report
-# order: the pendencies come out in this order.
+# One summary per concern of the server's state, reading its record (report_states: the schema it was validated
+# against, {} when the record is not taken): each adds the concern's pendencies and returns the report cells it
+# fills (the central server's side of a migrated UBS fills the profiles cell). In report order: the pendencies come
+# out in this order. The manual steps are read with the PEC's capabilities (_manual_steps), the backup with the
+# backup columns (_backup).
 STATE_READERS = {
     "hardening": _hardening_state,
     "maintenance": _maintenance_state,
@@ -852,10 +900,10 @@ STATE_READERS = {
 }
 
 
-def _states(row, state_raw, state, legacy, pend, reachable, today):
-    concerns = {name: _concern(state, name, today) for name in CONCERNS}
-    row["state_missing"] = bool(reachable and not state)
-    if reachable and state_raw is not None and not isinstance(state_raw, dict):
+def _states(row, state_raw, records, pend, installed):
+    """The record pendencies (a record not taken, a stale one) and every concern's cells."""
+    row["state_missing"] = bool(installed and all(records[name]["status"] == MISSING for name in CONCERNS))
+    if installed and state_raw is not None and not isinstance(state_raw, dict):
         pend.append(
             _pendency(
                 "estado_corrompido",
@@ -874,46 +922,37 @@ def _states(row, state_raw, state, legacy, pend, reachable, today):
                 "situacao",
             )
         )
-    for name, concern in concerns.items():
-        if concern["error"]:
-            pend.append(
-                _pendency(
-                    "estado_corrompido",
-                    "alta",
-                    f"o registro de {CONCERNS[name]} no servidor está danificado ({concern['error']}): inspecionar "
-                    "e corrigir o arquivo; até lá a situação é desconhecida",
-                    name,
-                    CONCERN_NT.get(name, ""),
-                )
-            )
-        elif concern["present"] and concern["stale"]:
-            produced = day_text(concern["day"]) or "data desconhecida"
+    for name, record in records.items():
+        field = RECORD_FIELDS.get(name, name)
+        nt = CONCERN_NT.get(name, "")
+        if record["status"] == STALE and name != "backup":  # the backup's age is its own pendency
+            produced = day_text(record["day"]) or "data desconhecida"
             pend.append(
                 _pendency(
                     "estado_desatualizado",
                     "media",
-                    f"o registro de {CONCERNS[name]} está desatualizado (produzido em {produced}): a rotina não "
-                    "rodou no prazo",
-                    name,
-                    CONCERN_NT.get(name, ""),
+                    f"o registro de {report_states.CONCERNS[name].label} está desatualizado (produzido em "
+                    f"{produced}): a rotina não rodou no prazo",
+                    field,
+                    nt,
                 )
             )
-
-    # The same-run facts stand in for a concern the server has not recorded.
-    fallback = {
-        "hardening": legacy.get("hardening_report"),
-        "upgrade": {"last": legacy.get("upgrade_summary")} if legacy.get("upgrade_summary") else None,
-        "lotes": {"deadline": legacy.get("lotes_export_deadline")} if legacy.get("lotes_export_deadline") else None,
-    }
-    for name, data in fallback.items():
-        if not concerns[name]["present"] and not concerns[name]["error"] and isinstance(data, dict):
-            concerns[name].update(present=True, data=data)
+        elif RECORD[record["status"]]["severity"] and record["status"] != STALE:
+            severity = RECORD[record["status"]]["severity"]
+            pend.append(_pendency("estado_" + record["status"], severity, problem_text(record), field, nt))
     cells = {}
     for name, reader in STATE_READERS.items():
-        cells.update(reader(concerns[name], row, pend))
+        cells.update(reader(records[name], row, pend))
     row["states"] = {
-        name: {"cell": cells.get(name, ""), "stale": c["stale"], "error": bool(c["error"]), "present": c["present"]}
-        for name, c in concerns.items()
+        name: {
+            "cell": cells.get(name, ""),
+            "status": records[name]["status"],
+            "detail": records[name]["detail"],
+            "stale": records[name]["stale"],
+            "error": not records[name]["usable"] and records[name]["status"] != MISSING,
+            "present": records[name]["present"],
+        }
+        for name in CONCERNS
     }
 
 
@@ -970,6 +1009,18 @@ def _production(row, pec, pend):
 
 
 # ---------------------------------------------------------------------------------------------------- fleet
+def _safe_row(host, settings, today):
+    """The row of one UBS; should its data still break the model, the row says so and the others go on."""
+    try:
+        return build_row(host, settings, today)
+    except Exception as exc:  # one UBS's data never stops the report of the others
+        host = _dict(host)
+        what = f"o relatório não conseguiu ler os dados desta UBS ({type(exc).__name__}: {str(exc)[:200]})"
+        return build_row(
+            {k: host.get(k) for k in ("host", "name", "cnes", "groups")} | {"read_error": what}, settings, today
+        )
+
+
 def build(hosts, settings=None, today=None):
     """The report model: {date, regions: [{region, label, rows, counts}], rows, pendencies}.
 
@@ -981,7 +1032,7 @@ def build(hosts, settings=None, today=None):
     settings = settings or {}
     today = today or datetime.date.today()
     rows = sorted(
-        (build_row(h, settings, today) for h in _list(hosts)), key=lambda r: (r["region"], r["ubs"], r["host"])
+        (_safe_row(h, settings, today) for h in _list(hosts)), key=lambda r: (r["region"], r["ubs"], r["host"])
     )
     prefix = settings.get("region_prefix") or "regiao_"
     names = sorted({r["region"] for r in rows} | {g for g in _list(settings.get("regions")) if isinstance(g, str)})

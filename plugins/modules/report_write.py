@@ -19,9 +19,12 @@ description:
   - With O(pdf), each page also as an A4 landscape PDF/A beside it (C(relatorio-<region>-<date>.pdf), fonts
     embedded), laid out from the same HTML on the control node as M(sesdf.esus.html_pdf) does, and linked from the
     index.
-  - A host with no C(sesdf_esus_pec) (unreachable, or failed earlier in the run) is listed as unreachable; a
-    missing, stale or corrupted state is shown as such. Every inventory group named with O(region_prefix) has a
-    page, also one with no UBS.
+  - A host with no C(sesdf_esus_pec) (unreachable, or failed earlier in the run) is listed as unreachable; one
+    with C(sesdf_esus_pec_read_error) (its reading failed in C(playbooks/report.yml)) as answering with its state
+    not read. Each concern's state is checked against its schema (module_utils C(report_states)); a state file
+    missing, stale, unreadable, truncated, with a field of the wrong type, with a date in the future or that could
+    have been written by someone other than root is shown as such for that UBS, never as ok. Every inventory group
+    named with O(region_prefix) has a page, also one with no UBS.
   - Each file is written atomically and only when its content differs; the content carries the date, never
     the time, so a second run the same day on the same state changes nothing.
 author:

@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from ansible_collections.sesdf.esus.plugins.module_utils import manual_steps, report_model
+from ansible_collections.sesdf.esus.plugins.module_utils import manual_steps, report_hardening, report_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 IDS_FILE = ROOT / "docs" / "nt-ids.yml"
@@ -166,6 +166,7 @@ def test_every_id_the_report_gives_a_pendency_is_an_implemented_one():
     given = set(report_model.CONCERN_NT.values()) | set(report_model.CAPABILITY_NT.values())
     given |= {report_model.BACKUP_NT, report_model.CDS_NT}
     given |= {report_model._version_nt(s) for s in report_model.STATUS_LABELS}
+    given |= set(report_hardening.ITEMS) | {nt for nt, *_rest in report_hardening.GROUPS.values()}
     assert {i for i in given if BY_ID.get(i, {}).get("implemented") is not True} == set()
 
 

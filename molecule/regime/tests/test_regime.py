@@ -4,6 +4,7 @@ go on)."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -71,6 +72,24 @@ def test_the_region_files_on_the_control_node_hold_each_verdict():
         sul = json.load(handle)
     assert sorted(norte["ubs"]) == [APTA, MIGRADA] and list(sul["ubs"]) == [INAPTA]
     assert sul["ubs"][INAPTA]["verdict"] == "inapta"
+
+
+def test_the_report_reads_what_the_roles_and_jobs_recorded_as_the_contract_says():
+    """The converge's report (site.yml ends with report.yml): every record the inapt UBS's roles and jobs wrote, as
+    root, is read as valid (none untrusted, of a wrong type, truncated or in the future), the hardening cell says its
+    mode, and no control id is in the table or the pendencies (only in the security detail)."""
+    (page,) = glob.glob(os.path.join(REPORTS, "relatorio-regiao_sul-*.json"))
+    with open(page, encoding="utf-8") as handle:
+        row = {r["host"]: r for r in json.load(handle)["rows"]}[INAPTA]
+    present = {name: s["status"] for name, s in row["states"].items() if s["present"]}
+    assert "hardening" in present and set(present.values()) <= {"ok", "desatualizado"}, row["states"]
+    assert row["backup"]["record"] in ("ok", "desatualizado", "sem_registro"), row["backup"]
+    assert [p for p in row["pendencias"] if p["code"].startswith("estado_") or p["code"] == "leitura_falhou"] == []
+    assert row["states"]["hardening"]["cell"].startswith("modo enforce: "), row["states"]["hardening"]
+    with open(page[: -len(".json")] + ".html", encoding="utf-8") as handle:
+        html = handle.read()
+    table_and_pendencies = html.split("<h2>Segurança por item da Nota Técnica</h2>")[0]
+    assert not re.search(r"\b(cis_\d|whitelist_|firewall_|perm_|cron_allow|login_banner)", table_and_pendencies)
 
 
 def test_the_waiting_apt_ubs_was_not_touched():

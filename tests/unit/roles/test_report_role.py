@@ -88,8 +88,12 @@ HOSTVARS = {
         "sesdf_esus_cnes": "0010002",
         "sesdf_esus_pec": dict(PEC_OK, backup_status=None),
         "hardening_report": {
-            "summary": {"pass": 20, "fail": 1, "fixed": 0},
-            "controls": [{"id": "ssh_root_login", "status": "pass"}, {"id": "firewall_ubs_networks", "status": "fail"}],
+            "mode": "audit",
+            "summary": {"pass": 20, "fail": 1, "fixed": 0, "not_verifiable_here": 0},
+            "controls": [
+                {"id": "ssh_config", "concern": "access", "status": "pass"},
+                {"id": "firewall_rules", "concern": "firewall", "status": "fail"},
+            ],
         },
         "lotes_export_deadline": {
             "month": "2026-10",
@@ -128,8 +132,16 @@ def test_every_pending_action_of_a_ubs_is_listed_in_portuguese(report):
     codes = [p["code"] for p in rows["ubs-late"]["pendencias"] if p["code"] not in ("teste_restauracao", "sem_estado")]
     assert codes == ["backup", "hardening", "cds", "upgrade"]
     assert "backup diário do banco ausente ou atrasado" in html
-    assert "atualização do PEC: rolled_back - installer failed" in html
-    assert "controles de segurança falhando: firewall_ubs_networks" in html
+    assert "a última atualização do PEC: falhou e foi revertida (installer failed)" in html
+    hardening = next(p["msg"] for p in rows["ubs-late"]["pendencias"] if p["code"] == "hardening")
+    assert hardening == (
+        "segurança - acesso ao servidor restrito e controlado (NT-inapta-2): 1 controle(s) falhando em modo "
+        "auditoria (nada foi alterado no servidor). firewall (1): o modo enforce aplica as regras do firewall "
+        "(nftables). Para corrigir: rodar playbooks/harden.yml com hardening_mode=enforce"
+    )
+    # the control's id only in the UBS's security detail, which the pendency links to
+    assert html.count("firewall_rules") == 1 and 'href="#seguranca-ubs-late">detalhe</a>' in html
+    assert rows["ubs-late"]["states"]["hardening"]["cell"] == "modo auditoria: 20 ok, 1 falha(s)"
     assert "produção de 2026-10 (CNES 0010002): atrasado, 7 registro(s)" in html
 
 
@@ -179,3 +191,54 @@ def test_each_page_has_its_pdf_beside_it_unless_report_pdf_is_off(report, tmp_pa
 def test_check_mode_writes_nothing(tmp_path):
     out = run_report(tmp_path, HOSTVARS, "--check")
     assert "changed=1" in out and not (tmp_path / "out").exists()
+
+
+def test_report_yml_writes_the_pages_when_reading_every_ubs_fails(tmp_path):
+    """playbooks/report.yml over UBS whose reading fails (here pec_info refuses its arguments; on a server, a state
+    file it could not read): each row says its state was not read, never "inacessível", and the pages are written
+    although every host of the reading play failed."""
+    inventory = {
+        "all": {
+            "children": {
+                "ubs": {
+                    "children": {"regiao_norte": {"hosts": {"ubs-a": {}, "ubs-b": {"sesdf_esus_ubs_name": "UBS B"}}}},
+                    "vars": {
+                        "ansible_connection": "local",
+                        "ansible_become": False,
+                        "ansible_python_interpreter": sys.executable,
+                        "sesdf_esus_pec_schema_trust": "qualquer",
+                    },
+                }
+            }
+        }
+    }
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    env = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCALHOST_WARNING="0",
+    )
+    proc = subprocess.run(
+        [
+            os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+            "-i",
+            str(tmp_path / "inventory.json"),
+            os.path.join(REPO, "playbooks", "report.yml"),
+            "-e",
+            f"report_dir={tmp_path / 'out'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html, rows = read_report(tmp_path)
+    for name in ("ubs-a", "ubs-b"):
+        row = rows[name]
+        assert row["reachable"] is True and row["role_label"] == "estado não lido"
+        assert [p["code"] for p in row["pendencias"]] == ["leitura_falhou"] and row["due"]
+        assert "schema_trust" in row["pendencias"][0]["msg"]
+        assert f'<tr data-host="{name}">' in html
+    assert "o servidor não respondeu ao Ansible" not in html

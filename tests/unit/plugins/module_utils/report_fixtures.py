@@ -52,9 +52,19 @@ def healthy_pec(version="4.5.2"):
         "problems": [],
         "state": {
             "hardening": _state(
-                summary={"pass": 40, "fail": 0, "fixed": 2}, controls=[{"id": "ssh_root", "status": "pass"}]
+                mode="enforce",
+                summary={"pass": 42, "fail": 0, "not_verifiable_here": 0},
+                failed=[],
+                not_verifiable_here=[],
+                findings=[],
             ),
-            "maintenance": _state(alarms=[]),
+            # the maintenance job's own layout (no envelope): its date is finished_at
+            "maintenance": _state(
+                result="ok",
+                started_at="2026-11-30T02:30:00-03:00",
+                finished_at="2026-11-30T02:35:00-03:00",
+                steps={"disk": {"status": "ok"}, "logrotate": {"status": "ok", "detail": "pec.log rotacionado"}},
+            ),
             "cnes": _state(last_import={"date": "2026-11-29T06:00:00Z", "method": "api", "file": "XmlParaESUS31.zip"}),
             "profiles": _state(mismatches=0, items=[]),
             "lotes": _state(
@@ -62,11 +72,19 @@ def healthy_pec(version="4.5.2"):
                 deadline={
                     "month": "2026-11",
                     "deadline": "2026-12-10",
-                    "units": [{"cnes": "0010001", "status": "enviado", "pending_records": 0}],
+                    "units": [{"cnes": "0010001", "status": "em_dia", "pending_records": 0}],
                 },
             ),
+            # roles/upgrade records the last result and the ones before it (pec_state history)
             "upgrade": _state(
-                last={"from": "4.2.8", "to": version, "result": "upgraded", "at": "2026-11-10T03:00:00Z"}
+                last={
+                    "version": version,
+                    "target_version": "4.5.2",
+                    "result": "at_target",
+                    "message": None,
+                    "soak": None,
+                },
+                history=[],
             ),
             "readiness": _state(
                 verdict="apta",
@@ -121,14 +139,16 @@ def fleet():
     late["backup_status"]["age_hours"] = 86.0
     overdue = healthy_pec("4.2.8")
     overdue["state"]["upgrade"]["data"]["last"] = {
-        "from": "4.2.8",
-        "to": "4.5.2",
+        "version": "4.2.8",
+        "target_version": "4.5.2",
         "result": "failed",
         "message": "espaço insuficiente",
-        "at": "2026-11-12T03:00:00Z",
+        "soak": None,
     }
     stale = healthy_pec()
-    stale["state"]["hardening"] = _state("2026-09-01T03:00:00Z", stale=True, summary={"pass": 40, "fail": 0})
+    stale["state"]["hardening"] = _state(
+        "2026-09-01T03:00:00Z", stale=True, mode="enforce", summary={"pass": 40, "fail": 0}
+    )
     no_state = copy.deepcopy(healthy_pec())
     del no_state["state"]
     corrupt = healthy_pec()

@@ -178,3 +178,16 @@ def test_the_state_every_role_recorded_is_reported_with_its_age_even_without_a_p
     assert state["hardening"]["data"] == {"summary": {"fail": 2}} and state["hardening"]["stale"] is True
     assert "unreadable" in state["lotes"]["error"] and state["readiness"]["present"] is False
     assert pec["production"] is None, "production is read only when asked"
+
+
+def test_a_backup_status_with_a_date_written_as_a_number_is_no_crash_and_never_verified(tmp_path):
+    """Before, pec_info ended with a traceback here: every UBS of report.yml failing meant no page at all."""
+    facts = tmp_path / "facts"
+    facts.mkdir()
+    status = {"last_success": 1764468000, "path": str(tmp_path / "nada.pgdump.zst"), "verified": True}
+    (facts / "sesdf_esus_backup.fact").write_text(json.dumps(status))
+    pec, _executed = gather(params(tmp_path), http_get=None, unit_state=units("inactive"))
+    backup = pec["backup_status"]
+    assert backup["verified"] is False and backup["age_hours"] is None
+    assert backup["last_success"] == 1764468000, "kept as it is, for the report to name the field"
+    assert pec["state"]["backup"]["error_kind"] == "date" and pec["state"]["backup"]["error_field"] == "last_success"

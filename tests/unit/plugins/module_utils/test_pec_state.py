@@ -79,3 +79,37 @@ def test_reader_tells_present_stale_missing_corrupt_and_legacy_layouts(tmp_path)
     assert states["cnes"]["produced_at"] == "2026-11-20T10:00:00Z" and not states["cnes"]["stale"]
     assert states["maintenance"]["stale"] and "no valid date" in states["maintenance"]["error"]
     assert states["migration"]["cadence_hours"] is None
+
+
+def test_reader_says_who_owns_each_file_and_why_one_cannot_be_taken_as_read(tmp_path):
+    facts = tmp_path
+    write_state(str(facts), "hardening", {"fail": 0}, now=T0)
+    os.chmod(state_path(str(facts), "hardening"), 0o664)
+    (facts / "sesdf_esus_upgrade.fact").write_text('{"concern": "upgrade", "produced_at": "2026-12-01T02:00:00Z", "da')
+    (facts / "sesdf_esus_lotes.fact").write_text("")
+    (facts / "sesdf_esus_profiles.fact").write_text('{"concern": "profiles", ]}')
+    (facts / "sesdf_esus_readiness.fact").write_text("[1, 2]")
+    (facts / "sesdf_esus_maintenance.fact").write_text(json.dumps({"result": "ok", "finished_at": 1764570900}))
+    (facts / "sesdf_esus_manual_steps.fact").write_text(
+        json.dumps({"concern": "manual_steps", "produced_at": 20261201, "data": {}})
+    )
+    states = read_states(str(facts), now=at(7))
+    assert states["hardening"]["mode"] == "0664" and states["hardening"]["uid"] == os.getuid()
+    assert "error" not in states["hardening"] and "uid" not in states["cnes"], "a missing file has no owner"
+    assert (
+        states["upgrade"]["error_kind"] == "truncated"
+        and "ends before its JSON document does" in (states["upgrade"]["error"])
+    )
+    assert states["lotes"]["error_kind"] == "truncated" and "it is empty" in states["lotes"]["error"]
+    assert states["profiles"]["error_kind"] == "unreadable" and "unreadable" in states["profiles"]["error"]
+    assert states["readiness"]["error_kind"] == "not_object" and states["readiness"]["error_type"] == "list"
+    assert (states["maintenance"]["error_kind"], states["maintenance"]["error_field"]) == ("date", "finished_at")
+    assert states["maintenance"]["error_type"] == "int" and states["maintenance"]["data"]["result"] == "ok"
+    assert (states["manual_steps"]["error_field"], states["manual_steps"]["error_type"]) == ("produced_at", "int")
+
+
+def test_a_cnes_import_waiting_for_its_confirmation_is_dated_by_its_staging(tmp_path):
+    pending = {"file": "XmlParaESUS31_530010.xml", "staged_at": "2026-11-30T06:00:00Z", "method": "api_nao_verificada"}
+    (tmp_path / "sesdf_esus_cnes.fact").write_text(json.dumps({"last_import": None, "pending_manual": pending}))
+    state = read_states(str(tmp_path), now=at(7))["cnes"]
+    assert "error" not in state and state["produced_at"] == "2026-11-30T06:00:00Z"

@@ -62,8 +62,8 @@ def test_each_case_gets_its_pendency(model):
     assert by_host["ubs-velho"]["states"]["hardening"]["cell"].startswith("desatualizado")
     assert codes(by_host["ubs-sem-estado"]) == ["sem_estado"]
     assert by_host["ubs-sem-estado"]["states"]["hardening"]["cell"] == "sem registro"
-    assert codes(by_host["ubs-corrompido"]) == ["estado_corrompido"]
-    assert by_host["ubs-corrompido"]["states"]["maintenance"]["cell"] == "registro danificado"
+    assert codes(by_host["ubs-corrompido"]) == ["estado_ilegivel"]
+    assert by_host["ubs-corrompido"]["states"]["maintenance"]["cell"] == "registro ilegível"
 
 
 def test_each_pendency_carries_the_id_of_the_determination_it_is_about(model):
@@ -119,10 +119,21 @@ def test_the_previous_rules_are_kept():
     del pec["state"]["hardening"], pec["state"]["upgrade"], pec["state"]["lotes"]
     legacy = {
         "hardening_report": {
-            "summary": {"pass": 3, "fail": 2},
-            "controls": [{"id": "ssh_root", "status": "fail"}, {"id": "nft", "status": "fail"}],
+            "mode": "enforce",
+            "summary": {"pass": 3, "fail": 2, "fixed": 1, "not_verifiable_here": 0},
+            "controls": [
+                {"id": "ssh_config", "concern": "access", "status": "fail"},
+                {"id": "firewall_rules", "concern": "firewall", "status": "fail"},
+                {"id": "sudo", "concern": "access", "status": "fixed"},
+            ],
         },
-        "upgrade_summary": {"from": "4.2.8", "to": "4.5.2", "result": "rolled_back", "message": "installer exited 1"},
+        "upgrade_summary": {
+            "from_version": "4.2.8",
+            "to_version": "4.2.8",
+            "target_version": "4.5.2",
+            "result": "rolled_back",
+            "message": "installer exited 1",
+        },
         "lotes_export_deadline": {
             "month": "2026-11",
             "deadline": "2026-12-10",
@@ -139,8 +150,13 @@ def test_the_previous_rules_are_kept():
     assert (
         msgs["backup_verificacao"]["severity"] == "critica" and "esus_1.pgdump.zst" in msgs["backup_verificacao"]["msg"]
     )
-    assert msgs["hardening"]["msg"].endswith("ssh_root, nft")
-    assert "rolled_back - installer exited 1" in msgs["upgrade"]["msg"]
+    assert "2 controle(s) falhando que o modo enforce não corrigiu" in msgs["hardening"]["msg"]
+    assert "contas do NTINF, SSH e sudo (1)" in msgs["hardening"]["msg"] and "firewall (1)" in msgs["hardening"]["msg"]
+    assert "ssh_config" not in msgs["hardening"]["msg"], "the ids are in the detail, never in the pendency"
+    assert row["states"]["hardening"]["cell"] == "modo enforce: 4 ok, 2 falha(s)"
+    assert msgs["upgrade"]["msg"] == (
+        "a última atualização do PEC para 4.5.2: falhou e foi revertida (installer exited 1); o PEC está em 4.2.8"
+    )
     assert "7 registro(s) sem envio confirmado; prazo 10/12/2026" in msgs["cds"]["msg"] and msgs["cds"]["due"]
     assert row["pendencias"][0]["severity"] == "critica", "the most severe first"
 
@@ -150,7 +166,7 @@ def test_the_new_rules():
     pec["backup_status"]["offhost"] = {"state": "failed", "error": "share unreachable"}
     pec["backup_status"]["repo_check"] = {"result": "failed", "checked_at": "2026-11-29T04:00:00Z"}
     pec["backup_status"]["restore_drill"] = {"result": "failed", "finished_at": "2026-11-20T05:00:00Z"}
-    pec["state"]["maintenance"]["data"]["alarms"] = [{"code": "disk", "msg": "disco 95% cheio"}]
+    pec["state"]["maintenance"]["data"]["steps"]["disk"] = {"status": "alarme", "detail": "disco 95% cheio"}
     pec["state"]["profiles"]["data"] = {"mismatches": 2, "items": [{}, {}]}
     pec["state"]["readiness"]["data"].update(verdict="apta", agrees=False, group="ubs_inaptas", measured_mbps=48.0)
     row = row_of(pec=pec, group="ubs_inaptas", deadline="2026-12-31")
@@ -499,11 +515,16 @@ def test_a_bad_report_dir_says_what_to_do(tmp_path):
 def test_the_state_layouts_pec_state_records():
     pec = healthy_pec("4.2.8")
     state = pec["state"]
+    # a hardening record written before the findings: only the ids, grouped by what they can tell
     state["hardening"]["data"] = {"mode": "audit", "summary": {"pass": 30, "fail": 2}, "failed": ["nft", "auditd"]}
-    state["upgrade"]["data"] = {"version": "4.2.8", "target_version": "4.5.2", "result": "rolled_back", "message": "x"}
+    state["upgrade"]["data"] = {
+        "last": {"version": "4.2.8", "target_version": "4.5.2", "result": "rolled_back", "message": "x"},
+        "history": [{"version": "4.2.8", "target_version": "4.5.2", "result": "failed", "message": "y"}],
+    }
     state["profiles"]["data"] = {"cnes": "0010001", "lotacoes": 9, "mismatches": [{"tipo": "cbo_divergente"}]}
     state["maintenance"]["data"] = {
         "result": "alarme",
+        "finished_at": "2026-11-30T02:35:00-03:00",
         "steps": {"disk": {"status": "alarme", "detail": "/opt 93% cheio"}, "logs": {"status": "ok"}},
     }
     pec["production"]["units"] = [
@@ -511,11 +532,12 @@ def test_the_state_layouts_pec_state_records():
     ]
     row = row_of(pec=pec, deadline="2027-01-31")
     msgs = {p["code"]: p["msg"] for p in row["pendencias"]}
-    assert msgs["hardening"].endswith("nft, auditd") and "rolled_back - x" in msgs["upgrade"]
+    assert "2 controle(s) falhando em modo auditoria" in msgs["hardening"] and "nft" not in msgs["hardening"]
+    assert "falhou e foi revertida (x)" in msgs["upgrade"]
     assert msgs["perfis"].startswith("1 perfil(is)") and "(disk): /opt 93% cheio" in msgs["manutencao"]
-    assert row["states"]["upgrade"]["cell"].startswith("4.2.8: rolled_back")
+    assert row["states"]["upgrade"]["cell"].startswith("PEC 4.2.8: falhou e foi revertida (alvo 4.5.2)")
     assert row["production"]["pending"] == 20
-    state["upgrade"]["data"]["result"] = "at_target"
+    state["upgrade"]["data"]["last"]["result"] = "at_target"
     assert "upgrade" not in codes(row_of(pec=pec))
     pec["production"] = {"available": False, "reason": "tb_atend sem a coluna dt_inicio"}
     model = report_model.build([host("h", pec=pec)], SETTINGS, TODAY)
