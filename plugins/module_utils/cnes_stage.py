@@ -1,30 +1,29 @@
 # Copyright: (c) 2026, SES-DF NTINF
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The weekly CNES staging job of a UBS that keeps its local server (installed by sesdf.esus.regime, run by cron
-without Ansible): take the newest CNES file the region's distribution directory holds, validate it for this UBS
+"""The weekly CNES staging job of a UBS that keeps its local server (installed by sesdf.esus.cnes_import, run by its
+timer without Ansible): take the newest CNES file the region's distribution directory holds, validate it for this UBS
 (module_utils ``cnes``), and stage it in its own directory (never the cnes_import role's), where the weekly
 Ansible run or the operator takes it, with a status file for the report.
 
-Config (JSON): source (a directory on the server), patterns, cnes, staging_dir, status_file. Exit 0: a valid file
-staged or already staged; 1: nothing valid to stage (see the status file); 2: the config is unreadable.
+Config: ``CnesStageConfig``. Exit codes (module_utils/_job.py): 0 a valid file staged or already staged; 1 nothing
+valid to stage (see the status file); 2 the config is unreadable or invalid.
 Standard library only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
-import sys
+import typing
 
 from ansible_collections.sesdf.esus.plugins.module_utils import _paths
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import atomic_write, sha256_file
 from ansible_collections.sesdf.esus.plugins.module_utils._job import (
-    EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_OK,
-    ConfigError,
-    JobLog,
-    read_config,
+    JobConfig,
+    job_main,
     write_status_quiet,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, utcnow
@@ -70,25 +69,29 @@ def stage(cfg):
         )
     except PecError as exc:
         status["message"] = str(exc)
-    except KeyError as exc:
-        status["message"] = f"configuração sem {exc}; rode o site.yml de novo"
     return status
+
+
+@dataclasses.dataclass
+class CnesStageConfig(JobConfig):
+    """The weekly CNES staging job's configuration (written by sesdf.esus.cnes_import; docs/jobs.md)."""
+
+    source: str
+    cnes: str
+    staging_dir: str = _paths.STATE_DIR + "/cnes/semanal"
+    status_file: str = _paths.STATE_DIR + "/cnes/semanal-status.json"
+    patterns: typing.List[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_PATTERNS))
+
+
+def _stage_job(config, args, log):
+    status = stage(config.as_dict())
+    write_status_quiet(config.status_file, status)
+    log(status["message"], "info" if status["result"] == "ok" else "err")
+    return EXIT_OK if status["result"] == "ok" else EXIT_FAILED
 
 
 def cli_main(argv=None):
     """``sesdf-esus-cnes [--config FILE]``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog=PROG, description="Preparação semanal do XML do CNES")
-    parser.add_argument("--config", default=DEFAULT_CONFIG)
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    log = JobLog(PROG)
-    try:
-        cfg = read_config(args.config)
-    except ConfigError as exc:
-        log(f"configuração {exc.path} ilegível: {exc.reason}; rode o site.yml de novo", "err")
-        return EXIT_CONFIG
-    status = stage(cfg)
-    write_status_quiet(cfg.get("status_file") or "", status)
-    log(status["message"], "info" if status["result"] == "ok" else "err")
-    return EXIT_OK if status["result"] == "ok" else EXIT_FAILED
+    return job_main(
+        PROG, "Preparação semanal do XML do CNES", CnesStageConfig, _stage_job, argv, DEFAULT_CONFIG, "cnes_import"
+    )

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Export of the PEC's production not yet sent ("lotes") and their transfer to NCAIS, without loss.
 
-One implementation used by the ``sesdf.esus.pec_lotes`` module and by the cron entry point that inapt UBS
+One implementation used by the ``sesdf.esus.pec_lotes`` module and by the weekly job that inapt UBS
 run without Ansible (``cli_main``). Python stdlib only. This file holds the entry points; the parts are
 ``lotes_ledger`` (the ledger), ``lotes_db`` (db mode), ``lotes_files`` (file mode: the inbox),
 ``lotes_delivery`` (destinations and the one delivery step) and ``lotes_records`` (records gate, CDS deadline).
@@ -20,18 +20,20 @@ Safety rules:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
 import sys
+import typing
 
 from ansible_collections.sesdf.esus.plugins.module_utils import _paths, lotes_records
 from ansible_collections.sesdf.esus.plugins.module_utils._job import (
+    EXIT_ATTENTION,
     EXIT_FAILED,
     EXIT_OK,
-    ConfigError,
-    JobLog,
-    read_config,
+    JobConfig,
+    job_main,
     write_status_quiet,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import local_now_iso, next_month
@@ -56,7 +58,6 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import Probe
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_state import write_state
 
 JOB_TAG = "sesdf-esus-lotes"
-EXIT_PENDING = 2
 SOURCES = ("auto", "db", "files")
 
 
@@ -76,7 +77,7 @@ def choose_source(probe, source="auto"):
 
 
 def run_export(client, options, check_mode=False, log=None):
-    """Everything one run does; used by the module and the cron entry point. Returns the result dict.
+    """Everything one run does; used by the module and the weekly job. Returns the result dict.
 
     ``options["source"]``: ``db`` (the collection creates the lotes in the PEC's tables and marks them sent; the
     default of a configuration that names no source), ``files`` (the lote files saved from the PEC into the inbox,
@@ -293,53 +294,83 @@ def record_state(result, facts_dir=DEFAULT_FACTS_DIR, check_mode=False):
     return changed
 
 
-def cli_main(argv=None):
-    """``sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json``: the weekly cron job, without Ansible.
+@dataclasses.dataclass
+class LotesJobConfig(JobConfig):
+    """The weekly lotes job's configuration (written by sesdf.esus.lotes_export; docs/jobs.md)."""
 
-    Exit codes: 0 every lote confirmed at the destination; 2 some lote still pending (retried next run);
-    1 error before anything could be done (message on stderr).
-    """
-    import argparse
+    source: str = "auto"
+    files_dir: str = DEFAULT_FILES_DIR
+    files_glob: str = DEFAULT_FILES_GLOB
+    files_settle_seconds: int = DEFAULT_SETTLE_SECONDS
+    state_dir: str = _paths.LOTES_STATE_DIR
+    destination: dict = dataclasses.field(default_factory=dict)
+    cnes: str = ""
+    file_pattern: str = DEFAULT_FILE_PATTERN
+    max_records_per_lote: int = 0
+    reverify_confirmed: bool = True
+    situation_generated: str = "GERADO"
+    situation_sent: str = "ENVIADO"
+    export_situations: typing.List[str] = dataclasses.field(default_factory=lambda: ["GERADO"])
+    deadline_day: int = 10
+    status_file: typing.Optional[str] = None
+    records_uuid_column: str = "co_unico_dado_serializado"
+    schema_trust: str = "survey"
+    capability_profiles: typing.List[dict] = dataclasses.field(default_factory=list)
+    node_query: str = ""
+    node_query_requires: dict = dataclasses.field(default_factory=dict)
+    pec: dict = dataclasses.field(default_factory=dict)
+    db_timeout: int = 300
+    facts_dir: str = DEFAULT_FACTS_DIR
 
+
+def _lotes_arguments(parser):
+    parser.add_argument("--check", action="store_true", help="show what would be done, change nothing")
+
+
+def _lotes_job(config, args, log):
     from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import pec_argument_spec
     from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
     from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
 
-    parser = argparse.ArgumentParser(prog="sesdf-esus-lotes", description=cli_main.__doc__)
-    parser.add_argument("--config", default=_paths.CONFIG_DIR + "/lotes-export.json")
-    parser.add_argument("--check", action="store_true", help="show what would be done, change nothing")
-    args = parser.parse_args(argv)
-    log = JobLog(JOB_TAG, journal=False, timestamps=True)
+    options = config.as_dict()
     stamp = local_now_iso()
+    params = {k: v.get("default") for k, v in pec_argument_spec().items()}
+    params.update({k: v for k, v in config.pec.items() if k in params})
     try:
-        options = read_config(args.config)
-        params = {k: v.get("default") for k, v in pec_argument_spec().items()}
-        params.update({k: v for k, v in (options.get("pec") or {}).items() if k in params})
         install = PecInstall(params)
-        with PgClient(
-            install.pg_bin_dir(), install.connection(), timeout=int(options.get("db_timeout", 300))
-        ) as client:
+        with PgClient(install.pg_bin_dir(), install.connection(), timeout=config.db_timeout) as client:
             result = run_export(client, options, check_mode=args.check, log=log)
-    except ConfigError as exc:
-        log(f"ERRO: configuração {args.config} ilegível: {exc.reason}", "err")
-        return EXIT_FAILED
     except (OSError, ValueError) as exc:
-        log(f"ERRO: configuração {args.config} ilegível: {exc}", "err")
-        return EXIT_FAILED
-    except PecError as exc:
-        log(f"ERRO: {exc.msg}", "err")
+        log(f"ERRO: a instalação do PEC em {params.get('pec_root')} não pôde ser lida: {exc}", "err")
         return EXIT_FAILED
     summary = public_result(result) | {"errors": result["errors"], "deadline": result["deadline"], "at": stamp}
     for item in (result.get("files") or {}).get("invalid", []):
         log(f"AVISO: lote {item['file']} inválido, não enviado e deixado na pasta: {item['reason']}", "warning")
     sys.stdout.write(json.dumps(summary, ensure_ascii=False, sort_keys=True) + "\n")
-    status_file = options.get("status_file")
-    if status_file and not args.check:
-        write_status_quiet(status_file, summary, 0o644)
+    if config.status_file and not args.check:
+        write_status_quiet(config.status_file, summary, 0o644)
     if not args.check:
         try:
-            record_state(result, options.get("facts_dir"))
+            record_state(result, config.facts_dir)
         except PecError as exc:
             log(f"AVISO: estado para o relatório não gravado: {exc.msg}", "warning")
     attention = result["pending"] or result["errors"] or (result.get("files") or {}).get("invalid")
-    return EXIT_PENDING if attention else EXIT_OK
+    return EXIT_ATTENTION if attention else EXIT_OK
+
+
+def cli_main(argv=None):
+    """``sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json``: the weekly job, without Ansible.
+
+    Exit codes (module_utils/_job.py): 0 every lote confirmed at the destination; 1 error before anything could be
+    done; 2 configuration unreadable or invalid; 3 some lote still pending or invalid (retried next run).
+    """
+    return job_main(
+        JOB_TAG,
+        "Exportação semanal de lotes para o NCAIS",
+        LotesJobConfig,
+        _lotes_job,
+        argv,
+        default_config=_paths.CONFIG_DIR + "/lotes-export.json",
+        role="lotes_export",
+        add_arguments=_lotes_arguments,
+    )

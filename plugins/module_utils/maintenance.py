@@ -6,20 +6,31 @@ Installed on the server by the sesdf.esus.hardening role (through sesdf.esus.run
 ``sesdf-esus-manutencao`` systemd timer, without Ansible. Steps: disk usage alarms, rotation of pec.log,
 VACUUM ANALYZE of the PEC database off-hours (the PEC's own psql through ``PgClient``: password in a private
 PGPASSFILE), security updates when allowed. The status of the run is written atomically as JSON to the
-status file of the config; exit code 0 ok, 1 alarm, 2 error.
+status file of the config. Exit codes (module_utils/_job.py): 0 ok; 1 a step failed; 2 configuration unreadable or
+invalid; 3 alarm (a disk over its threshold), the run itself worked.
 Usage: sesdf-esus-manutencao [--config FILE] [--force-vacuum]
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
 import shutil
 import sys
+import typing
 
 from ansible_collections.sesdf.esus.plugins.module_utils import _paths
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import write_json
+from ansible_collections.sesdf.esus.plugins.module_utils._job import (
+    EXIT_ATTENTION,
+    EXIT_FAILED,
+    EXIT_OK,
+    JobConfig,
+    JobLog,
+    job_main,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError, pec_argument_spec
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient
@@ -44,8 +55,8 @@ def run(cmd, env=None, timeout=3600, changes=True):
 
 
 def log(priority, message):
-    """One line in the journal (tag sesdf-esus-manutencao); a missing logger is not an error."""
-    Runner().run(["logger", "-t", PROG, "-p", f"user.{priority}", message], timeout=30)
+    """One line of the job's log (module_utils/_job.py: stderr, which systemd sends to the journal)."""
+    JobLog(PROG)(message, priority)
 
 
 def step_disk(cfg):
@@ -187,26 +198,52 @@ def run_steps(cfg, force=False):
     return status
 
 
-def cli_main(argv=None):
-    """``sesdf-esus-manutencao [--config FILE] [--force-vacuum]``; exit 0 ok, 1 alarm, 2 error."""
-    import argparse
+@dataclasses.dataclass
+class MaintenanceConfig(JobConfig):
+    """The maintenance job's configuration (written by sesdf.esus.hardening; docs/jobs.md)."""
 
-    parser = argparse.ArgumentParser(prog=PROG, description="Manutenção periódica do servidor local do PEC")
-    parser.add_argument("--config", default=DEFAULT_CONFIG)
+    status_file: str
+    pec_root: str = "/opt/e-SUS"
+    properties: typing.Optional[str] = None
+    db_name: typing.Optional[str] = None
+    pec_log: str = "/opt/e-SUS/webserver/logs/pec.log"
+    disk_paths: typing.List[str] = dataclasses.field(default_factory=lambda: ["/"])
+    disk_warn_percent: int = 80
+    disk_crit_percent: int = 90
+    logrotate_config: str = _paths.CONFIG_DIR + "/logrotate-pec.conf"
+    logrotate_state: str = _paths.STATE_DIR + "/logrotate-pec.state"
+    vacuum: bool = True
+    vacuum_hour_start: int = 0
+    vacuum_hour_end: int = 6
+    security_updates: bool = False
+
+
+def _maintenance_arguments(parser):
     parser.add_argument("--force-vacuum", action="store_true", help="VACUUM ANALYZE now, outside the window too")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+
+
+def _maintenance_job(config, args, log):
+    status = run_steps(config.as_dict(), force=args.force_vacuum)
     try:
-        with open(args.config, encoding="utf-8") as handle:
-            cfg = json.load(handle)
-    except (OSError, ValueError) as exc:
-        sys.stderr.write(f"configuração {args.config} ilegível: {exc}; rode o playbook harden.yml de novo\n")
-        return 2
-    status = run_steps(cfg, force=args.force_vacuum)
-    try:
-        write_status(cfg["status_file"], status)
+        write_status(config.status_file, status)
     except (OSError, PecError) as exc:
-        sys.stderr.write(f"não consegui gravar o status {cfg['status_file']}: {exc}\n")
-        return 2
+        log(f"não consegui gravar o status {config.status_file}: {exc}", "err")
+        return EXIT_FAILED
     summary = {"result": status["result"], **{k: v["status"] for k, v in status["steps"].items()}}
     sys.stdout.write(json.dumps(summary) + "\n")
-    return {"ok": 0, "alarme": 1}.get(status["result"], 2)
+    return {"ok": EXIT_OK, "alarme": EXIT_ATTENTION}.get(status["result"], EXIT_FAILED)
+
+
+def cli_main(argv=None):
+    """``sesdf-esus-manutencao [--config FILE] [--force-vacuum]``; exit codes of module_utils/_job.py."""
+    return job_main(
+        PROG,
+        "Manutenção periódica do servidor local do PEC",
+        MaintenanceConfig,
+        _maintenance_job,
+        argv,
+        default_config=DEFAULT_CONFIG,
+        role="hardening",
+        add_arguments=_maintenance_arguments,
+        umask=0o022,  # apt-get installs packages: their maintainer scripts must not make private files
+    )

@@ -12,6 +12,7 @@ by rename only after pg_dump and zstd exited 0, the archive was fsynced, a verif
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import glob
@@ -19,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+import typing
 
 from ansible_collections.sesdf.esus.plugins.module_utils import _paths
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
@@ -28,12 +30,11 @@ from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     write_json,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils._job import (
-    EXIT_CONFIG,
+    EXIT_ATTENTION,
     EXIT_FAILED,
     EXIT_OK,
-    ConfigError,
-    JobLog,
-    read_config,
+    JobConfig,
+    job_main,
 )
 from ansible_collections.sesdf.esus.plugins.module_utils._runner import DEVNULL, PIPE
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, parse_iso, utcnow
@@ -510,29 +511,58 @@ def repository_duties(params, now, previous, offhost):
 
 # ------------------------------------------------------------------------- the scheduled job entry point
 JOB_TAG = "sesdf-esus-backup"
-EXIT_OFFHOST_FAILED = 3
 
 
-def cli_main(argv=None):
-    """``sesdf-esus-backup [--config FILE] [--now ISO8601]``: the daily job on servers without Ansible.
+@dataclasses.dataclass
+class BackupJobConfig(JobConfig):
+    """The daily backup job's configuration (written by sesdf.esus.backup_schedule; docs/jobs.md)."""
 
-    Exit codes: 0 ok; 1 backup failed; 2 config unreadable; 3 backup ok but the off-host copy failed.
-    """
-    import argparse
+    dest_dir: str
+    pec_root: str = "/opt/e-SUS"
+    pec_config_path: str = "/etc/pec.config"
+    pg_bin_dir: typing.Optional[str] = None
+    app_service: str = "e-SUS-PEC.service"
+    label: str = "diario"
+    verify_level: str = "full_read"
+    compress_level: int = 3
+    keep_daily: int = 7
+    keep_weekly: int = 4
+    keep_min: int = 2
+    status_path: typing.Optional[str] = _paths.BACKUP_FACT
+    cnes: str = ""
+    manifest_row_counts: bool = True
+    offhost_enabled: bool = False
+    offhost_method: str = "mount"
+    offhost_dest: str = ""
+    offhost_encrypt_recipient: typing.Optional[str] = None
+    offhost_require_mount: bool = True
+    offhost_ssh_options: typing.List[str] = dataclasses.field(default_factory=list)
+    borg_chunker_params: str = "buzhash,14,20,16,4095"
+    borg_compression: str = "zstd,3"
+    borg_passphrase_file: str = _paths.CONFIG_DIR + "/borg.passphrase"
+    borg_key_export: str = _paths.CONFIG_DIR + "/borg.key"
+    borg_state_path: str = _paths.STATE_DIR + "/borg-repo.json"
+    borg_escrow_path: str = _paths.CONFIG_DIR + "/borg-escrow.json"
+    borg_base_dir: str = _paths.STATE_DIR + "/borg"
+    borg_ssh_key: str = "/root/.ssh/sesdf-esus-borg"
+    borg_known_hosts: str = _paths.CONFIG_DIR + "/borg_known_hosts"
+    borg_send_window_s: int = 0
+    borg_check_every_days: int = 7
+    borg_check_verify_data: bool = True
+    borg_drill_every_days: int = 7
+    borg_drill_hours: typing.Optional[typing.List[int]] = None
+    borg_keep_daily: int = 7
+    borg_keep_weekly: int = 4
+    borg_keep_monthly: int = 12
+    borg_prune: bool = False
 
-    parser = argparse.ArgumentParser(prog=JOB_TAG, description="Verified backup of the PEC database")
-    parser.add_argument("--config", default=_paths.CONFIG_DIR + "/backup.json")
+
+def _backup_arguments(parser):
     parser.add_argument("--now", help="pretend the current time is this ISO 8601 instant (tests, simulations)")
-    args = parser.parse_args(argv)
-    log = JobLog(JOB_TAG)
-    os.umask(0o077)
-    try:
-        params = read_config(args.config)
-    except ConfigError as exc:
-        log(
-            f"cannot read config {args.config}: {exc.reason}; reinstall with the sesdf.esus.backup_schedule role", "err"
-        )
-        return EXIT_CONFIG
+
+
+def _backup_job(config, args, log):
+    params = config.as_dict()
     now = parse_iso(args.now) if args.now else None
     log(f"backup of the PEC database into {params.get('dest_dir')} started")
     result, error = backup_run(params, now=now)
@@ -559,4 +589,22 @@ def cli_main(argv=None):
         done = (result or {}).get(part) or {}
         if done.get("result") == "failed":
             log(f"{part.upper().replace('_', ' ')} FAILED: {done.get('error')}", "warning")
-    return EXIT_OFFHOST_FAILED if off and off["state"] in ("failed", "failing") else EXIT_OK
+    return EXIT_ATTENTION if off and off["state"] in ("failed", "failing") else EXIT_OK
+
+
+def cli_main(argv=None):
+    """``sesdf-esus-backup [--config FILE] [--now ISO8601]``: the daily job on servers without Ansible.
+
+    Exit codes (module_utils/_job.py): 0 ok; 1 backup failed; 2 config unreadable or invalid; 3 backup ok but the
+    off-host copy failed.
+    """
+    return job_main(
+        JOB_TAG,
+        "Verified backup of the PEC database",
+        BackupJobConfig,
+        _backup_job,
+        argv,
+        default_config=_paths.CONFIG_DIR + "/backup.json",
+        role="backup_schedule",
+        add_arguments=_backup_arguments,
+    )

@@ -21,7 +21,8 @@ description:
     moves files away once imported). A destination that is down, or a transfer cut half-way, loses nothing.
   - Lotes left C(GERADO) in the PEC (made in its UI, or by a run killed after the database commit) are exported too.
   - Also reports the CDS deadline for the previous month per UBS (all its production confirmed by day O(deadline_day)).
-  - The same code runs without Ansible as the weekly cron job of inapt UBS (see role sesdf.esus.lotes_export).
+  - The same code runs without Ansible as the weekly job of inapt UBS, on a systemd timer (see role
+    sesdf.esus.lotes_export).
   - The export file name pattern of the real PEC is unknown (O(file_pattern)); the schema names are those of
     pec-facts.md, unconfirmed for 4.5.2.
   - "Sources (O(source)): V(db) is all of the above, on the old model of the full test double

@@ -29,18 +29,62 @@ JOB = f"systemd-cat -t sesdf-esus-backup {SCRIPT} --config"
 MOUNT_CONFIG = "/root/lab-only/mount.json"
 
 
-def test_exactly_one_root_only_job_and_no_secret_in_it(host):
+def test_exactly_one_root_only_job_on_a_persistent_timer_and_no_secret_in_it(host):
     password = app_password(host)
     out = sh(
         host,
-        f"grep -rl sesdf-esus-backup /etc/cron.d/ | wc -l; grep -c '^[^#].*{SCRIPT}' /etc/cron.d/sesdf-esus-backup; "
-        f"(crontab -l -u root 2>/dev/null || true) | grep -c sesdf-esus-backup || true; "
-        f"stat -c '%a %U' {CONFIG} {SCRIPT} {DEST}; cat /etc/cron.d/sesdf-esus-backup {CONFIG}",
+        "ls /etc/cron.d | grep -c sesdf-esus-backup || true; "
+        "(crontab -l -u root 2>/dev/null || true) | grep -c sesdf-esus-backup || true; "
+        "systemctl is-enabled sesdf-esus-backup.timer; systemctl is-active sesdf-esus-backup.timer; "
+        "systemctl show -p Persistent --value sesdf-esus-backup.timer; "
+        f"stat -c '%a %U' {CONFIG} {SCRIPT} {DEST}; systemctl cat sesdf-esus-backup.service sesdf-esus-backup.timer; "
+        f"cat {CONFIG}",
     )
     lines = out.splitlines()
-    assert lines[0:3] == ["1", "1", "0"], "exactly one job, in /etc/cron.d only"
-    assert lines[3:6] == ["600 root", "700 root", "700 root"]
+    assert lines[0:5] == ["0", "0", "enabled", "active", "yes"], "one timer, no cron line"
+    assert lines[5:8] == ["600 root", "700 root", "700 root"]
+    assert f"ExecStart={SCRIPT} --config {CONFIG}" in out and "OnCalendar=*-*-* 02:30:00" in out
     assert password not in out
+
+
+def test_the_timer_catches_up_a_run_the_server_missed_while_off(host):
+    """Persistent=true: a server that was off at 02:30 backs up as soon as it is back (here: the timer's record of
+    its last run set three days back, then the timer started again, as at boot)."""
+    before = json.loads(sh(host, f"cat {FACT} 2>/dev/null || echo '{{}}'")).get("last_attempt")
+    svc = "sesdf-esus-backup.service"
+    sh(
+        host,
+        f"inv=$(systemctl show -p InvocationID --value {svc}); systemctl stop sesdf-esus-backup.timer; "
+        "touch -d '3 days ago' /var/lib/systemd/timers/stamp-sesdf-esus-backup.timer; "
+        "systemctl start sesdf-esus-backup.timer; "
+        f'for i in $(seq 300); do [ "$(systemctl show -p InvocationID --value {svc})" != "$inv" ] && '
+        f'[ "$(systemctl show -p ActiveState --value {svc})" != activating ] && break; sleep 1; done',
+    )
+    out = sh(host, "systemctl show -p Result -p ExecMainStatus sesdf-esus-backup.service")
+    assert "Result=success" in out and "ExecMainStatus=0" in out, out
+    after = json.loads(sh(host, f"cat {FACT}"))
+    assert after["last_attempt"] != before and after["last_result"] == "ok"
+    assert "backup ok" in sh(host, "journalctl --no-pager -u sesdf-esus-backup.service | tail -20")
+
+
+def test_a_job_whose_configuration_is_wrong_shows_failed_and_names_the_field(host):
+    """One exit-code vocabulary: 2 = configuration; every non-zero code leaves the unit failed for systemctl."""
+    try:
+        sh(host, f"cp -p {CONFIG} /root/backup.json.orig")
+        sh(host, f'sed -i \'s/"keep_daily": 7/"keep_daily": "7"/\' {CONFIG}')
+        sh(host, "systemctl start sesdf-esus-backup.service || true")
+        out = sh(
+            host,
+            "systemctl is-failed sesdf-esus-backup.service || true; "
+            "systemctl show -p ExecMainStatus --value sesdf-esus-backup.service; "
+            "journalctl --no-pager -u sesdf-esus-backup.service | tail -5",
+        )
+    finally:
+        sh(host, f"mv /root/backup.json.orig {CONFIG}; systemctl reset-failed sesdf-esus-backup.service || true")
+    lines = out.splitlines()
+    assert lines[0:2] == ["failed", "2"], out
+    assert "keep_daily: expected an integer, got str" in out
+    assert "rode de novo o papel sesdf.esus.backup_schedule" in out
 
 
 def mount_config(host):
@@ -145,7 +189,8 @@ def test_canary_password_never_in_process_arguments_journal_or_cron(host):
         "rm -f /root/lab-only/ps.log; "
         "(for i in $(seq 400); do ps -eo args >> /root/lab-only/ps.log; sleep 0.01; done) & "
         f"S=$!; {JOB} {CONFIG}; wait $S; grep -c pg_dump /root/lab-only/ps.log; cat /root/lab-only/ps.log; "
-        "journalctl --no-pager -n 10000; cat /etc/cron.d/* /etc/crontab; crontab -l -u root 2>/dev/null; "
+        "journalctl --no-pager -n 10000; cat /etc/systemd/system/sesdf-esus-* /etc/crontab; "
+        "crontab -l -u root 2>/dev/null; "
         f"cat {CONFIG} {FACT} {DEST}/*.manifest.json",
     )
     assert int(out.splitlines()[0]) > 0, "the sampler must have seen the dump"

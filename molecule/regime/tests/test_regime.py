@@ -16,7 +16,16 @@ from labhost import not_view_only, pec_app_password, read_json, sh
 APTA, INAPTA, MIGRADA = "sesdf-regime-apta", "sesdf-regime-inapta", "sesdf-regime-migrada"
 INAPTA55 = "sesdf-regime-inapta55"
 FACT = "/etc/ansible/facts.d/sesdf_esus_readiness.fact"
-JOBS = "ls /etc/cron.d | grep '^sesdf-esus-' || true"
+# the collection's jobs on a server: enabled timers, and any cron file (none: the jobs run on timers)
+JOBS = (
+    "systemctl list-unit-files --no-legend --plain --state=enabled 'sesdf-esus-*.timer' | cut -d' ' -f1; "
+    "ls /etc/cron.d | grep '^sesdf-esus-' || true"
+)
+INAPT_JOBS = [f"sesdf-esus-{name}.timer" for name in ("backup", "cnes", "lotes", "manutencao")]
+FILES = (
+    "{ find /etc/cron.d /etc/sesdf-esus /etc/ansible/facts.d -type f; "
+    "ls -d /etc/systemd/system/sesdf-esus-* 2>/dev/null; } | sort | xargs md5sum"
+)
 REPO = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 REPORTS = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", ""), "relatorios")
 
@@ -41,16 +50,10 @@ def site_check(*extra):
 def bad_input_run():
     """One check run: the inapt UBS without its off-host destination, the apt one with its date reached but no
     migration settings."""
-    before = {
-        host: sh(host, "find /etc/cron.d /etc/sesdf-esus /etc/ansible/facts.d -type f | sort | xargs md5sum")
-        for host in (APTA, INAPTA, MIGRADA)
-    }
+    before = {host: sh(host, FILES) for host in (APTA, INAPTA, MIGRADA)}
     extra = json.dumps({"backup_schedule_offhost_dest": "", "sesdf_esus_data_migracao": "2026-01-01"})
     rc, out = site_check("-e", extra)
-    after = {
-        host: sh(host, "find /etc/cron.d /etc/sesdf-esus /etc/ansible/facts.d -type f | sort | xargs md5sum")
-        for host in (APTA, INAPTA, MIGRADA)
-    }
+    after = {host: sh(host, FILES) for host in (APTA, INAPTA, MIGRADA)}
     return rc, out, before, after
 
 
@@ -100,18 +103,19 @@ def test_the_waiting_apt_ubs_was_not_touched():
 
 @pytest.mark.nt("NT-geral-2")
 def test_the_inapt_ubs_has_its_daily_and_weekly_jobs_without_secrets():
-    assert sh(INAPTA, JOBS).split() == ["sesdf-esus-backup", "sesdf-esus-cnes", "sesdf-esus-lotes"]
+    assert sh(INAPTA, JOBS).split() == INAPT_JOBS
     config = read_json(INAPTA, "/etc/sesdf-esus/backup.json")
     assert config["offhost_enabled"] is True and config["offhost_dest"] == "/srv/copia-ti/ubs"
-    cron = sh(INAPTA, "cat /etc/cron.d/sesdf-esus-* /etc/sesdf-esus/*.json")
-    assert "--config" in sh(INAPTA, "cat /etc/cron.d/sesdf-esus-*") and pec_app_password(INAPTA) not in cron
+    units = sh(INAPTA, "cat /etc/systemd/system/sesdf-esus-*.service /etc/systemd/system/sesdf-esus-*.timer")
+    assert units.count("--config /etc/sesdf-esus/") == 4 and units.count("Persistent=true") == 4
+    assert pec_app_password(INAPTA) not in units + sh(INAPTA, "cat /etc/sesdf-esus/*.json")
 
 
 @pytest.mark.nt("NT-inapta-6")
 def test_the_cnes_job_stages_the_week_file_for_this_ubs():
     sh(INAPTA, "cp /root/cnes.xml /srv/ncais/cnes/XmlParaESUS31_530010.xml")
-    run = sh(INAPTA, "/usr/local/sbin/sesdf-esus-cnes --config /etc/sesdf-esus/cnes-stage.json; echo rc=$?")
-    assert run.endswith("rc=0"), run
+    run = sh(INAPTA, "systemctl start sesdf-esus-cnes.service; echo rc=$?")
+    assert run.endswith("rc=0"), run + sh(INAPTA, "journalctl --no-pager -u sesdf-esus-cnes.service | tail")
     assert read_json(INAPTA, "/var/lib/sesdf-esus/cnes/semanal-status.json")["result"] == "ok"
 
 
@@ -120,7 +124,7 @@ def test_an_inapt_ubs_on_5_5_gets_the_same_local_regime_and_its_jobs_work_there(
     the 5.5 schema, without Ansible."""
     verdict = read_json(INAPTA55, FACT)["data"]
     assert verdict["verdict"] == "inapta" and verdict["group"] == "ubs_inaptas" and verdict["agrees"] is True
-    assert sh(INAPTA55, JOBS).split() == ["sesdf-esus-backup", "sesdf-esus-cnes", "sesdf-esus-lotes"]
+    assert sh(INAPTA55, JOBS).split() == INAPT_JOBS
     assert json.loads(sh(INAPTA55, "cat /etc/pec.config"))["version"] == "5.5.28"
     run = sh(INAPTA55, "/usr/local/sbin/sesdf-esus-backup --config /etc/sesdf-esus/backup.json >/dev/null; echo rc=$?")
     assert run.endswith("rc=0"), run

@@ -1,8 +1,8 @@
 """The weekly routine on two lab UBS: what the GSAP manager, NTINF and NCAIS would notice.
 
 ubs455 runs PEC 4.5.5 on the full double (no CNES API: staged manual import), apt, sends lotes by rsync over SSH.
-ubs452 runs PEC 4.5.2 on the strict double (no CNES API, transmission per node), inapt (cron job), sends the lote
-files the operator saved from the PEC (file mode) to a mounted path.
+ubs452 runs PEC 4.5.2 on the strict double (no CNES API, transmission per node), inapt (weekly job on a timer), sends
+the lote files the operator saved from the PEC (file mode) to a mounted path.
 ubs55 runs PEC 5.5.28 (the 5.5 schema; CNES through the session API with XSRF, asynchronous), inapt, file mode.
 """
 
@@ -117,7 +117,7 @@ def test_profile_audit_finds_exactly_the_generated_mismatches(host):
 
 
 INBOX = "/var/lib/sesdf-esus/lotes/entrada"
-CRON = "/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json"
+PROGRAM = "/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json"
 
 
 def new_records(host, n):
@@ -183,16 +183,17 @@ def test_exported_lotes_equal_the_transmission_rows_in_count_and_content(host):
         assert host.file("/var/lib/sesdf-esus/lotes/ledger.json").mode == 0o600
 
 
-def test_cron_job_only_on_the_inapt_ubs_and_without_secrets(host):
+def test_weekly_job_on_a_timer_only_on_the_inapt_ubs_and_without_secrets(host):
     with host.sudo():
-        cron = host.file("/etc/cron.d/sesdf-esus-lotes")
+        units = [host.file(f"/etc/systemd/system/sesdf-esus-lotes.{kind}") for kind in ("service", "timer")]
+        assert not host.file("/etc/cron.d/sesdf-esus-lotes").exists, "the weekly job runs on its timer, not cron"
         if host.backend.get_hostname() == H455:
-            assert not cron.exists
+            assert not any(unit.exists for unit in units), "apt UBS: Ansible runs the export"
             return
-        assert (
-            cron.exists
-            and "/usr/local/sbin/sesdf-esus-lotes --config /etc/sesdf-esus/lotes-export.json" in cron.content_string
-        )
+        timer = host.service("sesdf-esus-lotes.timer")
+        assert timer.is_enabled and timer.is_running
+        text = units[0].content_string + units[1].content_string
+        assert f"ExecStart={PROGRAM}" in text and "OnCalendar=Mon *-*-* 06:30:00" in text and "Persistent=true" in text
         config = host.file("/etc/sesdf-esus/lotes-export.json")
         assert config.mode == 0o600 and config.user == "root"
         password = next(
@@ -200,7 +201,7 @@ def test_cron_job_only_on_the_inapt_ubs_and_without_secrets(host):
             for line in host.file("/opt/e-SUS/webserver/config/application.properties").content_string.splitlines()
             if line.startswith("spring.datasource.password")
         )
-        assert password not in cron.content_string + config.content_string
+        assert password not in text + config.content_string
 
 
 @pytest.mark.nt("NT-inapta-8")
@@ -225,11 +226,11 @@ def test_the_inapt_ubs_delivered_the_operators_lote_file_checked_by_its_content(
     assert {k.rsplit("/", 1)[-1].split("-", 1)[1]: v for k, v in delivered.items()} == {u: by_uuid[u] for u in uuids}
 
 
-def test_cron_entry_point_delivers_new_production_the_operator_saved_without_ansible(host):
+def test_the_job_delivers_new_production_the_operator_saved_without_ansible(host):
     only(host, H452)
     name = new_production(host, 5)
     with host.sudo():
-        run = host.run(CRON)
+        run = host.run(PROGRAM)
     assert run.rc == 0, run.stderr
     summary = json.loads(run.stdout)
     assert summary["exported"] == 0 and summary["confirmed"] == 1 and summary["pending"] == 0
@@ -247,7 +248,7 @@ def test_on_5_5_the_gate_names_exactly_the_records_neither_at_a_node_nor_in_a_de
     new_production(host, 2)
     files_before = len(read_json(host, "/var/lib/sesdf-esus/lotes/ledger.json")["files"])
     with host.sudo():
-        first, again = host.run(CRON), host.run(CRON)
+        first, again = host.run(PROGRAM), host.run(PROGRAM)
     assert first.rc == 0 and again.rc == 0, first.stderr + again.stderr
     assert json.loads(first.stdout)["confirmed"] == 1 and json.loads(again.stdout)["confirmed"] == 0
     ledger = read_json(host, "/var/lib/sesdf-esus/lotes/ledger.json")["files"]
@@ -280,7 +281,7 @@ def test_lote_altered_at_the_destination_is_detected_and_sent_again(host):
     with host.sudo():
         host.check_output(f"printf 'X' | dd of={path} bs=1 seek=40 conv=notrunc status=none")
         assert sha256(host, path) != entry["sha256"]
-        run = host.run(CRON)
+        run = host.run(PROGRAM)
     assert run.rc == 0, run.stderr
     assert sha256(host, path) == entry["sha256"]
     assert "alterado no destino" in run.stderr
@@ -292,12 +293,12 @@ def test_destination_down_keeps_the_lote_and_the_next_run_delivers_it(host):
     with host.sudo():
         host.check_output("mv /srv/ncais/lotes /srv/ncais/lotes.offline")
         try:
-            down = host.run(CRON)
+            down = host.run(PROGRAM)
         finally:
             host.check_output("mv /srv/ncais/lotes.offline /srv/ncais/lotes")
-        assert down.rc == 2 and "not mounted" in down.stdout
+        assert down.rc == 3 and "not mounted" in down.stdout  # the lote pending: exit 3 (attention)
         assert json.loads(down.stdout)["pending"] == 1
-        up = host.run(CRON)
+        up = host.run(PROGRAM)
     assert up.rc == 0 and json.loads(up.stdout)["pending"] == 0
 
 

@@ -29,6 +29,22 @@ def params(server, dest, **over):
     return p
 
 
+def job_config(server, dest, install_dir, **over):
+    """The daily job's configuration for ``server``: as on a real server, no credential in it; the job reads them
+    from a PEC install tree (``install_dir``) whose application.properties points at the database."""
+    config_dir = os.path.join(str(install_dir), "webserver", "config")
+    os.makedirs(config_dir, exist_ok=True)
+    with open(os.path.join(config_dir, "application.properties"), "w", encoding="utf-8") as handle:
+        handle.write(
+            f"spring.datasource.url=jdbc:postgresql://{server['host']}:{server['port']}/{server['name']}\n"
+            f"spring.datasource.username=canary_user\nspring.datasource.password={CANARY}\n"
+        )
+    p = {k: v for k, v in params(server, dest).items() if not k.startswith("db_")}
+    p.update(pec_root=str(install_dir), keep_daily=0, keep_weekly=0)
+    p.update(over)
+    return p
+
+
 def table_fingerprint(server, dbname):
     conn = {k: server[k] for k in ("host", "port", "user", "password")}
     with PgClient(server["bin_dir"], dict(conn, name=dbname)) as client:

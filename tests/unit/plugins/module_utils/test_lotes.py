@@ -2,7 +2,7 @@
 
 What these prove: exported lotes hold exactly the pending transmission rows (count and bytes); a transfer
 cut half-way and rerun delivers every lote exactly once; a lote altered at the destination is detected and
-sent again; a destination that is down loses nothing; the cron entry point does the same as the module.
+sent again; a destination that is down loses nothing; the job entry point does the same as the module.
 """
 
 from __future__ import annotations
@@ -300,7 +300,7 @@ def test_deadline_synthetic_month_statuses():
 
 
 def pec_root_of(pec, tmp_path):
-    """A PEC install tree whose application.properties points at the test database (what the cron job reads)."""
+    """A PEC install tree whose application.properties points at the test database (what the job reads)."""
     root = tmp_path / "e-SUS"
     (root / "webserver" / "config").mkdir(parents=True)
     c = pec["conn"]
@@ -311,7 +311,7 @@ def pec_root_of(pec, tmp_path):
     return root
 
 
-def test_cron_entry_point_runs_without_ansible_and_reuses_the_module_code(pec_db, tmp_path):
+def test_job_entry_point_runs_without_ansible_and_reuses_the_module_code(pec_db, tmp_path):
     rows = add_pending(pec_db, 4)
     root = pec_root_of(pec_db, tmp_path)
     (tmp_path / "ncais").mkdir()
@@ -350,7 +350,7 @@ def test_cron_entry_point_runs_without_ansible_and_reuses_the_module_code(pec_db
         env=env,
         check=False,
     )
-    assert bad.returncode == 1 and "ERRO" in bad.stderr
+    assert bad.returncode == 2 and "missing.json" in bad.stderr and "sesdf.esus.lotes_export" in bad.stderr
 
 
 def test_a_path_destination_removes_only_stale_partials_of_lotes(tmp_path):
@@ -628,7 +628,7 @@ def test_file_mode_migration_gate_on_a_schema_whose_records_cannot_be_read_is_cl
     assert any("generated but not sent" in p for p in gate()["problems"])  # db mode's gate as it was
 
 
-def test_cron_entry_point_in_file_mode(pec_db, tmp_path, watched):
+def test_job_entry_point_in_file_mode(pec_db, tmp_path, watched):
     root = pec_root_of(pec_db, tmp_path)
     digest = pec_lote_file(watched / "lote-1.zip")
     config = {
@@ -664,7 +664,7 @@ def test_cron_entry_point_in_file_mode(pec_db, tmp_path, watched):
     (watched / "lote-2.zip").write_bytes(b"not a zip")
     age(watched / "lote-2.zip")
     proc = cron()
-    assert proc.returncode == 2 and "lote-2.zip" in proc.stderr and json.loads(proc.stdout)["sent"] == 0
+    assert proc.returncode == 3 and "lote-2.zip" in proc.stderr and json.loads(proc.stdout)["sent"] == 0
 
 
 def test_file_mode_a_file_altered_at_the_destination_is_sent_again_from_the_pec_file(pec_db, tmp_path, watched):

@@ -140,13 +140,17 @@ def test_cli_writes_the_status_atomically_and_exits_by_result(tmp_path, monkeypa
     assert stat.S_IMODE(os.stat(status_file).st_mode) == 0o644
     assert [p for p in os.listdir(status_file.parent) if p.startswith(".")] == []
 
+    monkeypatch.setattr(maintenance, "step_disk", lambda cfg: {"status": "alarme"})
+    assert maintenance.cli_main(["--config", str(config)]) == 3  # an alarm: the run worked, the unit shows failed
+    capsys.readouterr()
+
     monkeypatch.setattr(maintenance, "step_logrotate", lambda cfg: 1 / 0)
-    assert maintenance.cli_main(["--config", str(config)]) == 2
+    assert maintenance.cli_main(["--config", str(config)]) == 1
     status = json.loads(status_file.read_text())
     assert status["steps"]["logrotate"] == {"status": "erro", "detail": "ZeroDivisionError: division by zero"}
-    assert status["steps"]["disk"]["status"] == "ok"  # one step failing never stops the others
+    assert status["steps"]["disk"]["status"] == "alarme"  # one step failing never stops the others
 
 
 def test_cli_unreadable_config(tmp_path, capsys):
     assert maintenance.cli_main(["--config", str(tmp_path / "missing.json")]) == 2
-    assert "rode o playbook harden.yml de novo" in capsys.readouterr().err
+    assert "rode de novo o papel sesdf.esus.hardening" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from backup_helpers import CANARY, DB, params, published
+from backup_helpers import CANARY, DB, job_config, params, published
 
 from ansible_collections.sesdf.esus.plugins.module_utils import _fsutil
 from ansible_collections.sesdf.esus.plugins.module_utils import pec_archive as pa
@@ -72,7 +72,7 @@ def test_sigkill_mid_dump_publishes_nothing_and_next_run_cleans_up(source, tmp_p
     dest = tmp_path / "dest"
     dest.mkdir(mode=0o700)
     config = tmp_path / "backup.json"
-    config.write_text(json.dumps(params(source, dest)))
+    config.write_text(json.dumps(job_config(source, dest, tmp_path / "e-SUS")))
     conn = {k: source[k] for k in ("host", "port", "user", "password")}
     locker = subprocess.Popen(
         [
