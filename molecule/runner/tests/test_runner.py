@@ -187,7 +187,9 @@ def test_a_ubs_with_its_database_down_fails_the_job_and_is_named(inventory, work
 def test_the_report_is_published_and_its_summary_handed_to_awx(inventory, work):
     jt = next(t for t in AWX["awx_job_templates"] if t["playbook"] == "playbooks/report.yml")
     pdd = layout(work, "report-published", awx_extravars(jt, work))
-    status, rc, events, _ = launch(pdd, inventory, work / "artifacts", "report-published", jt["playbook"], REGION)
+    status, rc, events, _artifacts = launch(
+        pdd, inventory, work / "artifacts", "report-published", jt["playbook"], REGION
+    )
     assert (status, rc) == ("successful", 0), [e.get("stdout") for e in events][-10:]
     summary = stats(events)["artifact_data"]["sesdf_esus_relatorio"]
     (region,) = summary["regioes"]

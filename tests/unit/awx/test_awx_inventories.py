@@ -70,7 +70,7 @@ def test_a_vaulted_file_beside_an_inventory_fails_the_import_as_awx_saw_it(tmp_p
     vault.write_text("segredo: x\n")
     vaulted = run([str(BIN / "ansible-vault"), "encrypt", "--vault-id", f"cofre@{_secret_file(tmp_path)}", str(vault)])
     assert vaulted.returncode == 0 and vault.read_text().startswith("$ANSIBLE_VAULT"), vaulted.stderr
-    rc, output, _ = awx_import(str(inventory / "hosts.yml"), tmp_path)
+    rc, output, _exported = awx_import(str(inventory / "hosts.yml"), tmp_path)
     assert rc != 0 and "vault" in output.lower()
 
 

@@ -74,7 +74,7 @@ def test_argument_spec_default_is_the_defaults_list():
 
 
 def test_every_declared_entry_point_exists_in_the_package():
-    entries = _entry_points() + [(role, job) for role, job in _jobs()]
+    entries = _entry_points() + list(_jobs())
     modules = {entry["module"] for _path, entry in entries}
     assert {"pec_backup", "lotes", "maintenance", "audit_rules", "cnes_stage"} <= modules
     for path, entry in entries:
