@@ -8,6 +8,7 @@ import json
 import os
 
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json
+from ansible_collections.sesdf.esus.plugins.module_utils._job import EXIT_MEANING
 from ansible_collections.sesdf.esus.plugins.module_utils._runner import Runner
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
@@ -50,6 +51,80 @@ def service_state(name, systemctl="systemctl"):
         "sub_state": info.get("SubState", "unknown"),
         "enabled": info.get("UnitFileState", "") or "unknown",
     }
+
+
+# The collection's server jobs (docs/jobs.md): their units are sesdf-esus-<job>.timer and .service.
+JOB_UNITS = ("sesdf-esus-*.timer", "sesdf-esus-*.service")
+_JOB_PROPERTIES = (
+    "Id",
+    "UnitFileState",
+    "ActiveState",
+    "Result",
+    "ExecMainStatus",
+    "ExecMainExitTimestamp",
+    "LastTriggerUSec",
+    "NextElapseUSecRealtime",
+)
+
+
+def _when(value):
+    """A systemd time stamp as systemctl prints it, or None for never ('', 'n/a', '0')."""
+    value = (value or "").strip()
+    return None if value in ("", "n/a", "0") else value
+
+
+def job_states(runner=None, systemctl="systemctl"):
+    """The server jobs as systemd sees them: ``{"verifiable", "error", "jobs": {name: {...}}}``.
+
+    Each job: ``scheduled`` (its timer enabled and waiting), ``last_run`` (when its service last ended, None before
+    the first run), ``next_run``, ``exit_status`` and its meaning (module_utils/_job.py), ``failed`` (the unit is
+    left failed: every exit code but 0), and ``state``: ``ok``, ``falhou``, ``instalado`` (not run yet) or
+    ``desativado`` (its timer is not enabled). A job scheduled by cron has no units: it is not listed. When systemctl
+    cannot be asked, ``verifiable`` is False and nothing is guessed.
+    """
+    runner = runner or Runner()
+    argv = [systemctl, "show", *(arg for prop in _JOB_PROPERTIES for arg in ("-p", prop)), *JOB_UNITS]
+    proc = runner.run(argv, timeout=30)
+    if proc.rc != 0:
+        why = proc.why("systemctl show") if proc.rc is None else (proc.stderr or proc.stdout).strip()[:300]
+        return {"verifiable": False, "error": why, "jobs": {}}
+    units = {}
+    for block in proc.stdout.split("\n\n"):
+        info = parse_systemctl_show(block)
+        name, _sep, kind = info.get("Id", "").rpartition(".")
+        if name and kind in ("timer", "service"):
+            units.setdefault(name, {})[kind] = info
+    jobs = {}
+    for name, parts in sorted(units.items()):
+        timer, service = parts.get("timer"), parts.get("service") or {}
+        if timer is None:
+            continue  # a unit of ours that no timer runs (the consultation firewall): not a job
+        try:
+            status = int(service.get("ExecMainStatus") or 0)
+        except ValueError:
+            status = None
+        last_run = _when(service.get("ExecMainExitTimestamp"))
+        failed = service.get("ActiveState") == "failed"
+        scheduled = timer.get("UnitFileState") == "enabled" and timer.get("ActiveState") == "active"
+        if not scheduled:
+            state = "desativado"
+        elif failed:
+            state = "falhou"
+        elif last_run is None:
+            state = "instalado"
+        else:
+            state = "ok"
+        jobs[name] = {
+            "scheduled": scheduled,
+            "last_run": last_run,
+            "last_trigger": _when(timer.get("LastTriggerUSec")),
+            "next_run": _when(timer.get("NextElapseUSecRealtime")),
+            "exit_status": status if last_run else None,
+            "exit_meaning": EXIT_MEANING.get(status, f"código {status}") if last_run else None,
+            "failed": failed,
+            "state": state,
+        }
+    return {"verifiable": True, "error": None, "jobs": jobs}
 
 
 def parse_public_info(body):

@@ -21,6 +21,7 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import (
     base_url,
     classify_role,
     disk_space,
+    job_states,
     probe_http,
     read_fact_file,
     service_state,
@@ -88,10 +89,11 @@ def _production(client, params, problems):
         return {"available": False, "error": exc.msg}
 
 
-def gather(params, http_get=None, unit_state=service_state):
+def gather(params, http_get=None, unit_state=service_state, jobs_probe=job_states):
     """Everything pec_info reports: (pec, executed_queries). Never raises for a broken server: problems say it.
 
-    ``http_get(url, timeout) -> (status, body)`` and ``unit_state(name)`` are the probes (faked in tests).
+    ``http_get(url, timeout) -> (status, body)``, ``unit_state(name)`` and ``jobs_probe()`` (the server jobs'
+    units, docs/jobs.md) are the probes (faked in tests).
     """
     http_get = http_get or _http_get
     install = PecInstall(params)
@@ -115,6 +117,7 @@ def gather(params, http_get=None, unit_state=service_state):
             "app": unit_state(params["app_service"]),
             "database": unit_state(params["db_service"]),
         },
+        "jobs": jobs_probe(),
         "database": {"reachable": False},
         "http": {"url": base_url(params["pec_root"], params["http_url"], params["https_url"]), "reachable": False},
         "backup_dir": disk_space(params["backup_dir"]),

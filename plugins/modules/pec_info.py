@@ -207,6 +207,17 @@ pec:
       type: dict
       sample: {app: {name: e-SUS-PEC.service, exists: true, active_state: active, sub_state: running, enabled: enabled,
                      stopped_by_collection: null}}
+    jobs:
+      description:
+        - The collection's server jobs as systemd sees them (docs/jobs.md), one per C(sesdf-esus-*.timer) - when it
+          last ran and how it ended (the exit codes of every job), when it runs next, and C(state) V(ok),
+          V(falhou) (its unit is left failed), V(instalado) (not run yet) or V(desativado) (its timer is off).
+        - C(verifiable) is false, with C(error), when systemctl could not be asked; a job scheduled by cron has no
+          units and is not listed.
+      type: dict
+      sample: {verifiable: true, error: null, jobs: {sesdf-esus-lotes: {scheduled: true, last_run: null,
+               last_trigger: null, next_run: "Mon 2026-12-14 06:30:00 UTC", exit_status: null, exit_meaning: null,
+               failed: false, state: instalado}}}
     database:
       description: Connection parameters (no password), reachability and size.
       type: dict

@@ -179,3 +179,22 @@ def test_the_weekly_hardening_is_not_repeated_until_due_nor_after_a_mode_change(
     assert rc == 0, out[-3000:]
     assert "refeito a cada 156 h" not in out
     assert "sesdf.esus.hardening : Record the result in the server's state" in out
+
+
+@pytest.mark.nt("NT-geral-2")
+def test_pec_info_sees_each_job_as_systemd_does():
+    """The regime's own run took the first backup; the weekly lotes job waits for Monday; a CNES job that found no
+    file is left failed (exit 1) and pec_info says so, with when each job runs next."""
+    from ansible_module import run_module
+
+    sh(INAPTA, "mv /srv/ncais/cnes /srv/ncais/cnes.fora; systemctl start sesdf-esus-cnes.service || true")
+    try:
+        jobs = run_module(INAPTA, "sesdf.esus.pec_info")["pec"]["jobs"]
+    finally:
+        sh(INAPTA, "mv /srv/ncais/cnes.fora /srv/ncais/cnes; systemctl reset-failed sesdf-esus-cnes.service")
+    assert jobs["verifiable"] is True
+    assert sorted(jobs["jobs"]) == [f"sesdf-esus-{n}" for n in ("backup", "cnes", "lotes", "manutencao")]
+    backup, cnes, lotes = (jobs["jobs"][f"sesdf-esus-{n}"] for n in ("backup", "cnes", "lotes"))
+    assert backup["state"] == "ok" and backup["exit_status"] == 0 and backup["last_run"]
+    assert lotes["state"] == "instalado" and lotes["last_run"] is None and lotes["next_run"].startswith("Mon ")
+    assert cnes["state"] == "falhou" and cnes["exit_status"] == 1 and cnes["failed"] is True

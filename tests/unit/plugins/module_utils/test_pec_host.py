@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from fake_runner import FakeRunner
+
+from ansible_collections.sesdf.esus.plugins.module_utils import pec_host
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_host import (
     ROLE_CONSULTATION,
     ROLE_LOCAL,
@@ -56,3 +59,106 @@ def test_fact_file(tmp_path):
     bad = tmp_path / "bad.fact"
     bad.write_text("{")
     assert "cannot read" in read_fact_file(str(bad))["error"]
+
+
+# ------------------------------------------------------------------------------------ the server jobs' units
+SHOW = """Id=sesdf-esus-backup.timer
+UnitFileState=enabled
+ActiveState=active
+Result=success
+ExecMainStatus=0
+ExecMainExitTimestamp=
+LastTriggerUSec=Tue 2026-12-08 02:31:40 UTC
+NextElapseUSecRealtime=Wed 2026-12-09 02:30:00 UTC
+
+Id=sesdf-esus-backup.service
+UnitFileState=static
+ActiveState=inactive
+Result=success
+ExecMainStatus=0
+ExecMainExitTimestamp=Tue 2026-12-08 02:34:02 UTC
+LastTriggerUSec=
+NextElapseUSecRealtime=
+
+Id=sesdf-esus-lotes.timer
+UnitFileState=enabled
+ActiveState=active
+Result=success
+ExecMainStatus=0
+ExecMainExitTimestamp=
+LastTriggerUSec=n/a
+NextElapseUSecRealtime=Mon 2026-12-14 06:30:00 UTC
+
+Id=sesdf-esus-lotes.service
+UnitFileState=static
+ActiveState=inactive
+Result=success
+ExecMainStatus=0
+ExecMainExitTimestamp=
+LastTriggerUSec=
+NextElapseUSecRealtime=
+
+Id=sesdf-esus-cnes.timer
+UnitFileState=enabled
+ActiveState=active
+Result=success
+ExecMainStatus=0
+ExecMainExitTimestamp=
+LastTriggerUSec=Mon 2026-12-07 05:31:00 UTC
+NextElapseUSecRealtime=Mon 2026-12-14 05:30:00 UTC
+
+Id=sesdf-esus-cnes.service
+UnitFileState=static
+ActiveState=failed
+Result=exit-code
+ExecMainStatus=1
+ExecMainExitTimestamp=Mon 2026-12-07 05:31:02 UTC
+LastTriggerUSec=
+NextElapseUSecRealtime=
+
+Id=sesdf-esus-consultation-firewall.service
+UnitFileState=enabled
+ActiveState=active
+Result=success
+ExecMainStatus=0
+ExecMainExitTimestamp=
+LastTriggerUSec=
+NextElapseUSecRealtime=
+"""
+
+
+def test_jobs_read_from_their_units_ok_not_run_yet_and_failed():
+    runner = FakeRunner({"systemctl": (0, SHOW, "")})
+    out = pec_host.job_states(runner)
+    assert out["verifiable"] is True and sorted(out["jobs"]) == [
+        "sesdf-esus-backup",
+        "sesdf-esus-cnes",
+        "sesdf-esus-lotes",
+    ]
+    backup, lotes, cnes = (out["jobs"][f"sesdf-esus-{n}"] for n in ("backup", "lotes", "cnes"))
+    assert (
+        backup["state"] == "ok" and backup["last_run"] == "Tue 2026-12-08 02:34:02 UTC" and backup["exit_status"] == 0
+    )
+    assert lotes["state"] == "instalado" and lotes["last_run"] is None and lotes["exit_status"] is None
+    assert lotes["next_run"] == "Mon 2026-12-14 06:30:00 UTC"
+    assert (
+        cnes["state"] == "falhou" and cnes["failed"] and cnes["exit_status"] == 1 and cnes["exit_meaning"] == "falhou"
+    )
+    argv = runner.calls[0][0]
+    assert argv[:2] == ["systemctl", "show"] and argv[-2:] == ["sesdf-esus-*.timer", "sesdf-esus-*.service"]
+
+
+def test_a_disabled_timer_is_said_and_systemctl_that_cannot_answer_is_not_verifiable():
+    disabled = SHOW.replace(
+        "UnitFileState=enabled\nActiveState=active\nResult=success\nExecMainStatus=0\n"
+        "ExecMainExitTimestamp=\nLastTriggerUSec=Tue",
+        "UnitFileState=disabled\nActiveState=inactive\n"
+        "Result=success\nExecMainStatus=0\nExecMainExitTimestamp=\nLastTriggerUSec=Tue",
+    )
+    assert pec_host.job_states(FakeRunner({"systemctl": (0, disabled, "")}))["jobs"]["sesdf-esus-backup"]["state"] == (
+        "desativado"
+    )
+    down = pec_host.job_states(FakeRunner({"systemctl": (1, "", "System has not been booted with systemd")}))
+    assert down == {"verifiable": False, "error": "System has not been booted with systemd", "jobs": {}}
+    missing = pec_host.job_states(FakeRunner({}))
+    assert missing["verifiable"] is False and "systemctl" in missing["error"] and missing["jobs"] == {}
