@@ -14,7 +14,7 @@ description:
     the UBS's flow, V(migracao), V(aguardando_aprovacao), V(aguardando), V(local), V(consulta) or V(sem_pec),
     and IT's upgrade plan.
   - With O(migrate_enabled) or O(upgrade_enabled) false, a migration or an upgrade that is due is not done in this
-    run but waits for an approval (RV(approvals)): the apt UBS gets V(aguardando_aprovacao), the inapt one keeps
+    run but waits for an approval (RV(approvals)) - the apt UBS gets V(aguardando_aprovacao), the inapt one keeps
     V(local) with its upgrade not due.
   - Runs on the UBS so the maintenance window is the server's own wall-clock time.
   - Bad input (a UBS in both groups or in neither, an unknown or missing region, a date that is not AAAA-MM-DD, a
