@@ -21,7 +21,7 @@ export MOLECULE_NO_LOG := false
 # Lab and Molecule hosts are Debian 12: skip interpreter discovery (one round trip per host and task run).
 export ANSIBLE_PYTHON_INTERPRETER := /usr/bin/python3
 
-APT_PACKAGES := podman runc debootstrap uidmap python3-venv git rsync postgresql-15 postgresql-client-15 shellcheck zstd age openssh-client chromium poppler-utils borgbackup \
+APT_PACKAGES := podman runc debootstrap uidmap python3-venv git rsync postgresql-15 postgresql-client-15 shellcheck zstd age openssh-client openssh-server chromium poppler-utils borgbackup \
 	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
 .PHONY: help deps venv collection ee lab-image lint yamllint ansible-lint ruff unit sanity molecule test demo lock clean bench-backup bench-fleet

@@ -24,6 +24,7 @@ HOST_VARS = {
     "target_version": "sesdf_esus_versao_alvo",
     "deadline": "sesdf_esus_prazo_atualizacao",
     "failure": "regime_failure",
+    "route": "regime_route",
     "read_error": "sesdf_esus_pec_read_error",
 }
 LEGACY_VARS = ("upgrade_summary", "hardening_report", "lotes_export_deadline")

@@ -8,6 +8,9 @@ for bad input; the caller fails that host only.
 
 Flows:
   migracao    apt (ubs_aptas), local server, CTINF's migration date reached: the migration flow.
+  aguardando_aprovacao
+              apt, local server, CTINF's date reached, but this run does not migrate by itself (migrate_enabled
+              false: AWX's nightly regime): nothing is done; the approval it waits for is in ``approvals``.
   aguardando  apt, local server, no migration date yet or a future one: nothing is done, it is reported.
   local       inapt (ubs_inaptas), local server: the local-server regime (hardening, daily backup with its
               off-host copy, maintenance, weekly CNES and lotes jobs, upgrade inside IT's window).
@@ -33,7 +36,10 @@ REGIONS = (
     "regiao_oeste",
     "regiao_sudoeste",
 )
-FLOWS = ("migracao", "aguardando", "local", "consulta", "sem_pec")
+FLOWS = ("migracao", "aguardando_aprovacao", "aguardando", "local", "consulta", "sem_pec")
+# What a UBS waits for when its flow is due but the run does not do it by itself (migrate_enabled/upgrade_enabled
+# false): CTINF's approval, where ``*_approval`` says (the AWX workflow), or in general words.
+_APPROVAL = "aguarda a aprovação da CTINF"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _VERSION = re.compile(r"^\d+(\.\d+){1,3}$")
@@ -136,10 +142,25 @@ def upgrade_plan(host, version, target, opens, deadline, window, today, now):
     return plan
 
 
+def _approval(flow, reason, where):
+    """One approval a UBS waits for: the flow, why it is due, and where it is given (Portuguese, for the report)."""
+    return {
+        "flow": flow,
+        "reason": reason,
+        "approve": where or "",
+        "msg": f"{reason}: {_APPROVAL}" + (f" ({where})" if where else ""),
+    }
+
+
 def decide(params, today=None, now=None):
     """The flow of one UBS. ``params``: host, group_names, regions, pec_role, version, migration_date,
-    target_version, upgrade_opens, upgrade_deadline, maintenance_window. Returns a dict (flow, region, reason,
-    migration, upgrade)."""
+    target_version, upgrade_opens, upgrade_deadline, maintenance_window, and the switches migrate_enabled and
+    upgrade_enabled (default true) with migrate_approval and upgrade_approval (where the approval is given).
+    Returns a dict (flow, region, reason, migration, upgrade, approvals).
+
+    A switch false keeps a due flow from running in this run: an apt UBS whose date came gets
+    ``aguardando_aprovacao`` instead of ``migracao``, an inapt UBS whose upgrade is due keeps ``local`` with
+    ``upgrade.due`` false; each is listed in ``approvals``."""
     host = params["host"]
     now = now or datetime.datetime.now()
     today = today or now.date()
@@ -168,6 +189,7 @@ def decide(params, today=None, now=None):
         "group": APT_GROUP if apt else (INAPT_GROUP if inapt else None),
         "migration": {"date": migration_date.isoformat() if migration_date else None, "due": False},
         "upgrade": upgrade,
+        "approvals": [],
     }
     if role == "consultation":
         result.update(flow="consulta", reason="migrada: servidor em modo consulta, só verificações")
@@ -181,6 +203,11 @@ def decide(params, today=None, now=None):
         )
     if inapt:
         result.update(flow="local", reason="inapta: regime de servidor local")
+        if upgrade["due"] and not _enabled(params, "upgrade_enabled"):
+            upgrade["due"] = False
+            waiting = _approval("atualizacao", upgrade["reason"], params.get("upgrade_approval"))
+            upgrade["reason"] = waiting["msg"]
+            result["approvals"].append(waiting)
         return result
     if migration_date is None:
         result.update(flow="aguardando", reason="apta, sem data de migração da CTINF (sesdf_esus_data_migracao)")
@@ -189,4 +216,14 @@ def decide(params, today=None, now=None):
     else:
         result["migration"]["due"] = True
         result.update(flow="migracao", reason=f"apta, data de migração {migration_date.isoformat()} alcançada")
+        if not _enabled(params, "migrate_enabled"):
+            waiting = _approval("migracao", result["reason"], params.get("migrate_approval"))
+            result["approvals"].append(waiting)
+            result.update(flow="aguardando_aprovacao", reason=waiting["msg"])
     return result
+
+
+def _enabled(params, switch):
+    """A switch of ``params``: true unless given false (None, absent: true, as the role's defaults)."""
+    value = params.get(switch)
+    return True if value is None else bool(value)

@@ -456,6 +456,19 @@ def build_row(host, settings, today):
                 "situacao",
             )
         )
+    # a flow due but not done by this run: the regime waits for CTINF's approval (regime_route.approvals)
+    for waiting in _list(_dict(host.get("route")).get("approvals")):
+        waiting = _dict(waiting)
+        upgrade = waiting.get("flow") == "atualizacao"
+        pend.append(
+            _pendency(
+                "aguardando_aprovacao",
+                "alta",
+                "aguardando aprovação: " + _text(waiting.get("msg"), "fluxo devido nesta execução"),
+                "versao" if upgrade else "situacao",
+                _version_nt(status) if upgrade else "NT-geral-2",
+            )
+        )
     _backup(row, records["backup"], pend, role, status, max_age, today)
     _states(row, state_raw, records, pend, reachable and bool(pec.get("installed")))
     _production(row, pec, pend)
@@ -1025,7 +1038,8 @@ def build(hosts, settings=None, today=None):
     """The report model: {date, regions: [{region, label, rows, counts}], rows, pendencies}.
 
     ``hosts``: one dict per UBS: host, name, cnes, groups (its inventory groups), pec (pec_info's result, or None
-    when the host did not answer), aptidao, migration_date, target_version, deadline, legacy (same-run facts:
+    when the host did not answer), aptidao, migration_date, target_version, deadline, failure and route (the
+    regime's regime_failure and regime_route of the same run), legacy (same-run facts:
     upgrade_summary, hardening_report, lotes_export_deadline). ``settings``: region_prefix, backup_max_age_hours,
     regions (inventory region groups, so a region with no UBS still has a page). ``today``: the report's date.
     """

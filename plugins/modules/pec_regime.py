@@ -11,7 +11,11 @@ version_added: 0.3.0
 description:
   - From the inventory (CTINF's group, the health region, the migration date, IT's target version and deadline,
     the maintenance window) and the state read from the server (pec_info's role and version consensus), returns
-    the UBS's flow, V(migracao), V(aguardando), V(local), V(consulta) or V(sem_pec), and IT's upgrade plan.
+    the UBS's flow, V(migracao), V(aguardando_aprovacao), V(aguardando), V(local), V(consulta) or V(sem_pec),
+    and IT's upgrade plan.
+  - With O(migrate_enabled) or O(upgrade_enabled) false, a migration or an upgrade that is due is not done in this
+    run but waits for an approval (RV(approvals)) - the apt UBS gets V(aguardando_aprovacao), the inapt one keeps
+    V(local) with its upgrade not due.
   - Runs on the UBS so the maintenance window is the server's own wall-clock time.
   - Bad input (a UBS in both groups or in neither, an unknown or missing region, a date that is not AAAA-MM-DD, a
     target version without a deadline) fails this host with a message naming the host and the variable.
@@ -77,6 +81,22 @@ options:
     description: The wall-clock time to decide for (AAAA-MM-DDTHH:MM); empty for the server's now.
     type: str
     default: ""
+  migrate_enabled:
+    description: An apt UBS whose migration date came gets the migration flow; false, it waits for an approval.
+    type: bool
+    default: true
+  upgrade_enabled:
+    description: An inapt UBS whose upgrade is due (IT's window, maintenance hour) is upgraded; false, it waits.
+    type: bool
+    default: true
+  migrate_approval:
+    description: Where the approval of a migration is given (for example the AWX workflow), named in RV(approvals).
+    type: str
+    default: ""
+  upgrade_approval:
+    description: Where the approval of an upgrade is given, named in RV(approvals).
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -92,7 +112,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 flow:
-  description: migracao, aguardando, local, consulta or sem_pec.
+  description: migracao, aguardando_aprovacao, aguardando, local, consulta or sem_pec.
   returned: success
   type: str
 reason:
@@ -117,6 +137,13 @@ upgrade:
     maintenance_hour, due, reason.
   returned: success
   type: dict
+approvals:
+  description: >-
+    The flows due but not done in this run (a switch false), each with flow (migracao, atualizacao), reason,
+    approve (where the approval is given) and msg (Portuguese, for the report); empty otherwise.
+  returned: success
+  type: list
+  elements: dict
 """
 
 import datetime
@@ -142,6 +169,10 @@ def main():
             maintenance_window=dict(type="str", default="20:00-06:00"),
             today=dict(type="str", default=""),
             now=dict(type="str", default=""),
+            migrate_enabled=dict(type="bool", default=True),
+            upgrade_enabled=dict(type="bool", default=True),
+            migrate_approval=dict(type="str", default=""),
+            upgrade_approval=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )

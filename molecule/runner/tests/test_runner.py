@@ -2,8 +2,9 @@
 judges a job: status, rc, the playbook_on_stats event and its per-host stats, the failed host's events.
 
 Each AWX job template of awx/config.yml is launched as AWX would launch the region's: its playbook, the region as
-limit, its extra vars (the publication's settings, the template's own, its survey's defaults) written to
-env/extravars of a copy of runner/ (what AWX does with a job's private_data_dir), and job type check. The report's
+limit, its extra vars as playbooks/awx_config.yml plans them (the publication's settings, the regime's switches, the
+template's own) and its survey's defaults, written to env/extravars of a copy of runner/ (what AWX does with a job's
+private_data_dir), and job type check. The report's
 template is also run for real: its pages published to the persistent directory (here a directory of the test) and
 its summary per region in the playbook_on_stats event's artifact_data, which AWX keeps as the job's artifacts and
 the notifications read. The region's inventory is Molecule's, reached over SSH as a region reaches its UBS (the key
@@ -133,27 +134,35 @@ def test_site_runs_successfully_from_the_repository_layout(inventory, work):
     assert any("ssh-agent" in part or "ssh-add" in part for part in command["command"]), "env/ssh_key not used"
 
 
-def awx_extravars(jt: dict, work: Path) -> dict:
-    """What AWX passes the region's job: the publication's settings (its directory here under the test's), the
-    template's extra vars and its survey's default answers."""
+@pytest.fixture(scope="module")
+def awx_plan(work) -> dict:
+    """What playbooks/awx_config.yml would create in AWX (its plan, written before AWX is reached)."""
+    out = work / "plan.json"
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/awx_config.yml"]
+    proc = subprocess.run([*cmd, "-e", f"awx_config_plan_file={out}"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(out.read_text())
+
+
+def awx_extravars(jt: dict, awx_plan: dict, work: Path) -> dict:
+    """What AWX passes the region's job: the region's template's extra vars as the plan has them (the publication's
+    settings, with its directory here under the test's; the regime's switches; the template's own) and its survey's
+    default answers."""
+    (planned,) = [t for t in awx_plan["job_templates"] if t["key"] == jt["key"] and t["region"] == REGION]
     published = work / "publicado"
-    extra = {
-        "report_publish_dir": str(published),
-        "report_publish_url": AWX["awx_report_publication"]["url"],
-        "migration_notice_dir": str(published / REGION / "avisos-migracao"),
-    }
-    extra.update(jt.get("extra_vars") or {})
+    extra = dict(planned["extra_vars"])
+    extra.update(report_publish_dir=str(published), migration_notice_dir=str(published / REGION / "avisos-migracao"))
     extra.update({q["variable"]: q["default"] for q in jt.get("survey", []) if "default" in q})
     return extra
 
 
 @pytest.fixture(scope="module")
-def job_templates(inventory, work) -> dict:
+def job_templates(inventory, awx_plan, work) -> dict:
     """Every job template of awx/config.yml, launched with job type check, three at a time."""
 
     def one(jt):
-        ident = Path(jt["playbook"]).stem
-        pdd = layout(work, f"jt-{ident}", awx_extravars(jt, work))
+        ident = jt["key"]  # three templates run site.yml (the regime, the approved migration and upgrade)
+        pdd = layout(work, f"jt-{ident}", awx_extravars(jt, awx_plan, work))
         return jt["name"], launch(pdd, inventory, work / "artifacts", f"jt-{ident}", jt["playbook"], REGION, "--check")
 
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -184,9 +193,9 @@ def test_a_ubs_with_its_database_down_fails_the_job_and_is_named(inventory, work
     assert UBS1 in st["ok"] and UBS1 not in st["failures"]
 
 
-def test_the_report_is_published_and_its_summary_handed_to_awx(inventory, work):
+def test_the_report_is_published_and_its_summary_handed_to_awx(inventory, awx_plan, work):
     jt = next(t for t in AWX["awx_job_templates"] if t["playbook"] == "playbooks/report.yml")
-    pdd = layout(work, "report-published", awx_extravars(jt, work))
+    pdd = layout(work, "report-published", awx_extravars(jt, awx_plan, work))
     status, rc, events, _artifacts = launch(
         pdd, inventory, work / "artifacts", "report-published", jt["playbook"], REGION
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from awx_data import CONFIG, REPO, plan
+from awx_data import CONFIG, REPO, load_config, plan, write_config
 
 REGIONS = {r["name"]: r for r in CONFIG["awx_regions"]}
 RUNNER_JOB_TIMEOUT = yaml.safe_load((REPO / "runner" / "env" / "settings").read_text())["job_timeout"]
@@ -114,20 +114,62 @@ def _playbook(awx_plan, node):
     return next(jt["playbook"] for jt in awx_plan["job_templates"] if jt["name"] == name)
 
 
+def _flows(awx_plan, node):
+    name = node["unified_job_template"]["name"]
+    return next(jt["flows"] for jt in awx_plan["job_templates"] if jt["name"] == name)
+
+
+@pytest.mark.nt("NT-geral-2")
 def test_a_migration_or_an_upgrade_runs_only_after_ctinf_approves(awx_plan):
-    guarded = {"playbooks/migrate.yml", "playbooks/upgrade.yml"}
+    """A template runs a flow (migrate, upgrade) when its playbook can and its extra vars do not switch it off."""
+    for jt in awx_plan["job_templates"]:
+        switched_off = {f for f in ("migrate", "upgrade") if jt["extra_vars"].get(f"regime_{f}_enabled") is False}
+        assert not set(jt["flows"]) & switched_off, jt["name"]
+        if jt["playbook"] == "playbooks/site.yml":
+            assert set(jt["flows"]) | switched_off == {"migrate", "upgrade"}, jt["name"]
     seen = set()
     for workflow in awx_plan["workflows"]:
         nodes, edges = _graph(workflow)
         for ident, node in nodes.items():
-            if _type(node) == "job_template" and _playbook(awx_plan, node) in guarded:
-                seen.add((workflow["region"], _playbook(awx_plan, node)))
+            if _type(node) == "job_template" and _flows(awx_plan, node):
+                seen |= {(workflow["region"], flow) for flow in _flows(awx_plan, node)}
                 parents = _parents(edges, ident)
                 assert parents and all(_type(nodes[p]) == "workflow_approval" and k == "success" for p, k in parents)
                 assert nodes[parents[0][0]]["unified_job_template"]["timeout"] > 0
         if any(_type(n) == "workflow_approval" for n in nodes.values()):
             assert workflow["approval"] and workflow["notification_templates_approvals"]
-    assert seen == {(r, p) for r in REGIONS for p in guarded}
+    assert seen == {(r, f) for r in REGIONS for f in ("migrate", "upgrade")}
+
+
+def test_nobody_launches_a_migration_or_an_upgrade_but_through_the_approval(awx_plan):
+    gated = {jt["name"] for jt in awx_plan["job_templates"] if jt["flows"]}
+    assert len(gated) == 2 * len(REGIONS)
+    for team in awx_plan["teams"]:
+        assert team["job_templates"] and not set(team["job_templates"]) & gated, team["team"]
+        assert set(team["workflows"]) == {w["name"] for w in awx_plan["workflows"] if w["region"] == team["region"]}
+    assert not {s["unified_job_template"] for s in awx_plan["schedules"]} & gated
+
+
+def test_the_nightly_regime_waits_for_the_regions_own_approval_workflows(awx_plan):
+    workflows = {w["name"]: w for w in awx_plan["workflows"]}
+    for jt in (t for t in awx_plan["job_templates"] if t["key"] == "regime"):
+        extra = jt["extra_vars"]
+        assert extra["regime_migrate_enabled"] is False and extra["regime_upgrade_enabled"] is False
+        for flow in ("migrate", "upgrade"):
+            name = extra[f"regime_{flow}_approval"].split('"')[1]
+            assert workflows[name]["region"] == jt["region"] and workflows[name]["approval"], name
+            nodes = _graph(workflows[name])[0].values()
+            assert [_flows(awx_plan, n) for n in nodes if _type(n) == "job_template" and _flows(awx_plan, n)] == [
+                [flow]
+            ]
+
+
+def test_a_schedule_launching_a_migration_without_approval_is_refused(tmp_path):
+    config = load_config()
+    config["awx_schedules"].append({"name": "Migração direta", "job_template": "migracao", "rrule": "x"})
+    proc, result = plan(tmp_path, write_config(config, tmp_path / "config.yml"))
+    assert proc.returncode != 0 and result is None
+    assert "Migração direta - Norte" in proc.stdout
 
 
 def test_the_report_runs_whatever_the_main_job_ends_with(awx_plan):
@@ -159,7 +201,7 @@ def test_report_templates_publish_to_the_persistent_directory_not_the_jobs_home(
         assert jt["extra_vars"]["report_publish_dir"] == publication["dir"]
         assert jt["extra_vars"]["report_publish_url"] == publication["url"]
         assert jt["extra_vars"]["migration_notice_dir"] == f"{publication['dir']}/{jt['region']}/avisos-migracao"
-        assert jt["instance_groups"] == [publication["container_group"]["name"]]
+        assert jt["instance_groups"] == [f"sesdf.esus {REGIONS[jt['region']]['label']} (execução)"]
 
 
 def test_every_schedule_runs_the_regions_own_template_or_workflow(awx_plan):
@@ -178,3 +220,42 @@ def test_the_configuration_playbook_refuses_a_secret_written_in(tmp_path):
     proc, result = plan(tmp_path, path)
     assert proc.returncode != 0 and result is None
     assert "awx_credentials" in proc.stdout and "escrita-aqui" not in proc.stdout
+
+
+def test_each_region_runs_on_its_own_container_group_with_the_reports_volume(awx_plan):
+    groups = {g["region"]: g for g in awx_plan["instance_groups"]}
+    assert set(groups) == set(REGIONS) and len({g["name"] for g in groups.values()}) == len(REGIONS)
+    settings = CONFIG["awx_instance_groups"]
+    for region, group in groups.items():
+        assert group["is_container_group"] is True
+        pod = group["pod_spec_override"]
+        (container,) = pod["spec"]["containers"]
+        assert container["image"] == CONFIG["awx_execution_environment"]["image"]
+        assert container["volumeMounts"] == [
+            {"name": "relatorios", "mountPath": CONFIG["awx_report_publication"]["dir"]}
+        ]
+        assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == settings["claim"]
+        assert container["resources"]["requests"]["cpu"] == settings["cpu_request"]
+        # the region's templates and its inventory's sync run there, and nowhere else
+        assert {tuple(jt["instance_groups"]) for jt in awx_plan["job_templates"] if jt["region"] == region} == {
+            (group["name"],)
+        }
+        (inventory,) = [i for i in awx_plan["inventories"] if i["region"] == region]
+        assert inventory["instance_groups"] == [group["name"]]
+
+
+def test_on_hosts_each_region_gets_its_execution_nodes_then_the_fallback(tmp_path):
+    config = load_config()
+    config["awx_instance_groups"]["kind"] = "nodes"
+    for n, region in enumerate(config["awx_regions"]):
+        region["execution_nodes"] = [f"awx-exec-{n % 2 + 1}.saude.df.gov.br"]
+    proc, result = plan(tmp_path, write_config(config, tmp_path / "config.yml"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for n, region in enumerate(config["awx_regions"]):
+        (group,) = [g for g in result["instance_groups"] if g["region"] == region["name"]]
+        assert group["is_container_group"] is False and group["pod_spec_override"] is None
+        assert group["policy_instance_list"] == [f"awx-exec-{n % 2 + 1}.saude.df.gov.br"]
+        expected = [group["name"], "default"]
+        assert all(
+            jt["instance_groups"] == expected for jt in result["job_templates"] if jt["region"] == region["name"]
+        )

@@ -125,3 +125,61 @@ def test_window_crossing_midnight():
     assert in_window(window, datetime.datetime(2026, 1, 1, 23, 59))
     assert in_window(window, datetime.datetime(2026, 1, 2, 5, 59))
     assert not in_window(window, datetime.datetime(2026, 1, 2, 6, 0))
+
+
+WORKFLOW = 'workflow "sesdf.esus Norte - migração aprovada pela CTINF" no AWX'
+
+
+@pytest.mark.nt("NT-geral-2")
+def test_apt_with_date_reached_waits_for_approval_when_the_run_does_not_migrate():
+    result = flow(migration_date="2026-12-01", migrate_enabled=False, migrate_approval=WORKFLOW)
+    assert result["flow"] == "aguardando_aprovacao" and result["migration"]["due"]
+    ((waiting,),) = [result["approvals"]]
+    assert waiting["flow"] == "migracao" and waiting["approve"] == WORKFLOW
+    assert result["reason"] == waiting["msg"]
+    assert (
+        "2026-12-01 alcançada" in waiting["msg"]
+        and "aprovação da CTINF" in waiting["msg"]
+        and WORKFLOW in waiting["msg"]
+    )
+
+
+def test_switched_off_migration_does_not_touch_a_ubs_whose_date_has_not_come():
+    result = flow(migration_date="2027-03-15", migrate_enabled=False)
+    assert result["flow"] == "aguardando" and result["approvals"] == []
+
+
+def test_switched_off_migration_leaves_migrated_and_inapt_ubs_in_their_flows():
+    assert flow(pec_role="consultation", migration_date="2026-01-01", migrate_enabled=False)["flow"] == "consulta"
+    inapt = flow(group_names=["regiao_sul", "ubs_inaptas"], migration_date="2026-01-01", migrate_enabled=False)
+    assert inapt["flow"] == "local" and inapt["approvals"] == []
+
+
+@pytest.mark.nt("NT-inapta-5")
+def test_due_upgrade_waits_for_approval_when_the_run_does_not_upgrade():
+    result = flow(
+        now=NIGHT,
+        group_names=["regiao_sul", "ubs_inaptas"],
+        target_version="4.5.2",
+        upgrade_deadline="2026-12-31",
+        upgrade_enabled=False,
+        upgrade_approval="workflow de atualização",
+    )
+    assert result["flow"] == "local" and result["upgrade"]["due"] is False
+    ((waiting,),) = [result["approvals"]]
+    assert waiting["flow"] == "atualizacao" and "de 4.2.8 para 4.5.2" in waiting["msg"]
+    assert result["upgrade"]["reason"] == waiting["msg"] and "workflow de atualização" in waiting["msg"]
+
+
+def test_switched_off_upgrade_asks_no_approval_outside_the_window_or_at_target():
+    base = {"group_names": ["regiao_sul", "ubs_inaptas"], "target_version": "4.5.2", "upgrade_enabled": False}
+    base["upgrade_deadline"] = "2026-12-31"
+    assert flow(now=NOON, **base)["approvals"] == []
+    assert flow(now=NIGHT, upgrade_opens="2026-12-05", **base)["approvals"] == []
+    assert flow(now=NIGHT, version="4.5.2", **base)["approvals"] == []
+
+
+def test_without_switches_the_run_migrates_and_upgrades_as_before():
+    assert flow(migration_date="2026-12-01", migrate_enabled=None)["flow"] == "migracao"
+    plan = upgrade(NIGHT, upgrade_enabled=True)
+    assert plan["due"] and flow(migration_date="2026-12-01")["approvals"] == []

@@ -11,7 +11,13 @@ import re
 import pytest
 from report_fixtures import SETTINGS, TODAY, fleet, healthy_pec, host
 
-from ansible_collections.sesdf.esus.plugins.module_utils import report_csv, report_html, report_model, report_output
+from ansible_collections.sesdf.esus.plugins.module_utils import (
+    regime,
+    report_csv,
+    report_html,
+    report_model,
+    report_output,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 
 
@@ -278,6 +284,24 @@ def test_a_flow_that_failed_in_this_run_is_critical():
     (pend,) = [p for p in row["pendencias"] if p["code"] == "fluxo_falhou"]
     assert pend["due"] and pend["severity"] == "critica"
     assert "rotina do servidor local desta UBS falhou" in pend["msg"] and "backup_schedule_offhost_dest" in pend["msg"]
+
+
+@pytest.mark.nt("NT-geral-2")
+def test_a_flow_waiting_for_ctinfs_approval_is_a_pendency_naming_where_to_approve():
+    """The regime's route of the same run (regime_route, from pec_regime) with the nightly switches off."""
+    where = 'workflow "sesdf.esus Norte - migração aprovada pela CTINF" no AWX'
+    params = {"host": "h", "group_names": ["ubs", "regiao_norte", "ubs_aptas"], "pec_role": "local_server"}
+    params.update(version="4.5.2", maintenance_window="20:00-06:00", migration_date="2026-11-30")
+    params.update(migrate_enabled=False, migrate_approval=where)
+    route = regime.decide(params, today=TODAY)
+    row = row_of(route=route, migration_date="2026-11-30")
+    (pend,) = [p for p in row["pendencias"] if p["code"] == "aguardando_aprovacao"]
+    assert pend["due"] and pend["field"] == "situacao" and pend["nt"] == "NT-geral-2"
+    assert pend["msg"].startswith("aguardando aprovação: apta, data de migração 2026-11-30 alcançada")
+    assert where in pend["msg"]
+    # the same UBS routed by a run that migrates: no such pendency
+    params["migrate_enabled"] = True
+    assert "aguardando_aprovacao" not in codes(row_of(route=regime.decide(params, today=TODAY)))
 
 
 def test_a_migrated_ubs_shows_what_the_central_server_lacks():
