@@ -54,7 +54,7 @@ def service_state(name, systemctl="systemctl"):
 
 
 # The collection's server jobs (docs/jobs.md): their units are sesdf-esus-<job>.timer and .service.
-JOB_UNITS = ("sesdf-esus-*.timer", "sesdf-esus-*.service")
+JOB_TIMERS = "sesdf-esus-*.timer"
 _JOB_PROPERTIES = (
     "Id",
     "UnitFileState",
@@ -73,6 +73,10 @@ def _when(value):
     return None if value in ("", "n/a", "0") else value
 
 
+def _systemctl_failure(proc, what):
+    return proc.why(what) if proc.rc is None else (proc.stderr or proc.stdout).strip()[:300]
+
+
 def job_states(runner=None, systemctl="systemctl"):
     """The server jobs as systemd sees them: ``{"verifiable", "error", "jobs": {name: {...}}}``.
 
@@ -81,13 +85,25 @@ def job_states(runner=None, systemctl="systemctl"):
     left failed: every exit code but 0), and ``state``: ``ok``, ``falhou``, ``instalado`` (not run yet) or
     ``desativado`` (its timer is not enabled). A job scheduled by cron has no units: it is not listed. When systemctl
     cannot be asked, ``verifiable`` is False and nothing is guessed.
+
+    The timers come from their unit files (a pattern given to ``systemctl show`` matches only active units: an
+    inactive service, or a stopped timer, would be missed), then every timer and its service by name.
     """
     runner = runner or Runner()
-    argv = [systemctl, "show", *(arg for prop in _JOB_PROPERTIES for arg in ("-p", prop)), *JOB_UNITS]
+    listed = runner.run([systemctl, "list-unit-files", "--no-legend", "--plain", JOB_TIMERS], timeout=30)
+    # rc 1 and nothing said: no unit file matches (no job on this server)
+    if listed.rc not in (0, 1) or (listed.rc == 1 and (listed.stdout + listed.stderr).strip()):
+        return {"verifiable": False, "error": _systemctl_failure(listed, "systemctl list-unit-files"), "jobs": {}}
+    timers = [
+        fields[0] for fields in map(str.split, listed.stdout.splitlines()) if fields and fields[0].endswith(".timer")
+    ]
+    if not timers:
+        return {"verifiable": True, "error": None, "jobs": {}}
+    names = [t for timer in timers for t in (timer, timer[: -len(".timer")] + ".service")]
+    argv = [systemctl, "show", *(arg for prop in _JOB_PROPERTIES for arg in ("-p", prop)), *names]
     proc = runner.run(argv, timeout=30)
     if proc.rc != 0:
-        why = proc.why("systemctl show") if proc.rc is None else (proc.stderr or proc.stdout).strip()[:300]
-        return {"verifiable": False, "error": why, "jobs": {}}
+        return {"verifiable": False, "error": _systemctl_failure(proc, "systemctl show"), "jobs": {}}
     units = {}
     for block in proc.stdout.split("\n\n"):
         info = parse_systemctl_show(block)
@@ -98,7 +114,7 @@ def job_states(runner=None, systemctl="systemctl"):
     for name, parts in sorted(units.items()):
         timer, service = parts.get("timer"), parts.get("service") or {}
         if timer is None:
-            continue  # a unit of ours that no timer runs (the consultation firewall): not a job
+            continue
         try:
             status = int(service.get("ExecMainStatus") or 0)
         except ValueError:

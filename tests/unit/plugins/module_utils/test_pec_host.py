@@ -116,19 +116,12 @@ ExecMainExitTimestamp=Mon 2026-12-07 05:31:02 UTC
 LastTriggerUSec=
 NextElapseUSecRealtime=
 
-Id=sesdf-esus-consultation-firewall.service
-UnitFileState=enabled
-ActiveState=active
-Result=success
-ExecMainStatus=0
-ExecMainExitTimestamp=
-LastTriggerUSec=
-NextElapseUSecRealtime=
 """
+LISTED = "".join(f"sesdf-esus-{name}.timer enabled enabled\n" for name in ("backup", "cnes", "lotes"))
 
 
 def test_jobs_read_from_their_units_ok_not_run_yet_and_failed():
-    runner = FakeRunner({"systemctl": (0, SHOW, "")})
+    runner = FakeRunner({("systemctl", "list-unit-files"): (0, LISTED, ""), ("systemctl", "show"): (0, SHOW, "")})
     out = pec_host.job_states(runner)
     assert out["verifiable"] is True and sorted(out["jobs"]) == [
         "sesdf-esus-backup",
@@ -144,8 +137,9 @@ def test_jobs_read_from_their_units_ok_not_run_yet_and_failed():
     assert (
         cnes["state"] == "falhou" and cnes["failed"] and cnes["exit_status"] == 1 and cnes["exit_meaning"] == "falhou"
     )
-    argv = runner.calls[0][0]
-    assert argv[:2] == ["systemctl", "show"] and argv[-2:] == ["sesdf-esus-*.timer", "sesdf-esus-*.service"]
+    assert runner.calls[0][0][-1] == "sesdf-esus-*.timer"
+    argv = runner.calls[1][0]  # by name: a pattern would miss the inactive services
+    assert argv[:2] == ["systemctl", "show"] and argv[-2:] == ["sesdf-esus-lotes.timer", "sesdf-esus-lotes.service"]
 
 
 def test_a_disabled_timer_is_said_and_systemctl_that_cannot_answer_is_not_verifiable():
@@ -155,9 +149,10 @@ def test_a_disabled_timer_is_said_and_systemctl_that_cannot_answer_is_not_verifi
         "UnitFileState=disabled\nActiveState=inactive\n"
         "Result=success\nExecMainStatus=0\nExecMainExitTimestamp=\nLastTriggerUSec=Tue",
     )
-    assert pec_host.job_states(FakeRunner({"systemctl": (0, disabled, "")}))["jobs"]["sesdf-esus-backup"]["state"] == (
-        "desativado"
-    )
+    answers = {("systemctl", "list-unit-files"): (0, LISTED, ""), ("systemctl", "show"): (0, disabled, "")}
+    assert pec_host.job_states(FakeRunner(answers))["jobs"]["sesdf-esus-backup"]["state"] == "desativado"
+    none = pec_host.job_states(FakeRunner({("systemctl", "list-unit-files"): (1, "", "")}))
+    assert none == {"verifiable": True, "error": None, "jobs": {}}, "no job on this server"
     down = pec_host.job_states(FakeRunner({"systemctl": (1, "", "System has not been booted with systemd")}))
     assert down == {"verifiable": False, "error": "System has not been booted with systemd", "jobs": {}}
     missing = pec_host.job_states(FakeRunner({}))
