@@ -237,16 +237,16 @@ def last_unlogged(path, config=None):
 
 
 def suspicious(txns):
-    """What the append-only (logged) transactions removed of the objects stored before them: {object id: [txn ids]}
-    for every object one of them deleted (or deleted and wrote again) when the copy deleted had not been written by
-    that same transaction or the one just before it, also logged. That exception is borg's checkpoint: ``borg
-    create`` commits a checkpoint archive and deletes it in its next transaction. A client that only adds (the
-    UBS's daily ``borg create``, ``check``, ``list``, ``extract``) deletes nothing else; ``delete``, ``prune``,
-    ``recreate`` and ``rename`` of an older archive, or a chunk removed under an archive, all show here. The
-    manifest, which every transaction rewrites, is left out.
+    """What the append-only (logged) transactions removed: every object one of them deleted (or deleted and wrote
+    again) unless the copy deleted was written by that same transaction or the one just before it, also logged.
+    That exception is borg's checkpoint: ``borg create`` commits a checkpoint archive and deletes it in its next
+    transaction. A client that only adds (the UBS's daily ``borg create``, ``check``, ``list``, ``extract``)
+    deletes nothing else; ``delete``, ``prune``, ``recreate`` and ``rename`` of an archive (one stored before, or
+    one sent in an earlier session since), or a chunk removed under an archive, all show here. The manifest, which
+    every transaction rewrites, is left out; so are the full-rights (unlogged) transactions.
 
-    Returns ({object id: first txn id that removed it}, {object id: True when written again after}), and the last
-    PUT of each object (its transaction's position in ``txns``)."""
+    Returns ({object id: id of the first transaction that removed it}, {object id: True when written again
+    after}, {object id: position in ``txns`` of the transaction of its last PUT})."""
     last_put = {}
     removed = {}
     for position, txn in enumerate(txns):

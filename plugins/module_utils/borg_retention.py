@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime
 import os
 import shlex
+import shutil
 
 from ansible_collections.sesdf.esus.plugins.module_utils import _borg_history as bh
 from ansible_collections.sesdf.esus.plugins.module_utils import _paths
@@ -139,6 +140,7 @@ class Retention:
         self.now = now or utcnow()
         self.state_path = params.get("state_path") or default_state_path(self.path)
         self.accept = int(params.get("accept_transaction") or 0)
+        self._listed_now = None
         future = params.get("future_days")
         self.future = datetime.timedelta(days=int(DEFAULT_FUTURE_DAYS if future is None else future))
         self.repo = BorgRepo(
@@ -209,7 +211,10 @@ class Retention:
         return self._prune_and_compact(txns, current, last)
 
     def _list(self):
-        return {a["name"]: {"id": a["id"], "start": archive_time(a["start"])} for a in self.repo.archives(self.prefix)}
+        archives = self.repo.archives(self.prefix)
+        listed = {a["name"]: {"id": a["id"], "start": archive_time(a["start"])} for a in archives}
+        self._listed_now = set(listed)
+        return listed
 
     # ------------------------------------------------------------------------------------------ what is found
     def _accepted(self, txn):
@@ -276,6 +281,41 @@ class Retention:
             "last_transaction": last,
         }
 
+    def _names_at(self, transaction):
+        """The archive names the repository held at ``transaction``, read from a scratch copy rolled back to it (hard
+        links to its segments up to that transaction beside the repository, borg rebuilding the index there, a
+        base directory of its own), removed afterwards: what the documented rollback brings back. None when it
+        cannot be read (the reason is a warning)."""
+        root = os.path.join(os.path.dirname(self.path), f".{os.path.basename(self.path)}.sesdf-esus-rollback-check")
+        scratch, per_dir = os.path.join(root, "repo"), self.config["segments_per_dir"]
+        shutil.rmtree(root, ignore_errors=True)
+        try:
+            os.makedirs(os.path.join(scratch, "data"), mode=0o700)
+            shutil.copy2(os.path.join(self.path, "config"), os.path.join(scratch, "config"))
+            for number in bh.segment_numbers(self.path):
+                if number <= transaction:
+                    target = bh.segment_path(scratch, number, per_dir)
+                    os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+                    os.link(bh.segment_path(self.path, number, per_dir), target)
+            copy = BorgRepo(
+                scratch,
+                None,
+                os.path.join(root, "base"),
+                borg=self.repo.borg,
+                timeout=self.repo.timeout,
+                runner=self.repo.runner,
+                passphrase=self.repo.passphrase,
+            )
+            return sorted(a["name"] for a in copy.archives(self.prefix))
+        except (OSError, PecError) as exc:
+            self.out["warnings"].append(
+                f"the archives a rollback to transaction {transaction} brings back could not be listed on a scratch "
+                f"copy ({getattr(exc, 'msg', None) or exc}); follow the procedure and run borg list"
+            )
+            return None
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
     def _message(self, finding):
         parts = []
         for item in finding["lost"]:
@@ -290,16 +330,18 @@ class Retention:
         elif finding["objects_removed"]:
             parts.append(
                 f"{finding['objects_removed']} stored object(s) removed (data under archives still listed, or "
-                "archives a first check cannot name: roll back and compare the archive lists)"
+                "archives the last check had not seen)"
             )
         txns = ", ".join(str(t["id"]) for t in finding["transactions"]) or "not known"
+        back = finding.get("recoverable")
+        back = f", which brings back {', '.join(back)}" if back else ""
         return (
             f"CRITICAL: the UBS changed what its repository {self.path} held since transaction "
             f"{finding['checked_from']}, through its append-only access: {'; '.join(parts)} (transactions {txns}). "
             "Nothing was pruned or compacted, so the repository can still be rolled back to transaction "
-            f"{finding['rollback_to']} (see 'procedure'; docs/backup.md 'Archives deleted by the UBS'). To accept "
-            f"the loss instead, set backup_schedule_borg_retention_accept_transaction: {finding['last_transaction']} "
-            "for this UBS and run the role again"
+            f"{finding['rollback_to']}{back} (see 'procedure'; docs/backup.md 'Archives deleted by the UBS'). "
+            "To accept the loss instead, set backup_schedule_borg_retention_accept_transaction: "
+            f"{finding['last_transaction']} for this UBS and run the role again"
         )
 
     def _report(self, finding):
@@ -315,12 +357,16 @@ class Retention:
             "objects_removed": finding["objects_removed"],
             "transactions": finding["transactions"],
             "rollback_to": finding["rollback_to"],
+            "recoverable": finding.get("recoverable"),
             "last_transaction": finding["last_transaction"],
         }
 
     def _refuse(self, finding, pruned=(), compact_pending=False):
-        """Nothing compacted: the finding, its rollback procedure, and the state kept where the last good run left
-        it (less what this run pruned itself) so that every run finds it again until it is resolved."""
+        """Nothing compacted: the finding, the archives the rollback brings back, its procedure, and the state kept
+        where the last good run left it (less what this run pruned itself) so that every run finds it again until it
+        is resolved."""
+        listed = self._names_at(finding["rollback_to"]) if self._listed_now is not None else None
+        finding["recoverable"] = None if listed is None else [n for n in listed if n not in self._listed_now]
         procedure = rollback_procedure(
             self.path,
             finding["rollback_to"],

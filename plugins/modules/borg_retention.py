@@ -19,13 +19,15 @@ description:
   - When the UBS deleted, replaced or unlisted an archive the last run had seen, removed stored data under an
     archive, or added archives dated in the future or before the newest one already there (which would make
     C(prune) delete the real ones), it prunes nothing and compacts nothing, and returns a critical RV(finding) with
-    the archives, the transactions, the one to roll back to and the rollback RV(procedure). Every run finds it again
-    until the repository is rolled back or the transactions are accepted (O(accept_transaction)).
+    the archives, the transactions, the one to roll back to and the rollback RV(procedure), and lists the archives
+    that rollback brings back on a scratch copy (hard links to the segments up to that transaction, beside the
+    repository, removed afterwards). Every run finds it again until the repository is rolled back or the
+    transactions are accepted (O(accept_transaction)).
   - Otherwise it sets the repository's own C(append_only) to 0 when it is 1 (the UBS stays append-only through its
     forced command), runs C(borg prune) (daily, weekly, monthly; the newest archive always kept), checks again what
     the UBS did meanwhile, runs C(borg compact), and records the transaction it ended on and the archive list.
   - The first run on a repository (no state yet) checks the transactions after the last one a full-rights session
-    made, and cannot name the archives of a deletion it finds (it counts the objects removed).
+    made; it has no archive list to compare with, so the scratch copy is what names the archives of a deletion.
   - The passphrase is written to borg's standard input (C(BORG_PASSPHRASE_FD=0)), never in argv, in the environment
     or in a file on the backup host.
 author:
@@ -186,6 +188,12 @@ finding:
     rollback_to:
       description: The last transaction before them; the repository rolled back to it holds the archives again.
       type: int
+    recoverable:
+      description: >-
+        The archives a rollback to RV(finding.rollback_to) brings back, read on a scratch copy rolled back to it
+        (null when that copy could not be read; a warning says why).
+      type: list
+      elements: str
     rollback_time:
       description: When that transaction was committed (UTC; null when borg did not log it).
       type: str

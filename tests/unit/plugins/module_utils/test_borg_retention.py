@@ -106,6 +106,8 @@ def test_an_archive_the_ubs_deleted_stops_the_compaction_is_named_critical_and_c
     (lost,) = found["finding"]["lost"]
     assert lost["name"] == victim and lost["how"] == "deleted"
     assert victim in found["msg"] and "rolled back to transaction" in found["msg"]
+    assert found["finding"]["recoverable"] == [victim], "read on a scratch copy rolled back to that transaction"
+    assert os.listdir(os.path.dirname(ubs.repo)) == [os.path.basename(ubs.repo), os.path.basename(found["state_path"])]
     assert bh.segment_numbers(ubs.repo) == segments, "every segment is still there: the deletion is reversible"
     report = found["report"]
     assert report["critical"] is True and report["lost"][0]["name"] == victim
@@ -165,6 +167,17 @@ def test_the_finding_recorded_on_the_ubs_is_a_critical_pendency_of_the_report(ub
     accepted = retention(ubs, tmp_path, accept_transaction=found["finding"]["last_transaction"])
     row = report_row(accepted["report"])
     assert "copias_apagadas" not in [p["code"] for p in row["pendencias"]]
+
+
+def test_an_archive_sent_and_deleted_between_two_runs_is_found_and_named_by_the_rollback(ubs, tmp_path):
+    ubs.send(1)
+    assert retention(ubs, tmp_path)["status"] == "ok"
+    day2 = ubs.send(2)
+    ubs.send(3)
+    ubs.delete(day2)
+    found = retention(ubs, tmp_path)
+    assert found["critical"] is True and found["finding"]["lost"] == [] and found["finding"]["objects_removed"] > 0
+    assert found["finding"]["recoverable"] == [day2] and f"which brings back {day2}" in found["msg"]
 
 
 def test_a_chunk_removed_under_an_archive_still_listed_is_found(ubs, tmp_path):

@@ -295,6 +295,7 @@ def test_copies_the_ubs_deleted_in_its_repository_are_a_critical_pendency_naming
             "objects_removed": 2,
             "transactions": [{"id": 84, "time": "2026-11-29T03:10:00Z"}, {"id": 88, "time": "2026-11-29T03:11:00Z"}],
             "rollback_to": 80,
+            "recoverable": ["esus-0010001-diario-20261101T023000Z", "esus-0010001-diario-20261128T023000Z"],
             "last_transaction": 92,
         },
     }
@@ -305,7 +306,8 @@ def test_copies_the_ubs_deleted_in_its_repository_are_a_critical_pendency_naming
     assert "esus-0010001-diario-20261101T023000Z (apagada)" in pend["msg"]
     assert "esus-0010001-diario-20261031T235900Z (acrescentada com data anterior" in pend["msg"]
     assert "mais 2 objeto(s) de dados removido(s)" in pend["msg"] and "transação(ões) 84, 88" in pend["msg"]
-    assert "revertendo o repositório para a transação 80" in pend["msg"]
+    back = "revertendo o repositório para a transação 80, o que traz de volta esus-0010001-diario-20261101T023000Z, "
+    assert back in pend["msg"]
     assert "Cópias apagadas pelo servidor da UBS" in pend["msg"]
 
 
