@@ -291,7 +291,10 @@ def test_copies_the_ubs_deleted_in_its_repository_are_a_critical_pendency_naming
             "critical": True,
             "repository": "/srv/borg/ubs-0010001",
             "lost": [{"name": "esus-0010001-diario-20261101T023000Z", "how": "deleted", "transaction": 88}],
-            "suspicious": [{"name": "esus-0010001-diario-20261031T235900Z", "why": "backdated", "transaction": 84}],
+            "suspicious": [
+                {"name": "esus-0010001-diario-20261031T235900Z", "why": "backdated", "transaction": 84},
+                {"name": "esus-0010001-diario-20990101T023000Z", "why": "future", "start": "2099-01-01T02:30:00Z"},
+            ],
             "objects_removed": 2,
             "transactions": [{"id": 84, "time": "2026-11-29T03:10:00Z"}, {"id": 88, "time": "2026-11-29T03:11:00Z"}],
             "rollback_to": 80,
@@ -305,10 +308,22 @@ def test_copies_the_ubs_deleted_in_its_repository_are_a_critical_pendency_naming
     assert pend["nt"] == "NT-inapta-4" and row["backup"]["repo_retention"] == "critical"
     assert "esus-0010001-diario-20261101T023000Z (apagada)" in pend["msg"]
     assert "esus-0010001-diario-20261031T235900Z (acrescentada com data anterior" in pend["msg"]
+    assert "esus-0010001-diario-20990101T023000Z (acrescentada com data no futuro)" in pend["msg"], (
+        "a future-dated archive is the finding, not a record dated in the future"
+    )
     assert "mais 2 objeto(s) de dados removido(s)" in pend["msg"] and "transação(ões) 84, 88" in pend["msg"]
     back = "revertendo o repositório para a transação 80, o que traz de volta esus-0010001-diario-20261101T023000Z, "
     assert back in pend["msg"]
     assert "Cópias apagadas pelo servidor da UBS" in pend["msg"]
+
+
+def test_a_retention_record_the_collection_did_not_write_is_shown_as_such_not_read():
+    pec = healthy_pec()
+    pec["state"]["borg_retention"] = {"present": True, "data": {"status": "critical", "critical": "sim"}}
+    row = row_of(pec=pec, group="ubs_inaptas")
+    assert "copias_apagadas" not in codes(row)
+    (pend,) = [p for p in row["pendencias"] if p["code"] == "estado_tipo_errado"]
+    assert pend["field"] == "copia_externa" and "critical" in pend["msg"]
 
 
 def test_a_retention_that_found_nothing_or_never_ran_is_no_pendency():
