@@ -110,8 +110,9 @@ class BorgRunner:
             raise PecError(f"{result.why()}; the local backups are untouched")
         return result
 
-    def run(self, argv, env, timeout=None):
-        result = self._done(self.runner.run(argv, env=env, timeout=timeout))
+    def run(self, argv, env, timeout=None, stdin=None):
+        """``stdin``: text written to the command's standard input (the passphrase with BORG_PASSPHRASE_FD=0)."""
+        result = self._done(self.runner.run(argv, env=env, timeout=timeout, stdin=stdin))
         return result.rc, result.stdout, result.stderr
 
     def chain(self, first, second, first_env, second_env, timeout=None):
@@ -142,7 +143,13 @@ def comment_text(document):
 
 
 class BorgRepo:
-    """One repository, ``location`` a path or ``ssh://user@host[:port]/path``."""
+    """One repository, ``location`` a path or ``ssh://user@host[:port]/path``.
+
+    The passphrase comes from ``passphrase_file`` (``BORG_PASSCOMMAND=cat <file>``) or, where no file holds it (the
+    backup host's retention), from ``passphrase``: written to borg's standard input with ``BORG_PASSPHRASE_FD=0``,
+    never in argv nor in the environment. ``base_dir`` None keeps borg's own (the user's home). ``lock_wait``:
+    seconds a command waits for a lock another borg holds (borg's default is 1).
+    """
 
     def __init__(
         self,
@@ -156,6 +163,8 @@ class BorgRepo:
         compression=DEFAULT_COMPRESSION,
         timeout=None,
         runner=None,
+        passphrase=None,
+        lock_wait=None,
     ):
         if not location:
             raise PecError("the borg repository location is empty: set backup_schedule_offhost_dest")
@@ -169,6 +178,8 @@ class BorgRepo:
         self.compression = compression
         self.timeout = timeout
         self.runner = runner or BorgRunner()
+        self.passphrase = passphrase
+        self.lock_wait = lock_wait
 
     @property
     def over_ssh(self):
@@ -177,9 +188,13 @@ class BorgRepo:
     def env(self):
         """borg's environment: the passphrase file's *path*, non-interactive answers, a fixed base directory."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("BORG_")}
+        if self.passphrase is not None:
+            env["BORG_PASSPHRASE_FD"] = "0"  # noqa: S105 - the descriptor number, not a secret
+        else:
+            env["BORG_PASSCOMMAND"] = "cat " + shlex.quote(self.passphrase_file)
+        if self.base_dir:
+            env["BORG_BASE_DIR"] = self.base_dir
         env.update(
-            BORG_PASSCOMMAND="cat " + shlex.quote(self.passphrase_file),
-            BORG_BASE_DIR=self.base_dir,
             BORG_RELOCATED_REPO_ACCESS_IS_OK="no",
             BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="no",
             BORG_CHECK_I_KNOW_WHAT_I_AM_DOING="NO",
@@ -196,7 +211,10 @@ class BorgRepo:
         return env
 
     def _run(self, what, args, ok_rcs=(0,), timeout=None):
-        rc, out, err = self.runner.run([self.borg, *args], self.env(), timeout=timeout or self.timeout)
+        if self.lock_wait is not None:
+            args = [args[0], "--lock-wait", str(int(self.lock_wait)), *args[1:]]
+        stdin = {} if self.passphrase is None else {"stdin": self.passphrase + "\n"}
+        rc, out, err = self.runner.run([self.borg, *args], self.env(), timeout=timeout or self.timeout, **stdin)
         if rc not in ok_rcs:
             raise BorgError(what, self.location, err, rc)
         return rc, out, err
@@ -215,6 +233,10 @@ class BorgRepo:
         if append_only:
             args.append("--append-only")
         self._run("creating the repository", [*args, self.location])
+
+    def config_set(self, name, value):
+        """``borg config <repo> <name> <value>`` (a local repository's own settings)."""
+        self._run("changing the repository's settings", ["config", self.location, name, str(value)])
 
     def export_key(self, path):
         """The repokey (encrypted by the passphrase) into ``path``, for IT's vault."""
@@ -292,13 +314,15 @@ class BorgRepo:
             raise BorgError("checking", self.location, err, rc)
         return False, last_lines(err, 5) or f"borg check rc={rc}"
 
-    def prune(self, prefix, keep_daily, keep_weekly, keep_monthly):
-        """Retention by archive date for ``prefix*`` (the newest archive is always in keep-daily), then compact."""
+    def prune_archives(self, prefix, keep_daily, keep_weekly, keep_monthly, dry_run=False):
+        """``borg prune`` by archive date for ``prefix*`` (the newest archive is always in keep-daily); no compact.
+        Returns the names pruned (or, with ``dry_run``, that would be)."""
         if int(keep_daily) < 1:
             raise PecError("keep_daily must be at least 1: the newest verified copy is never pruned")
         args = [
             "prune",
             "--list",
+            *(["--dry-run"] if dry_run else []),
             "--glob-archives",
             prefix + "*",
             "--keep-daily",
@@ -310,5 +334,15 @@ class BorgRepo:
             self.location,
         ]
         _rc, _out, err = self._run("pruning", args, ok_rcs=(0, 1))
+        marks = ("Pruning archive", "Would prune:")
+        return [line.split(":", 1)[1].split()[0] for line in err.splitlines() if line.startswith(marks) and ":" in line]
+
+    def compact(self):
+        """``borg compact``: frees the space of what was deleted (in a repository not in append-only mode)."""
         self._run("compacting", ["compact", self.location], ok_rcs=(0, 1))
-        return [line.split(":", 1)[1].split()[0] for line in err.splitlines() if line.startswith("Pruning archive")]
+
+    def prune(self, prefix, keep_daily, keep_weekly, keep_monthly):
+        """Retention by archive date for ``prefix*`` (the newest archive is always in keep-daily), then compact."""
+        pruned = self.prune_archives(prefix, keep_daily, keep_weekly, keep_monthly)
+        self.compact()
+        return pruned

@@ -28,3 +28,5 @@ LOTES_INBOX = LOTES_STATE_DIR + "/entrada"
 LOTES_LEDGER = LOTES_STATE_DIR + "/ledger.json"
 PROFILE_SNAPSHOTS_DIR = STATE_DIR + "/profile-snapshots"
 UPGRADE_KEEP_ASIDE_DIR = BACKUP_DIR + "/upgrade"
+# The UBS's borg base directory (cache and security directory of its repository).
+BORG_BASE_DIR = STATE_DIR + "/borg"

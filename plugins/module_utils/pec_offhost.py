@@ -205,7 +205,7 @@ def pending_offhost(directory, label, last_pushed_path):
 # ------------------------------------------------------------------------- the borg repository (borg_mount, borg_ssh)
 BORG_METHODS = ("borg_mount", "borg_ssh")
 DEFAULT_BORG_STATE = _paths.STATE_DIR + "/borg-repo.json"
-DEFAULT_BORG_BASE = _paths.STATE_DIR + "/borg"
+DEFAULT_BORG_BASE = _paths.BORG_BASE_DIR
 DEFAULT_PASSPHRASE_FILE = _paths.CONFIG_DIR + "/borg.passphrase"
 DEFAULT_BORG_ESCROW = _paths.CONFIG_DIR + "/borg-escrow.json"
 ESCROW_SOURCES = ("inventory", "vault_export")

@@ -53,6 +53,9 @@ CONCERNS = {
     "readiness": {"cadence_hours": 24 * 32},
     "central_profiles": {"cadence_hours": 24 * 32},
     "manual_steps": {"cadence_hours": None},
+    # written on the UBS by backup_schedule from the backup host's retention (borg_retention): never stale, a finding
+    # stays until a run finds the repository whole again
+    "borg_retention": {"cadence_hours": None},
 }
 
 

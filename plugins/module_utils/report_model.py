@@ -25,6 +25,8 @@ from ansible_collections.sesdf.esus.plugins.module_utils.report_states import (
     MISSING,
     OFFHOST_STATES,
     RECORD,
+    RETENTION_HOW,
+    RETENTION_WHY,
     SOAK_STATES,
     STALE,
     UPGRADE_OK,
@@ -75,6 +77,7 @@ CONCERNS = {
 # The column a record's pendency marks.
 RECORD_FIELDS = {
     "backup": "backup",
+    "borg_retention": "copia_externa",
     "migration": "situacao",
     "manual_steps": "situacao",
     "central_profiles": "profiles",
@@ -111,6 +114,7 @@ CONCERN_NT = {
     "readiness": "NT-aptidao-1",
     "central_profiles": "NT-apta-4",
     "backup": "NT-inapta-4",
+    "borg_retention": "NT-inapta-4",
 }
 CAPABILITY_NT = {
     "create_lotes": "NT-inapta-8",
@@ -258,6 +262,7 @@ def _records(pec, state, legacy, today):
     records = {name: classify(name, state.get(name), today) for name in CONCERNS}
     records["backup"] = classify("backup", state.get("backup"), today, data=pec.get("backup_status"))
     records["migration"] = classify("migration", state.get("migration"), today, data=pec.get("migration"))
+    records["borg_retention"] = classify("borg_retention", state.get("borg_retention"), today)
     fallback = {
         "hardening": _hardening_from_report(legacy.get("hardening_report")),
         "upgrade": _upgrade_from_summary(legacy.get("upgrade_summary")),
@@ -470,6 +475,7 @@ def build_row(host, settings, today):
             )
         )
     _backup(row, records["backup"], pend, role, status, max_age, today)
+    _borg_retention(row, records["borg_retention"], pend)
     _states(row, state_raw, records, pend, reachable and bool(pec.get("installed")))
     _production(row, pec, pend)
 
@@ -515,6 +521,39 @@ def _manual_steps(row, record, pend):
                 )
             )
     return by_capability
+
+
+def _borg_retention(row, record, pend):
+    """The backup host's retention (report_states' ``borg_retention``, recorded on the UBS by backup_schedule): when
+    the UBS deleted, replaced or back-dated copies through its append-only key, a critical pendency, whatever the
+    UBS's role (a migrated UBS's last copies count too)."""
+    data = record["data"]
+    row["backup"]["repo_retention"] = _text(data.get("status"))
+    if data.get("critical") is not True:
+        return
+    parts = [f"{x['name']} ({RETENTION_HOW[x['how']]})" for x in _list(data.get("lost"))]
+    parts += [f"{x['name']} (acrescentada {RETENTION_WHY[x['why']]})" for x in _list(data.get("suspicious"))]
+    removed = _int(data.get("objects_removed"), 0) or 0
+    if removed and parts:
+        parts.append(f"mais {removed} objeto(s) de dados removido(s) (os dados dessas cópias ou de outras)")
+    elif removed:
+        parts.append(f"{removed} objeto(s) de dados removido(s) (dados de cópias ainda listadas, ou cópias novas)")
+    txns = ", ".join(str(t["id"]) for t in _list(data.get("transactions"))) or "?"
+    back = ", ".join(_list(data.get("recoverable")))
+    back = f", o que traz de volta {back}" if back else ""
+    pend.append(
+        _pendency(
+            "copias_apagadas",
+            "critica",
+            "CRÍTICO: o servidor da UBS mexeu nas cópias do repositório externo pelo seu acesso só de acréscimo: "
+            f"{'; '.join(parts) or 'cópias alteradas'} (transação(ões) {txns}). A retenção no servidor de backup "
+            "parou (nada podado nem compactado): as cópias ainda podem ser recuperadas revertendo o repositório para "
+            f"a transação {_text(data.get('rollback_to'), '?')}{back}. Tratar o servidor da UBS como comprometido e "
+            "seguir docs/pt-BR/backup.md, «Cópias apagadas pelo servidor da UBS»",
+            "copia_externa",
+            BACKUP_NT,
+        )
+    )
 
 
 def _backup(row, record, pend, role, status, max_age, today):

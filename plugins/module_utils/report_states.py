@@ -353,6 +353,10 @@ OFFHOST_STATES = {
     "stale": "atrasada",
     "disabled": "desativada",
 }
+# the backup host's retention of a UBS's borg repository (borg_retention, recorded on the UBS by backup_schedule)
+RETENTION_STATUSES = {"ok": "nada alterado pela UBS", "critical": "cópias alteradas pela UBS"}
+RETENTION_HOW = {"deleted": "apagada", "replaced": "substituída", "unlisted": "retirada da lista"}
+RETENTION_WHY = {"future": "com data no futuro", "backdated": "com data anterior à da cópia mais nova"}
 
 _UPGRADE_ENTRY = obj(
     version=text(),
@@ -398,6 +402,21 @@ CONCERNS = {
         restore_drill=obj(result=text(), finished_at=when(), hashes_compared=flag()),
     ),
     "migration": Concern("migração", "a migração (playbooks/migrate.yml)", migrated=flag(), date=when()),
+    # the archives' own dates are text here: a future-dated archive is the finding, not a record in the future
+    "borg_retention": Concern(
+        "conferência das cópias no servidor de backup",
+        "o backup_schedule (a retenção no servidor de backup)",
+        status=one_of(RETENTION_STATUSES, required=True),
+        critical=flag(required=True),
+        repository=text(),
+        lost=list_of(obj(name=text(True), how=one_of(RETENTION_HOW, required=True), transaction=count())),
+        suspicious=list_of(obj(name=text(True), why=one_of(RETENTION_WHY, required=True), transaction=count())),
+        objects_removed=count(),
+        transactions=list_of(obj(id=count(True), time=text())),
+        rollback_to=number(),
+        recoverable=list_of(text(True)),
+        last_transaction=number(),
+    ),
     "hardening": Concern(
         "segurança (hardening)",
         "o hardening (playbooks/harden.yml ou o site.yml)",

@@ -9,7 +9,8 @@ module: pec_state
 short_description: Record a result a manager needs on the UBS server
 version_added: 0.2.0
 description:
-  - Writes one concern's result (hardening, maintenance, profiles, lotes, upgrade, readiness, ...) as
+  - Writes one concern's result (hardening, maintenance, profiles, lotes, upgrade, readiness, the backup host's
+    borg retention, ...) as
     C(<facts_dir>/sesdf_esus_<concern>.fact), root-only, atomically, with the date it was produced, so that
     M(sesdf.esus.pec_info) reads every concern from one place and a report never depends on what else ran in the
     same play.
@@ -35,7 +36,7 @@ options:
       - What the result is about; the file name is derived from it.
     type: str
     required: true
-    choices: [cnes, hardening, maintenance, profiles, central_profiles, lotes, upgrade, readiness]
+    choices: [cnes, hardening, maintenance, profiles, central_profiles, lotes, upgrade, readiness, borg_retention]
   data:
     description:
       - The result, as a JSON-serializable dictionary. Put in it only what the report needs; the file is
@@ -97,7 +98,17 @@ from ansible_collections.sesdf.esus.plugins.module_utils._paths import FACTS_DIR
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_state import state_path, write_state
 
-WRITABLE = ["cnes", "hardening", "maintenance", "profiles", "central_profiles", "lotes", "upgrade", "readiness"]
+WRITABLE = [
+    "cnes",
+    "hardening",
+    "maintenance",
+    "profiles",
+    "central_profiles",
+    "lotes",
+    "upgrade",
+    "readiness",
+    "borg_retention",
+]
 
 
 def main():

@@ -177,3 +177,30 @@ def test_the_role_refuses_a_borg_repository_without_escrow_and_changes_nothing(h
     assert "backup_schedule_borg_export_dir" in out and "backup_schedule_borg_passphrase" in out
     assert sh(host, f"cat {PASSFILE}").strip() == secret and secret not in out
     assert sh(host, "cat /etc/sesdf-esus/borg-escrow.json") == escrow
+
+
+RETENTION_FACT = "/etc/ansible/facts.d/sesdf_esus_borg_retention.fact"
+
+
+@pytest.mark.nt("NT-inapta-4")
+def test_an_archive_the_ubs_key_deletes_stops_the_retention_until_the_loss_is_accepted(host, pruned):
+    """The UBS's own key marks an archive deleted (append-only); the role run again warns CRITICAL, prunes and
+    compacts nothing (every segment file stays), and the UBS's state for the report names the archive; accepting
+    the transaction the state gives clears it (the compaction then makes the loss permanent)."""
+    _before, after, *_rest = pruned
+    victim = min(after, key=lambda a: a["time"])["name"]
+    assert sh(host, f"{BORG_ENV} borg delete {REPO}::{victim} 2>&1; echo rc=$?").endswith("rc=0")
+    segments = sh(BKP, f"find {REPO_PATH}/data -type f | sort")
+    proc = role_run()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "CRITICAL: the UBS changed what its repository" in out and victim in out, out[-4000:]
+    assert sh(BKP, f"find {REPO_PATH}/data -type f | sort") == segments, "nothing compacted"
+    state = json.loads(sh(host, f"cat {RETENTION_FACT}"))["data"]
+    assert state["critical"] is True and state["lost"][0]["name"] == victim and state["lost"][0]["how"] == "deleted"
+    assert sh(host, f"cat {PASSFILE}").strip() not in out
+    accept = state["last_transaction"]
+    proc = role_run("-e", json.dumps({"backup_schedule_borg_retention_accept_transaction": accept}))
+    assert proc.returncode == 0 and "CRITICAL" not in proc.stdout, proc.stdout[-4000:]
+    state = json.loads(sh(host, f"cat {RETENTION_FACT}"))["data"]
+    assert state == {"status": "ok", "critical": False, "repository": REPO_PATH}

@@ -18,6 +18,7 @@ PLATFORM = "sesdf.esus.attributes.platform"
 
 # module: (check_mode support, diff_mode support). A change of a claim changes this table, on purpose.
 CLAIMS = {
+    "borg_retention": ("full", "none"),
     "cnes_xml": ("full", "none"),
     "host_inventory": ("full", "none"),
     "html_pdf": ("full", "none"),

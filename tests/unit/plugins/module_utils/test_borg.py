@@ -12,7 +12,7 @@ import shutil
 import pytest
 from backup_helpers import CANARY, params
 
-from ansible_collections.sesdf.esus.plugins.module_utils import _borg, pec_drill
+from ansible_collections.sesdf.esus.plugins.module_utils import _borg, pec_drill, report_model
 from ansible_collections.sesdf.esus.plugins.module_utils import pec_backup as pb
 from ansible_collections.sesdf.esus.plugins.module_utils import pec_offhost as poff
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
@@ -330,6 +330,28 @@ def test_without_escrow_no_repository_is_made_the_status_says_so_and_the_local_b
         "key_in_vault_export": False,
     }
     assert len(off["sent"]) == 2
+
+
+@pytest.mark.skipif(not HAVE_BORG, reason="borg not installed on this machine")
+@pytest.mark.parametrize("group", ["ubs_inaptas", "ubs_aptas"])
+def test_a_borg_ubs_whose_job_ran_without_escrow_is_a_high_pendency_of_the_report(source, tmp_path, group):
+    """The status the job wrote without an escrow record (no repository made), as pec_info returns it to the report:
+    the UBS's row has the high escrow pendency saying what to set; once escrowed, it is gone."""
+    p = borg_params(source, tmp_path, borg_escrow_path=str(tmp_path / "no-escrow.json"))
+    (tmp_path / "share").mkdir()
+    assert pb.backup_run(p, now=day(0))[1] is None
+
+    def row():
+        pec = {"role": "local_server", "installed": True, "backup_status": status_of(p)}
+        host = {"host": "ubs", "groups": ["ubs", group], "pec": pec}
+        return report_model.build([host], {}, day(0).date())["rows"][0]
+
+    (pend,) = [x for x in row()["pendencias"] if x["code"] == "custodia_chave"]
+    assert pend["severity"] == "alta" and pend["due"] and "sem custódia (escrow)" in pend["msg"]
+    assert "backup_schedule_borg_export_dir" in pend["msg"] and "backup_schedule_borg_passphrase" in pend["msg"]
+    p["borg_escrow_path"] = escrow_record(tmp_path, p["borg_passphrase_file"], ["inventory"])
+    assert pb.backup_run(p, now=day(1))[1] is None
+    assert "custodia_chave" not in [x["code"] for x in row()["pendencias"]]
 
 
 def test_row_counts_of_the_manifest_leave_out_tables_modified_during_the_dump():

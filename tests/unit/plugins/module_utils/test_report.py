@@ -279,6 +279,62 @@ def test_an_escrowed_borg_key_or_a_copy_without_borg_is_no_escrow_pendency():
     assert "custodia_chave" not in codes(row) and row["backup"]["offhost_escrow"] is None
 
 
+@pytest.mark.parametrize("role", ["local_server", "consultation"])
+def test_copies_the_ubs_deleted_in_its_repository_are_a_critical_pendency_naming_them_and_the_rollback(role):
+    pec = healthy_pec()
+    pec["role"] = role
+    pec["state"]["borg_retention"] = {
+        "present": True,
+        "produced_at": "2026-11-30T10:00:00Z",
+        "data": {
+            "status": "critical",
+            "critical": True,
+            "repository": "/srv/borg/ubs-0010001",
+            "lost": [{"name": "esus-0010001-diario-20261101T023000Z", "how": "deleted", "transaction": 88}],
+            "suspicious": [
+                {"name": "esus-0010001-diario-20261031T235900Z", "why": "backdated", "transaction": 84},
+                {"name": "esus-0010001-diario-20990101T023000Z", "why": "future", "start": "2099-01-01T02:30:00Z"},
+            ],
+            "objects_removed": 2,
+            "transactions": [{"id": 84, "time": "2026-11-29T03:10:00Z"}, {"id": 88, "time": "2026-11-29T03:11:00Z"}],
+            "rollback_to": 80,
+            "recoverable": ["esus-0010001-diario-20261101T023000Z", "esus-0010001-diario-20261128T023000Z"],
+            "last_transaction": 92,
+        },
+    }
+    row = row_of(pec=pec, group="ubs_inaptas")
+    (pend,) = [p for p in row["pendencias"] if p["code"] == "copias_apagadas"]
+    assert pend["severity"] == "critica" and pend["due"] and pend["field"] == "copia_externa"
+    assert pend["nt"] == "NT-inapta-4" and row["backup"]["repo_retention"] == "critical"
+    assert "esus-0010001-diario-20261101T023000Z (apagada)" in pend["msg"]
+    assert "esus-0010001-diario-20261031T235900Z (acrescentada com data anterior" in pend["msg"]
+    assert "esus-0010001-diario-20990101T023000Z (acrescentada com data no futuro)" in pend["msg"], (
+        "a future-dated archive is the finding, not a record dated in the future"
+    )
+    assert "mais 2 objeto(s) de dados removido(s)" in pend["msg"] and "transação(ões) 84, 88" in pend["msg"]
+    back = "revertendo o repositório para a transação 80, o que traz de volta esus-0010001-diario-20261101T023000Z, "
+    assert back in pend["msg"]
+    assert "Cópias apagadas pelo servidor da UBS" in pend["msg"]
+
+
+def test_a_retention_record_the_collection_did_not_write_is_shown_as_such_not_read():
+    pec = healthy_pec()
+    pec["state"]["borg_retention"] = {"present": True, "data": {"status": "critical", "critical": "sim"}}
+    row = row_of(pec=pec, group="ubs_inaptas")
+    assert "copias_apagadas" not in codes(row)
+    (pend,) = [p for p in row["pendencias"] if p["code"] == "estado_tipo_errado"]
+    assert pend["field"] == "copia_externa" and "critical" in pend["msg"]
+
+
+def test_a_retention_that_found_nothing_or_never_ran_is_no_pendency():
+    pec = healthy_pec()
+    pec["state"]["borg_retention"] = {"present": True, "data": {"status": "ok", "critical": False}}
+    row = row_of(pec=pec, group="ubs_inaptas")
+    assert "copias_apagadas" not in codes(row) and row["backup"]["repo_retention"] == "ok"
+    row = row_of(pec=healthy_pec(), group="ubs_inaptas")
+    assert "copias_apagadas" not in codes(row) and row["backup"]["repo_retention"] == ""
+
+
 def test_a_flow_that_failed_in_this_run_is_critical():
     row = row_of(failure={"flow": "local", "msg": "backup_schedule_offhost_dest não definido"})
     (pend,) = [p for p in row["pendencias"] if p["code"] == "fluxo_falhou"]
