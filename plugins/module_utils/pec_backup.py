@@ -317,8 +317,9 @@ def publish(plan, result, tmp, hashes=None):
         # what pec_info's re-check compares without reading the archive (the rename keeps the mtime)
         "mtime_ns": os.stat(tmp).st_mtime_ns,
     }
-    if result.get("pec_version"):
-        manifest["pec_version"] = result["pec_version"]
+    for key in ("pec_version", "db_timezone"):
+        if result.get(key):
+            manifest[key] = result[key]
     if "row_counts" in result:
         manifest["row_counts"] = result["row_counts"]
         manifest["changed_during_dump"] = result["changed_during_dump"]
@@ -347,6 +348,7 @@ def dump_verify_publish(params, plan, result, t0):
             with PgClient(plan["bin_dir"], plan["conn"], timeout=int(params.get("db_timeout") or 600)) as client:
                 client.scalar("SELECT 1")  # clear message for a stopped database or wrong password
                 result["pec_version"] = pec_version(client)
+                result["db_timezone"] = client.scalar("SHOW TimeZone")
                 counts_before = row_counts(client) if plan["verify_level"] == "restore" else None
                 mods_before = modifications(client) if params.get("manifest_row_counts") else None
                 _dump_to(client, tmp, plan)

@@ -359,6 +359,7 @@ def borg_comment(backup):
         "row_counts": manifest.get("row_counts"),
         "changed_during_dump": manifest.get("changed_during_dump") or [],
         "pec_version": manifest.get("pec_version"),
+        "db_timezone": manifest.get("db_timezone"),
     }
     hashes = manifest.get("row_hashes")
     if hashes is not None:

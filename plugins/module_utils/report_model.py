@@ -85,6 +85,7 @@ CAPABILITY_NAMES = {
     "change_profiles": "trocar perfis para visualização",
     "transmission_off": "desligar a transmissão automática",
     "cnes_profile_reset_off": "impedir que a importação do CNES redefina perfis",
+    "installation_link": "apontar o link da instalação para o servidor reconstruído",
 }
 # The settings a consultation server's checks read in the PEC: where the PEC refuses the capability they cannot be
 # observed, so they are "não verificável" (never a pass).
@@ -118,6 +119,7 @@ CAPABILITY_NT = {
     "change_profiles": "NT-apta-3",
     "transmission_off": "NT-apta-1",
     "cnes_profile_reset_off": "NT-apta-3",
+    "installation_link": "NT-inapta-4",
 }
 BACKUP_NT = "NT-inapta-4"
 CDS_NT = "NT-cds-1"
@@ -495,8 +497,12 @@ def _manual_steps(row, record, pend):
                     "passo_manual",
                     "alta",
                     f"passo manual pendente no PEC ({entry['id']}, pedido em {day_text(entry['solicitado_em']) or '?'})"
-                    f": {entry['descricao'] or '?'}; na tela do PEC: {entry['caminho'] or '?'}. Feito isso, rodar a "
-                    f"migração de novo informando quem fez em decommission_manual_confirmed",
+                    f": {entry['descricao'] or '?'}; na tela do PEC: {entry['caminho'] or '?'}. Feito isso, "
+                    + (
+                        f"informar quem fez em {_text(step.get('confirmar'))}"
+                        if step.get("confirmar")
+                        else "rodar a migração de novo informando quem fez em decommission_manual_confirmed"
+                    ),
                     "situacao",
                     CAPABILITY_NT.get(_text(step.get("capability")), ""),
                 )
