@@ -53,6 +53,8 @@ CONCERNS = {
     "readiness": {"cadence_hours": 24 * 32},
     "central_profiles": {"cadence_hours": 24 * 32},
     "manual_steps": {"cadence_hours": None},
+    # the rebuilds of this server (sesdf.esus.rebuild): its steps and its history, never stale
+    "rebuild": {"cadence_hours": None},
 }
 
 

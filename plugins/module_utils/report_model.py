@@ -402,6 +402,7 @@ def build_row(host, settings, today):
         pend.append(_pendency(_text(problem.get("code"), "pec"), "alta", _text(problem.get("msg")), "situacao"))
     database = _dict(pec.get("database"))
     steps = _manual_steps(row, records["manual_steps"], pend)
+    row["rebuilds"] = _rebuilds(state_raw)
     if database.get("reachable"):
         for cap_name, cap in sorted(_dict(pec.get("capabilities")).items()):
             cap = _dict(cap)
@@ -468,6 +469,24 @@ def build_row(host, settings, today):
     row["due"] = any(p["due"] for p in pend)
     row["red_fields"] = sorted({p["field"] for p in pend if p["due"]})
     return row
+
+
+def _rebuilds(state_raw):
+    """The rebuilds of this server (sesdf.esus.rebuild's record), newest first: when, from which backup, the server it
+    replaced. Read as text only: a record that cannot be read shows nothing here."""
+    data = _dict(_dict(_dict(state_raw).get("rebuild")).get("data"))
+    out = []
+    for entry in _list(data.get("rebuilds")):
+        entry = _dict(entry)
+        out.append(
+            {
+                "at": iso_day(entry.get("at")),
+                "backup_day": iso_day(entry.get("backup_created_at")),
+                "archive": _text(entry.get("archive")),
+                "old_host": _text(entry.get("old_host")),
+            }
+        )
+    return out
 
 
 def _manual_steps(row, record, pend):

@@ -434,3 +434,43 @@ def test_a_backup_chosen_by_date_falls_back_to_older_ones_only():
     assert rb.candidates(names, prefix, "diario", "2026-01-02") == [names[1], names[0]]
     with pytest.raises(PecError, match="AAAA-MM-DD"):
         rb.candidates(names, prefix, "diario", "02/01/2026")
+
+
+def test_the_report_shows_the_rebuilt_server_with_its_history_and_the_link_step_to_do():
+    from report_fixtures import TODAY, healthy_pec, host
+
+    from ansible_collections.sesdf.esus.plugins.module_utils import report_html, report_model
+
+    pec = healthy_pec("5.5.28")
+    steps, _now, _ignored = manual_steps.update(
+        {}, refused=["installation_link"], now=datetime.datetime(2026, 11, 30, 20, tzinfo=datetime.UTC)
+    )
+    pec["state"]["manual_steps"] = {"present": True, "produced_at": "2026-11-30T20:00:00Z", "data": {"steps": steps}}
+    record = rb.next_record(
+        rb.next_record(
+            {},
+            step="fetch",
+            step_data={"archive": f"esus-{CNES}-diario-20261129T023000Z", "created_at": "2026-11-29T02:30:00Z"},
+        ),
+        step="state",
+        step_data={"old_host": "ubs-perdida"},
+    )
+    record = rb.next_record(
+        record, finish={"host": "ubs-nova"}, now=datetime.datetime(2026, 11, 30, 21, tzinfo=datetime.UTC)
+    )
+    pec["state"]["rebuild"] = {"present": True, "produced_at": "2026-11-30T21:00:00Z", "data": record}
+    model = report_model.build([host("ubs-nova", group="ubs_inaptas", pec=pec, cnes=CNES)], today=TODAY)
+    row = model["rows"][0]
+    assert row["rebuilds"] == [
+        {
+            "at": "2026-11-30",
+            "backup_day": "2026-11-29",
+            "archive": f"esus-{CNES}-diario-20261129T023000Z",
+            "old_host": "ubs-perdida",
+        }
+    ]
+    pending = [p for p in row["pendencias"] if p["code"] == "passo_manual"]
+    assert pending and pending[0]["nt"] == "NT-inapta-4" and "rebuild_manual_confirmed" in pending[0]["msg"]
+    assert "Link da instalação" in pending[0]["msg"] and "migração" not in pending[0]["msg"]
+    page = report_html.region_page(model, model["regions"][0])
+    assert "Servidor reconstruído em 30/11/2026 a partir do backup de 29/11/2026" in page and "ubs-perdida" in page
