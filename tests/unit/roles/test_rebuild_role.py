@@ -154,3 +154,53 @@ def test_the_argument_spec_is_the_roles_defaults():
     options = _load("roles", "rebuild", "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
     assert sorted(options) == sorted(defaults)
     assert {k: v for k, v in defaults.items() if options[k].get("default") != v} == {}
+
+
+def listing(tmp_path, rc, stdout="", stderr="", cnes="0040004"):
+    """The role's reading of what the backup host listed (tasks/repository.yml, its set_fact tasks on localhost)."""
+    tasks = [t for t in _load("roles", "rebuild", "tasks", "repository.yml") if "ansible.builtin.set_fact" in t]
+    out = tmp_path / "listing.json"
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars": {
+                "__rebuild_list": {"rc": rc, "stdout": stdout, "stderr": stderr},
+                "__rebuild_info": {"skipped": True},
+                "__rebuild_cnes": cnes,
+                "rebuild_label": "diario",
+                "rebuild_location": "ssh://borg@bkp/srv/borg/ubs-0040004",
+            },
+            "tasks": [
+                *tasks,
+                {
+                    "ansible.builtin.copy": {
+                        "dest": str(out),
+                        "content": "{{ {'listed': __rebuild_listed, 'problem': __rebuild_repository_problem}"
+                        " | to_json }}",
+                        "mode": "0600",
+                    }
+                },
+            ],
+        }
+    ]
+    (tmp_path / "play").mkdir(exist_ok=True)
+    (tmp_path / "play" / "listing.yml").write_text(yaml.safe_dump(play))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local"]
+    proc = subprocess.run([*cmd, str(tmp_path / "play" / "listing.yml")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(out.read_text())
+
+
+def test_the_backup_hosts_listing_names_the_newest_backup_a_wrong_passphrase_or_another_ubs(tmp_path):
+    names = ["esus-0040004-diario-20270101T023000Z", "esus-0040004-diario-20270102T023000Z"]
+    ok = listing(tmp_path, 0, json.dumps({"archives": [{"name": n} for n in names]}))
+    assert ok == {"listed": names[1] + " (a mais nova de 2 cópias desta UBS)", "problem": ""}
+    wrong = listing(tmp_path, 2, stderr="passphrase supplied in BORG_PASSPHRASE_FD is incorrect.")
+    assert wrong["problem"].startswith("a senha informada não abre o repositório ssh://borg@bkp/srv/borg/ubs-0040004")
+    other = listing(tmp_path, 0, json.dumps({"archives": [{"name": "esus-0050005-diario-20270101T023000Z"}]}))
+    assert "não tem nenhuma cópia desta UBS (esus-0040004-diario-*)" in other["problem"]
+    assert "outra UBS (esus-0050005-diario-20270101T023000Z)" in other["problem"]
+    mixed = listing(tmp_path, 0, json.dumps({"archives": [{"name": names[0]}, {"name": "esus-0050005-diario-x"}]}))
+    assert "mistura cópias desta UBS" in mixed["problem"]
