@@ -251,15 +251,19 @@ def extract_tar(stream, work_dir):
 def extract_file(path, zstd, work_dir):
     """Extract a ``*.estado.tar.zst`` file (:func:`snapshot`) into ``work_dir``. Returns the tree's path."""
     proc = PIPELINE.spawn([zstd, "-dc", "-q", path], stdout=PIPE, stderr=PIPE)
+    tree, broken = None, None
     try:
         tree = extract_tar(proc.stdout, work_dir)
+    except (tarfile.TarError, OSError) as exc:
+        broken = str(exc) or type(exc).__name__
     finally:
         proc.stdout.close()
+        proc.kill()
         rc = proc.wait()
         said = proc.stderr.read().decode(errors="replace").strip()
         proc.stderr.close()
-    if rc != 0:
-        raise PecError(f"zstd could not read the state copy {path} ({said or 'rc=' + str(rc)})")
+    if broken or rc not in (0, -9):  # -9: killed after the tar's end (its trailing blocks left unread)
+        raise PecError(f"the state copy {path} could not be read ({said or broken or 'zstd rc=' + str(rc)})")
     return tree
 
 

@@ -392,8 +392,18 @@ def send_one(repo, zstd, backup, params):
         )
     work = tempfile.mkdtemp(prefix=".sesdf-esus-estado-", dir=params["dest_dir"])
     try:
-        tree = collection_state.extract_file(state, zstd, work)
-        manifest, _backup_manifest = collection_state.read_tree(tree)
+        try:
+            tree = collection_state.extract_file(state, zstd, work)
+            manifest, _backup_manifest = collection_state.read_tree(tree)
+        except PecError as exc:
+            # the day's dump matters more than its state: it goes without it, and the archive says why
+            comment["state_error"] = exc.msg
+            return repo.create_from(
+                [zstd, "-dc", "-q", backup["path"]],
+                backup["name"],
+                backup["created_at"].strftime("%Y-%m-%dT%H:%M:%S"),
+                comment,
+            )
         comment["state"] = {"tree": collection_state.TREE, "files": len(manifest.get("files") or [])}
         return repo.create_from(
             [zstd, "-dc", "-q", backup["path"]],

@@ -297,3 +297,26 @@ def test_borg_create_and_the_drill_read_the_dump_alone(tmp_path):
     (create, cwd), (extract, _) = runner.calls
     assert create[-2:] == ["-", cs.TREE] and cwd == "/w"
     assert extract[-1] == _borg.STDIN_NAME
+
+
+@pytest.mark.skipif(not HAVE_BORG, reason="borg not installed on this machine")
+def test_a_damaged_state_copy_never_holds_back_the_days_dump(source, tmp_path, monkeypatch):
+    p = borg_params(source, tmp_path, state_copy=True, **server_state(tmp_path))
+    (tmp_path / "share").mkdir()
+    real = cs.snapshot
+
+    def damaged(*args, **kwargs):
+        made = real(*args, **kwargs)
+        with open(made["path"], "r+b") as handle:
+            handle.seek(20)
+            handle.write(b"\0" * 64)
+        return made
+
+    monkeypatch.setattr(cs, "snapshot", damaged)
+    result, error = pb.backup_run(p, now=day(0))
+    assert error is None and result["offhost"]["state"] == "ok", result["offhost"]
+    repo = poff.borg_repo(p)
+    name = repo.archives("esus-0020002-")[-1]["name"]
+    comment = json.loads(repo.archive_info(name)["comment"])
+    assert "state" not in comment and "could not be read" in comment["state_error"]
+    assert status_of(p)["restore_drill"]["result"] == "ok", "the dump itself went whole"
