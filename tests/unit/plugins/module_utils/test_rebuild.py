@@ -474,3 +474,46 @@ def test_the_report_shows_the_rebuilt_server_with_its_history_and_the_link_step_
     assert "Link da instalação" in pending[0]["msg"] and "migração" not in pending[0]["msg"]
     page = report_html.region_page(model, model["regions"][0])
     assert "Servidor reconstruído em 30/11/2026 a partir do backup de 29/11/2026" in page and "ubs-perdida" in page
+
+
+@pytest.mark.skipif(shutil.which("age") is None, reason="age not installed on this machine")
+def test_from_a_share_of_age_encrypted_copies_a_damaged_newest_is_passed_over_and_the_previous_proved(
+    pg_server, old_db, tmp_path
+):
+    keys = subprocess.run(["age-keygen"], capture_output=True, text=True, check=True).stdout
+    identity = tmp_path / "ti.key"
+    identity.write_text(keys)
+    recipient = next(line.split(": ")[1] for line in keys.splitlines() if "public key" in line)
+    share = tmp_path / "ti-share"
+    share.mkdir()
+    p = daily_job(
+        old_db,
+        tmp_path,
+        offhost_method="mount",
+        offhost_dest=str(share),
+        offhost_encrypt_recipient=recipient,
+    )
+    for n in range(2):
+        if n:
+            add_day(old_db, n)
+        result, error = pb.backup_run(p, now=day(n))
+        assert error is None and result["offhost"]["state"] == "ok", result["offhost"]
+    expected = fingerprint(pg_server, OLD)
+    newest = share / "esusantigo_diario_20260102T023000Z.pgdump.zst.age"
+    with open(newest, "r+b") as handle:  # the share's copy damaged after it arrived
+        handle.seek(200)
+        handle.write(b"\0" * 32)
+    new = new_server(tmp_path, share_dir=str(share), age_identity=str(identity))
+    got = rb.fetch_share(new)
+    assert got["archive"] == "esusantigo_diario_20260101T023000Z" and got["proof_source"] == "manifest"
+    assert [s["archive"] for s in got["skipped"]] == ["esusantigo_diario_20260102T023000Z"]
+    assert "is damaged" in got["skipped"][0]["error"] and got["pec_version"] == "5.5.28"
+    assert json.loads(open(os.path.join(got["tree"], p["state_dir"].lstrip("/"), "lotes", "ledger.json")).read()) == (
+        LEDGER
+    )
+    fresh_install_db(pg_server)
+    conn = conn_of(pg_server, NEW)
+    with PgClient(pg_server["bin_dir"], conn) as client:
+        done = rb.restore_and_prove(new, client, conn, got)
+    assert done["proof"]["hash_mismatches"] == [] and done["proof"]["hash_tables"] == 5
+    assert fingerprint(pg_server, NEW) != expected, "the day before the damaged one: one day of rows fewer"
