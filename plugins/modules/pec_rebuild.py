@@ -360,7 +360,13 @@ def fetch(module):
 
 def install(module):
     from ansible_collections.sesdf.esus.plugins.module_utils import pec_upgrade_gates as gates_mod
-    from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import HostRunner, run_installer, tail
+    from ansible_collections.sesdf.esus.plugins.module_utils.pec_upgrade import (
+        HostRunner,
+        adapt_flags,
+        run_installer,
+        supported_flags,
+        tail,
+    )
 
     p = module.params
     fetched = _fetched(p)
@@ -385,8 +391,12 @@ def install(module):
     result = {"installer": {"path": jar["path"], "sha256": jar["sha256"]}, "java": gate["path"], "before": before}
     if module.check_mode:
         return {"changed": True, "install": result, "msg": f"would install PEC {version} with {jar['path']}"}
+    flags, dropped = adapt_flags(p["installer_flags"], supported_flags(gate["path"], jar["path"]))
+    if dropped:
+        module.warn(f"the installer's -help does not list {', '.join(dropped)}: not passed")
+    result["installer_flags"] = flags
     rc, output, _cmd = run_installer(
-        gate["path"], jar["path"], p["installer_flags"], os.path.dirname(jar["path"]), p["installer_timeout"]
+        gate["path"], jar["path"], flags, os.path.dirname(jar["path"]), p["installer_timeout"]
     )
     secrets = PecInstall(p).secret_values()
     lines = tail(output, 20)
