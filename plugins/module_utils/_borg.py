@@ -115,12 +115,13 @@ class BorgRunner:
         result = self._done(self.runner.run(argv, env=env, timeout=timeout, stdin=stdin))
         return result.rc, result.stdout, result.stderr
 
-    def chain(self, first, second, first_env, second_env, timeout=None):
+    def chain(self, first, second, first_env, second_env, timeout=None, cwd=None):
         """``first | second`` -> (first rc, second rc, second's stdout, stderr of both); ``first`` is waited for
-        after ``second`` ends (borg ends its session after the last byte), killed only when it does not end."""
+        after ``second`` ends (borg ends its session after the last byte), killed only when it does not end.
+        ``cwd``: the working directory of ``second`` (borg create stores relative paths from there)."""
         src = self.runner.spawn(first, env=first_env, stdin=DEVNULL, stdout=PIPE, stderr=PIPE)
         try:
-            proc = self.runner.run(second, env=second_env, stdin=src.stdout, timeout=timeout)
+            proc = self.runner.run(second, env=second_env, stdin=src.stdout, timeout=timeout, cwd=cwd)
         finally:
             src.stdout.close()  # a second that stopped reading ends the first with SIGPIPE
             first_rc = self.runner.stop(src, grace=300)
@@ -129,8 +130,8 @@ class BorgRunner:
         self._done(proc)
         return first_rc, proc.rc, proc.stdout, proc.stderr + first_err
 
-    def pipe(self, producer, argv, env, timeout=None):
-        return self.chain(producer, argv, None, env, timeout=timeout)
+    def pipe(self, producer, argv, env, timeout=None, cwd=None):
+        return self.chain(producer, argv, None, env, timeout=timeout, cwd=cwd)
 
     def extract_to(self, argv, env, consumer, consumer_env, timeout=None):
         rc, consumer_rc, _out, err = self.chain(argv, consumer, env, consumer_env, timeout=timeout)
@@ -255,8 +256,9 @@ class BorgRepo:
         _rc, out, _err = self._run("reading an archive", ["info", "--json", self.archive(name)])
         return json.loads(out)["archives"][0]
 
-    def create_from(self, producer, name, timestamp, comment):
-        """``producer | borg create ... REPO::name -``: the producer's stdout is stored as STDIN_NAME.
+    def create_from(self, producer, name, timestamp, comment, paths=(), cwd=None):
+        """``producer | borg create ... REPO::name - [paths]``: the producer's stdout is stored as STDIN_NAME, then
+        ``paths`` (relative to ``cwd``: the collection's state tree beside the dump, in the same archive).
 
         rc 1 (warnings) counts as success; a producer failure fails it (and the checkpoint is left for borg)."""
         args = [
@@ -277,8 +279,10 @@ class BorgRepo:
             "--json",
             self.archive(name),
             "-",
+            *paths,
         ]
-        prod_rc, rc, out, err = self.runner.pipe(producer, args, self.env(), timeout=self.timeout)
+        where = {"cwd": cwd} if cwd else {}
+        prod_rc, rc, out, err = self.runner.pipe(producer, args, self.env(), timeout=self.timeout, **where)
         if rc not in (0, 1):
             raise BorgError(f"sending {name}", self.location, err, rc)
         if prod_rc != 0:
@@ -298,9 +302,15 @@ class BorgRepo:
         }
 
     def extract_to(self, name, consumer, consumer_env):
-        """``borg extract --stdout REPO::name | consumer`` -> (borg rc, consumer rc, stderr)."""
-        argv = [self.borg, "extract", "--stdout", self.archive(name)]
+        """``borg extract --stdout REPO::name esus.pgdump | consumer`` -> (borg rc, consumer rc, stderr): the dump
+        only (an archive may hold the collection's state tree beside it)."""
+        argv = [self.borg, "extract", "--stdout", self.archive(name), STDIN_NAME]
         return self.runner.extract_to(argv, self.env(), consumer, consumer_env, timeout=self.timeout)
+
+    def export_tar(self, name, path, paths=()):
+        """``borg export-tar REPO::name PATH [paths]``: members of an archive into a tar file (what the rebuild reads
+        the state tree from). Raises BorgError; a path absent from the archive is not an error (the tar is empty)."""
+        self._run("reading an archive", ["export-tar", self.archive(name), path, *paths], ok_rcs=(0, 1))
 
     def check(self, verify_data=True):
         """``borg check [--verify-data]``: (ok, message). A damaged repository is a result, not an exception; a

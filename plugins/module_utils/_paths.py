@@ -22,6 +22,7 @@ BACKUP_DIR = "/var/backups/esus"
 # Files and directories more than one module or program names.
 BACKUP_FACT = FACTS_DIR + "/sesdf_esus_backup.fact"
 BACKUP_CHECK_CACHE = STATE_DIR + "/backup-check.json"
+REBUILD_WORK_DIR = BACKUP_DIR + "/reconstrucao"
 APP_STOP_MARKER = STATE_DIR + "/app-stopped.json"
 LOTES_STATE_DIR = STATE_DIR + "/lotes"
 LOTES_INBOX = LOTES_STATE_DIR + "/entrada"

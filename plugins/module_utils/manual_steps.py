@@ -29,7 +29,7 @@ import re
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import read_json
 from ansible_collections.sesdf.esus.plugins.module_utils._timeutil import iso, parse_ts, utcnow
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import CAPABILITIES
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_compat import CAPABILITIES, FLOW_CAPABILITIES
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_state import state_path, write_state
 
 CONCERN = "manual_steps"
@@ -55,6 +55,15 @@ STEPS = {
         "capability": "cnes_profile_reset_off",
         "descricao": "impedir que a importação do CNES redefina os perfis",
     },
+    # the rebuild of a lost server (docs/rebuild.md): the restored base keeps the old server's address
+    "NT-inapta-link": {
+        "capability": "installation_link",
+        "descricao": (
+            "apontar o Link da instalação do PEC para o novo servidor (a base restaurada guarda o endereço do servidor "
+            "perdido)"
+        ),
+        "confirmar": "rebuild_manual_confirmed (playbooks/rebuild.yml)",
+    },
 }
 BY_CAPABILITY = {spec["capability"]: step_id for step_id, spec in STEPS.items()}
 
@@ -73,7 +82,8 @@ def step_id(capability):
 
 
 def default_path(step):
-    return CAPABILITIES[STEPS[step]["capability"]]["manual"]
+    capability = STEPS[step]["capability"]
+    return {**CAPABILITIES, **FLOW_CAPABILITIES}[capability]["manual"]
 
 
 def _check_ids(ids, what):
@@ -145,6 +155,8 @@ def update(steps, refused=(), confirmed=None, paths=None, now=None):
                 "confirmado_por": None,
                 "confirmado_em": None,
             }
+            if STEPS[step].get("confirmar"):
+                steps[step]["confirmar"] = STEPS[step]["confirmar"]
     confirmed_now, ignored = [], []
     for step in sorted(names):
         entry = steps.get(step)

@@ -38,8 +38,9 @@ TMP_PREFIX = ".tmp-"
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _NAME_BODY = r"(?P<db>[A-Za-z0-9_]+)_(?P<label>[A-Za-z0-9._-]+)_(?P<ts>\d{8}T\d{6}Z)\.pgdump\.zst"
 _NAME_RE = re.compile(rf"^{_NAME_BODY}$")
-# the names this collection publishes off the host: an archive, or its age-encrypted copy
-OFFHOST_NAMES = r"[A-Za-z0-9_]+_[A-Za-z0-9._-]+_\d{8}T\d{6}Z\.pgdump\.zst(?:\.age)?"
+# the names this collection publishes off the host: an archive or its state copy (collection_state), or their
+# age-encrypted copies
+OFFHOST_NAMES = r"[A-Za-z0-9_]+_[A-Za-z0-9._-]+_\d{8}T\d{6}Z(?:\.pgdump|\.estado\.tar)\.zst(?:\.age)?"
 
 
 # pg_restore's SQL script: a table's data is "COPY <table> (<columns>) FROM stdin;", its rows, then a line "\\."

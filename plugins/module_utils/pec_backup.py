@@ -22,7 +22,7 @@ import tempfile
 import time
 import typing
 
-from ansible_collections.sesdf.esus.plugins.module_utils import _paths
+from ansible_collections.sesdf.esus.plugins.module_utils import _paths, collection_state
 from ansible_collections.sesdf.esus.plugins.module_utils._fsutil import (
     atomic_write,
     fsync_dir,
@@ -55,7 +55,12 @@ from ansible_collections.sesdf.esus.plugins.module_utils.pec_archive import (
 )
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_backup_status import read_status, write_status
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_common import PecError
-from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import PgClient, classify_error, database_size
+from ansible_collections.sesdf.esus.plugins.module_utils.pec_db import (
+    PgClient,
+    classify_error,
+    database_size,
+    database_version,
+)
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_drill import NEVER, due, repo_check, restore_drill
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_install import PecInstall
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_offhost import (
@@ -312,6 +317,9 @@ def publish(plan, result, tmp, hashes=None):
         # what pec_info's re-check compares without reading the archive (the rename keeps the mtime)
         "mtime_ns": os.stat(tmp).st_mtime_ns,
     }
+    for key in ("pec_version", "db_timezone"):
+        if result.get(key):
+            manifest[key] = result[key]
     if "row_counts" in result:
         manifest["row_counts"] = result["row_counts"]
         manifest["changed_during_dump"] = result["changed_during_dump"]
@@ -339,6 +347,8 @@ def dump_verify_publish(params, plan, result, t0):
         try:
             with PgClient(plan["bin_dir"], plan["conn"], timeout=int(params.get("db_timeout") or 600)) as client:
                 client.scalar("SELECT 1")  # clear message for a stopped database or wrong password
+                result["pec_version"] = pec_version(client)
+                result["db_timezone"] = client.scalar("SHOW TimeZone")
                 counts_before = row_counts(client) if plan["verify_level"] == "restore" else None
                 mods_before = modifications(client) if params.get("manifest_row_counts") else None
                 _dump_to(client, tmp, plan)
@@ -370,8 +380,27 @@ def dump_verify_publish(params, plan, result, t0):
         except BaseException:
             _discard(tmp, final)
             raise
+        if params.get("state_copy"):
+            result["state_copy"] = state_copy_stage(params, plan, result)
     result["changed"] = True
     return result
+
+
+def pec_version(client):
+    """The PEC version the database records (what a rebuild installs before restoring it), or None."""
+    try:
+        return database_version(client)
+    except PecError:
+        return None
+
+
+def state_copy_stage(params, plan, result):
+    """Stage "state copy" (the daily job): the collection's state beside the new archive (collection_state), for
+    the off-host copy and a rebuild. Never fails the backup: {path, files, bytes, sha256} or {error}."""
+    try:
+        return collection_state.snapshot(result["path"], params, plan["zstd"], cnes=params.get("cnes"))
+    except PecError as exc:
+        return {"error": exc.msg}
 
 
 def _discard(tmp, final):
@@ -433,6 +462,19 @@ def offhost_stage(params, result):
         }
     offhost = push_offhost(target["path"], params)
     offhost["source"] = target["path"]
+    return push_state_copy(target["path"], params, offhost)
+
+
+def push_state_copy(archive, params, offhost):
+    """mount/rsync: the state copy of ``archive`` (collection_state) beside the dump at the destination, encrypted
+    like it; the copy counts as ``ok`` only when both arrived (a rebuild needs both)."""
+    state = collection_state.state_name(archive)
+    if offhost["state"] != "ok" or params.get("offhost_method") not in ("mount", "rsync") or not os.path.exists(state):
+        return offhost
+    pushed = push_offhost(state, params)
+    offhost["state_copy"] = {k: pushed.get(k) for k in ("state", "path", "sha256", "error")}
+    if pushed["state"] != "ok":
+        offhost.update(state="failed", error=f"the dump arrived but its state copy did not: {pushed['error']}")
     return offhost
 
 
@@ -462,6 +504,8 @@ def backup_run(params, check_mode=False, now=None):
             result["offhost"] = offhost
     if result and result.get("verified") and not check_mode and (params.get("keep_daily") or params.get("keep_weekly")):
         result["retention"] = retention_stage(params, result)
+        if params.get("state_copy"):
+            result["retention"]["removed"] += collection_state.remove_orphans(params["dest_dir"])
     status_path = params.get("status_path")
     duties = {}
     if enabled and not check_mode and params.get("offhost_method") in BORG_METHODS:
@@ -555,6 +599,11 @@ class BackupJobConfig(JobConfig):
     borg_keep_weekly: int = 4
     borg_keep_monthly: int = 12
     borg_prune: bool = False
+    state_copy: bool = True
+    state_dir: str = _paths.STATE_DIR
+    config_dir: str = _paths.CONFIG_DIR
+    facts_dir: str = _paths.FACTS_DIR
+    state_exclude: typing.List[str] = dataclasses.field(default_factory=lambda: list(collection_state.STATE_EXCLUDE))
 
 
 def _backup_arguments(parser):
@@ -575,6 +624,11 @@ def _backup_job(config, args, log):
         )
         for path in (result.get("retention") or {}).get("removed", []):
             log(f"retention removed {path}")
+        copy = result.get("state_copy") or {}
+        if copy.get("error"):
+            log(f"STATE COPY FAILED: {copy['error']}; the backup is kept, a rebuild would miss the ledger", "warning")
+        elif copy:
+            log(f"state copy ok: {copy['path']} ({copy['files']} files)")
     off = (result or {}).get("offhost")
     if off:
         if off["state"] == "ok" and off.get("method") in BORG_METHODS:
@@ -589,7 +643,8 @@ def _backup_job(config, args, log):
         done = (result or {}).get(part) or {}
         if done.get("result") == "failed":
             log(f"{part.upper().replace('_', ' ')} FAILED: {done.get('error')}", "warning")
-    return EXIT_ATTENTION if off and off["state"] in ("failed", "failing") else EXIT_OK
+    copy_failed = bool(((result or {}).get("state_copy") or {}).get("error"))
+    return EXIT_ATTENTION if copy_failed or (off and off["state"] in ("failed", "failing")) else EXIT_OK
 
 
 def cli_main(argv=None):

@@ -139,6 +139,28 @@ CAPABILITIES = {
     },
 }
 
+# Capabilities of one flow, not part of every server's verdicts (pec_info, the report): probed by that flow only,
+# with the same rules (a survey of a real PEC of this version must match under the trust ``survey``).
+FLOW_CAPABILITIES = {
+    "installation_link": {
+        "what": "point the installation link (LINKINSTALACAO in tb_config_sistema) at this server",
+        "manual": (
+            "entrar como Administrador da Instalação → Configurações da instalação → aba Servidores → "
+            "Link da instalação"
+        ),
+        "profiles": [
+            {
+                # the key and the table are seen on real 4.x to 5.5 servers (docs/pec-facts.md, third review); a
+                # restored base keeps the old host there. Written with the application stopped (it caches settings).
+                "versions": ("4.2.0", "6.0.0"),
+                "source": "tb_config_sistema.LINKINSTALACAO as real 4.x-5.5 servers show it (docs/pec-facts.md)",
+                "tables": {"tb_config_sistema": {"co_config_sistema": TEXT, "ds_texto": TEXT}},
+                "keys": ("LINKINSTALACAO",),
+            }
+        ],
+    },
+}
+
 # Not a capability of its own: what any write of tb_config_sistema needs (pec_config without a capability).
 CONFIG_TABLE = {
     "what": "set keys of tb_config_sistema",
@@ -151,7 +173,7 @@ CONFIG_TABLE = {
         }
     ],
 }
-_SPECS = {**CAPABILITIES, "config_table": CONFIG_TABLE}
+_SPECS = {**CAPABILITIES, **FLOW_CAPABILITIES, "config_table": CONFIG_TABLE}
 
 DEFAULT_SITUATIONS = {"generated": "GERADO", "sent": "ENVIADO"}
 TRUSTS = ("survey", "double")
@@ -228,7 +250,11 @@ class Probe:
         PEC version whose schema, on the capability's tables, is exactly this server's (``surveyed`` in the verdict).
         """
         verdict = choose_verdict(capability, self.version(), lambda profile: self._missing(profile, keys))
-        if verdict["supported"] and self.trust == "survey" and capability in CAPABILITIES:
+        if (
+            verdict["supported"]
+            and self.trust == "survey"
+            and (capability in CAPABILITIES or capability in FLOW_CAPABILITIES)
+        ):
             return self._surveyed_verdict(capability, verdict)
         return verdict
 

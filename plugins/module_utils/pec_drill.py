@@ -91,12 +91,13 @@ DUMP_SETTINGS = (
 )
 
 
-def table_hashes(client, dbname, tables, encoding=None):
+def table_hashes(client, dbname, tables, encoding=None, timezone=None):
     """{schema.table: sha256 hex} of each table's rows in ``dbname`` (a database just restored by pg_restore -1,
     whose rows are in archive order): one psql session, ``COPY (SELECT <columns> FROM ONLY t ORDER BY ctid) TO
     STDOUT`` per table, each ended by a ``\\.`` line, into RowHasher. Tables absent there map to None. The whole
     session gets the client's timeout: a server that stops answering (a lock, a hung backend) kills ``psql``
-    and raises, instead of holding the drill until the job is stopped."""
+    and raises, instead of holding the drill until the job is stopped. ``timezone``: the TimeZone of the session
+    that made the dump (the manifest's ``db_timezone``), so a rebuilt server in another zone hashes alike."""
     version = int(client.scalar("SHOW server_version_num", dbname=dbname))
     generated = " AND a.attgenerated = ''" if version >= 120000 else ""
     found = {
@@ -105,6 +106,8 @@ def table_hashes(client, dbname, tables, encoding=None):
     }
     present = [t for t in tables if t in found]
     script = [DUMP_SETTINGS.format(encoding=sql_literal(encoding or "UTF8"))]
+    if timezone:
+        script.append(f"SET TimeZone = {sql_literal(timezone)};\n")
     for table in present:
         qualified, cols = found[table]
         script.append(f"COPY (SELECT {cols} FROM ONLY {qualified} ORDER BY ctid) TO STDOUT;\n\\echo '\\\\.'\n")
@@ -187,7 +190,13 @@ def restore_drill(repo, prefix, params, now, clock=time.monotonic):
                 restored = row_counts(client, dbname=scratch)
                 hashed = {}
                 if expected_hashes:
-                    hashed = table_hashes(client, scratch, sorted(expected_hashes), comment.get("row_hash_encoding"))
+                    hashed = table_hashes(
+                        client,
+                        scratch,
+                        sorted(expected_hashes),
+                        comment.get("row_hash_encoding"),
+                        comment.get("db_timezone"),
+                    )
             finally:
                 drop_database(client, scratch, maint)
         expected = comment.get("row_counts")

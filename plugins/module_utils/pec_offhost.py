@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import time
 
-from ansible_collections.sesdf.esus.plugins.module_utils import _paths
+from ansible_collections.sesdf.esus.plugins.module_utils import _paths, collection_state
 from ansible_collections.sesdf.esus.plugins.module_utils._borg import (
     DEFAULT_CHUNKER,
     DEFAULT_COMPRESSION,
@@ -356,6 +358,8 @@ def borg_comment(backup):
         "created_at": manifest.get("created_at"),
         "row_counts": manifest.get("row_counts"),
         "changed_during_dump": manifest.get("changed_during_dump") or [],
+        "pec_version": manifest.get("pec_version"),
+        "db_timezone": manifest.get("db_timezone"),
     }
     hashes = manifest.get("row_hashes")
     if hashes is not None:
@@ -372,6 +376,45 @@ def pending_for_borg(local, names):
     the days missed while the destination was down; what retention pruned there is never sent again."""
     newest = max((archive_stamp(n) for n in names), default="")
     return [b for b in local if b["name"] not in names and archive_stamp(b["name"]) > newest]
+
+
+def send_one(repo, zstd, backup, params):
+    """One verified local backup into the repository: the decompressed dump as STDIN_NAME and, when the daily job
+    wrote its state copy (collection_state), the ``sesdf-esus-estado/`` tree in the same archive."""
+    comment = borg_comment(backup)
+    state = collection_state.state_name(backup["path"])
+    if not os.path.exists(state):
+        return repo.create_from(
+            [zstd, "-dc", "-q", backup["path"]],
+            backup["name"],
+            backup["created_at"].strftime("%Y-%m-%dT%H:%M:%S"),
+            comment,
+        )
+    work = tempfile.mkdtemp(prefix=".sesdf-esus-estado-", dir=params["dest_dir"])
+    try:
+        try:
+            tree = collection_state.extract_file(state, zstd, work)
+            manifest, _backup_manifest = collection_state.read_tree(tree)
+        except PecError as exc:
+            # the day's dump matters more than its state: it goes without it, and the archive says why
+            comment["state_error"] = exc.msg
+            return repo.create_from(
+                [zstd, "-dc", "-q", backup["path"]],
+                backup["name"],
+                backup["created_at"].strftime("%Y-%m-%dT%H:%M:%S"),
+                comment,
+            )
+        comment["state"] = {"tree": collection_state.TREE, "files": len(manifest.get("files") or [])}
+        return repo.create_from(
+            [zstd, "-dc", "-q", backup["path"]],
+            backup["name"],
+            backup["created_at"].strftime("%Y-%m-%dT%H:%M:%S"),
+            comment,
+            paths=[collection_state.TREE],
+            cwd=work,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def push_borg(params, last_archive=None, runner=None, clock=time.monotonic):
@@ -414,12 +457,7 @@ def push_borg(params, last_archive=None, runner=None, clock=time.monotonic):
                     "they are sent on the next runs"
                 )
                 return out
-            stats = repo.create_from(
-                [zstd, "-dc", "-q", backup["path"]],
-                backup["name"],
-                backup["created_at"].strftime("%Y-%m-%dT%H:%M:%S"),
-                borg_comment(backup),
-            )
+            stats = send_one(repo, zstd, backup, params)
             out["sent"].append(backup["name"])
             out["bytes_sent"] += int(stats.get("deduplicated_size") or 0)
             out["pending_days"] -= 1

@@ -98,6 +98,29 @@ def restore_into(client, path, fmt, target_db, zstd=None, single_transaction=Tru
         shutil.rmtree(work, ignore_errors=True)
 
 
+def swap_in(client, target, build, previous, maintenance_db, keep_previous=False):
+    """Put the database ``build`` in the place of ``target``: the live one (if any) loses its connections and is
+    renamed ``previous``, ``build`` takes its name; ``previous`` is dropped unless ``keep_previous``. Returns the
+    name kept aside, or None."""
+    exists = database_exists(client, target, maintenance_db)
+    if exists:
+        client.query(f"ALTER DATABASE {quote_ident(target)} ALLOW_CONNECTIONS false", dbname=maintenance_db)
+        client.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = {sql_literal(target)} AND pid <> pg_backend_pid()",
+            dbname=maintenance_db,
+        )
+        client.query(f"ALTER DATABASE {quote_ident(target)} RENAME TO {quote_ident(previous)}", dbname=maintenance_db)
+        client.query(f"ALTER DATABASE {quote_ident(previous)} ALLOW_CONNECTIONS true", dbname=maintenance_db)
+    client.query(f"ALTER DATABASE {quote_ident(build)} RENAME TO {quote_ident(target)}", dbname=maintenance_db)
+    if not exists:
+        return None
+    if keep_previous:
+        return previous
+    drop_database(client, previous, maintenance_db)
+    return None
+
+
 def restore_test(client, path, fmt, zstd, source_counts_before, source_counts_after, maintenance_db):
     """Restore into a scratch database, compare per-table row counts with the source, drop the scratch."""
     scratch = f"sesdf_verify_{os.getpid()}_{int(time.time())}"
@@ -211,21 +234,7 @@ def run_restore(params, check_mode=False):
             raise
         result["row_counts"] = row_counts(client, dbname=build)
         if swap:
-            if exists:
-                client.query(f"ALTER DATABASE {quote_ident(target)} ALLOW_CONNECTIONS false", dbname=maint)
-                client.query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    f"WHERE datname = {sql_literal(target)} AND pid <> pg_backend_pid()",
-                    dbname=maint,
-                )
-                client.query(f"ALTER DATABASE {quote_ident(target)} RENAME TO {quote_ident(previous)}", dbname=maint)
-                client.query(f"ALTER DATABASE {quote_ident(previous)} ALLOW_CONNECTIONS true", dbname=maint)
-            client.query(f"ALTER DATABASE {quote_ident(build)} RENAME TO {quote_ident(target)}", dbname=maint)
-            if exists:
-                if params.get("keep_previous"):
-                    result["previous_db"] = previous
-                else:
-                    drop_database(client, previous, maint)
+            result["previous_db"] = swap_in(client, target, build, previous, maint, params.get("keep_previous"))
     result["changed"] = True
     result["duration_s"] = round(time.monotonic() - t0, 3)
     return result

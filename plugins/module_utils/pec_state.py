@@ -56,6 +56,8 @@ CONCERNS = {
     # written on the UBS by backup_schedule from the backup host's retention (borg_retention): never stale, a finding
     # stays until a run finds the repository whole again
     "borg_retention": {"cadence_hours": None},
+    # the rebuilds of this server (sesdf.esus.rebuild): its steps and its history, never stale
+    "rebuild": {"cadence_hours": None},
 }
 
 

@@ -221,8 +221,8 @@ def _table(rows, columns=COLUMNS):
 
 
 def _details(r):
-    """The UBS's detail under its pendencies: the manual steps confirmed (who, when) and the checks that cannot
-    observe this PEC ("não verificável")."""
+    """The UBS's detail under its pendencies: the manual steps confirmed (who, when), the checks that cannot
+    observe this PEC ("não verificável") and the rebuilds of its server (when, from which backup)."""
     items = [
         f'<li data-step="{e(m["id"])}">Passo manual {e(m["id"])} ({e(m["descricao"])}; {e(m["caminho"])}): '
         f"confirmado por {e(m['confirmado_por'])} em {e(day_text(m['confirmado_em']))}</li>"
@@ -232,6 +232,11 @@ def _details(r):
     items += [
         f'<li data-check="{e(c["capability"])}">{e(c["label"])}: {e(c["status"])} - {e(c["detail"])}</li>'
         for c in r.get("checks", [])
+    ]
+    items += [
+        f'<li data-rebuild="{e(b["at"])}">Servidor reconstruído em {e(day_text(b["at"]))} a partir do backup de '
+        f"{e(day_text(b['backup_day']) or '?')} ({e(b['archive'])}); substituiu {e(b['old_host'] or '?')}</li>"
+        for b in r.get("rebuilds", [])
     ]
     return f'<ul class="detalhe">{"".join(items)}</ul>' if items else ""
 

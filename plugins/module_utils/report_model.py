@@ -88,6 +88,7 @@ CAPABILITY_NAMES = {
     "change_profiles": "trocar perfis para visualização",
     "transmission_off": "desligar a transmissão automática",
     "cnes_profile_reset_off": "impedir que a importação do CNES redefina perfis",
+    "installation_link": "apontar o link da instalação para o servidor reconstruído",
 }
 # The settings a consultation server's checks read in the PEC: where the PEC refuses the capability they cannot be
 # observed, so they are "não verificável" (never a pass).
@@ -122,6 +123,7 @@ CAPABILITY_NT = {
     "change_profiles": "NT-apta-3",
     "transmission_off": "NT-apta-1",
     "cnes_profile_reset_off": "NT-apta-3",
+    "installation_link": "NT-inapta-4",
 }
 BACKUP_NT = "NT-inapta-4"
 CDS_NT = "NT-cds-1"
@@ -405,6 +407,7 @@ def build_row(host, settings, today):
         pend.append(_pendency(_text(problem.get("code"), "pec"), "alta", _text(problem.get("msg")), "situacao"))
     database = _dict(pec.get("database"))
     steps = _manual_steps(row, records["manual_steps"], pend)
+    row["rebuilds"] = _rebuilds(state_raw)
     if database.get("reachable"):
         for cap_name, cap in sorted(_dict(pec.get("capabilities")).items()):
             cap = _dict(cap)
@@ -487,6 +490,24 @@ def build_row(host, settings, today):
     return row
 
 
+def _rebuilds(state_raw):
+    """The rebuilds of this server (sesdf.esus.rebuild's record), newest first: when, from which backup, the server it
+    replaced. Read as text only: a record that cannot be read shows nothing here."""
+    data = _dict(_dict(_dict(state_raw).get("rebuild")).get("data"))
+    out = []
+    for entry in _list(data.get("rebuilds")):
+        entry = _dict(entry)
+        out.append(
+            {
+                "at": iso_day(entry.get("at")),
+                "backup_day": iso_day(entry.get("backup_created_at")),
+                "archive": _text(entry.get("archive")),
+                "old_host": _text(entry.get("old_host")),
+            }
+        )
+    return out
+
+
 def _manual_steps(row, record, pend):
     """The manual steps recorded on the server (module_utils manual_steps): pending ones are pendencies, confirmed
     ones the UBS's detail. Returns {capability: step} of every step recorded."""
@@ -514,8 +535,12 @@ def _manual_steps(row, record, pend):
                     "passo_manual",
                     "alta",
                     f"passo manual pendente no PEC ({entry['id']}, pedido em {day_text(entry['solicitado_em']) or '?'})"
-                    f": {entry['descricao'] or '?'}; na tela do PEC: {entry['caminho'] or '?'}. Feito isso, rodar a "
-                    f"migração de novo informando quem fez em decommission_manual_confirmed",
+                    f": {entry['descricao'] or '?'}; na tela do PEC: {entry['caminho'] or '?'}. Feito isso, "
+                    + (
+                        f"informar quem fez em {_text(step.get('confirmar'))}"
+                        if step.get("confirmar")
+                        else "rodar a migração de novo informando quem fez em decommission_manual_confirmed"
+                    ),
                     "situacao",
                     CAPABILITY_NT.get(_text(step.get("capability")), ""),
                 )

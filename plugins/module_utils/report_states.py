@@ -481,7 +481,7 @@ CONCERNS = {
     ),
     "manual_steps": Concern(
         "passos manuais no PEC",
-        "a migração (playbooks/migrate.yml)",
+        "a migração ou a reconstrução (playbooks/migrate.yml, playbooks/rebuild.yml)",
         steps=map_of(
             obj(
                 capability=text(),
@@ -491,6 +491,7 @@ CONCERNS = {
                 solicitado_em=when(),
                 confirmado_por=text(),
                 confirmado_em=when(),
+                confirmar=text(),
             )
         ),
     ),

@@ -12,8 +12,8 @@ description:
   - Where this PEC refuses a write of the collection (module_utils C(pec_compat)), the step of the technical note is
     done by hand in the PEC's UI. Each refused capability O(refused) is recorded on the server as a manual step with
     an id (C(NT-apta-perfis) for C(change_profiles), C(NT-apta-transmissao) for C(transmission_off), C(NT-cnes-perfis)
-    for C(cnes_profile_reset_off)), what to do and the path in the PEC's UI, when it was asked and the status
-    C(pendente).
+    for C(cnes_profile_reset_off), C(NT-inapta-link) for C(installation_link), the rebuild's), what to do and the
+    path in the PEC's UI, when it was asked and the status C(pendente).
   - O(confirmed) gives, per id, the name of the person who did it in the PEC; a pending step becomes C(confirmado)
     with C(confirmado_por) and C(confirmado_em). A confirmation never replaces an earlier one; a confirmation of a
     step already confirmed, or never asked on this server, is reported in RV(ignored) and not recorded.
@@ -40,7 +40,7 @@ options:
       - Capabilities refused on this server in this run; each one not recorded yet becomes a pending step.
     type: list
     elements: str
-    choices: [change_profiles, transmission_off, cnes_profile_reset_off]
+    choices: [change_profiles, transmission_off, cnes_profile_reset_off, installation_link]
     default: []
   confirmed:
     description:

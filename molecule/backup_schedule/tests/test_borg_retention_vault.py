@@ -157,7 +157,8 @@ def test_with_only_the_vault_file_the_repository_is_read_on_another_machine(host
     out = sh(
         BKP,
         f"{as_user} borg key import {home}/repo {home}/borg.key && "
-        f"{as_user} borg list --short {home}/repo && {as_user} borg extract --stdout {home}/repo::{newest} | sha256sum",
+        f"{as_user} borg list --short {home}/repo && "
+        f"{as_user} borg extract --stdout {home}/repo::{newest} esus.pgdump | sha256sum",
     )
     listed, digest = out.splitlines()[:-1], out.splitlines()[-1].split()[0]
     assert newest in listed

@@ -35,6 +35,7 @@ CLAIMS = {
     "pec_profile_audit": ("full", "none"),
     "pec_profiles": ("full", "full"),
     "pec_readiness": ("full", "none"),
+    "pec_rebuild": ("full", "none"),
     "pec_regime": ("full", "none"),
     "pec_restore": ("full", "none"),
     "pec_state": ("full", "full"),

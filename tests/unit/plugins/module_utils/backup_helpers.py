@@ -40,7 +40,10 @@ def job_config(server, dest, install_dir, **over):
             f"spring.datasource.username=canary_user\nspring.datasource.password={CANARY}\n"
         )
     p = {k: v for k, v in params(server, dest).items() if not k.startswith("db_")}
+    # the collection's state the job copies beside each backup (collection_state): the test's own directories
+    state = str(install_dir) + "-state"
     p.update(pec_root=str(install_dir), keep_daily=0, keep_weekly=0)
+    p.update(state_dir=state + "/var-lib", config_dir=state + "/etc", facts_dir=state + "/facts.d")
     p.update(over)
     return p
 
