@@ -45,13 +45,17 @@ def run_report(tmp_path, hostvars, *extra, ok=True, publish=False):
         inventory["all"]["children"]["ubs"]["children"]["regiao_norte"]["hosts"][name] = variables
     (tmp_path / "inventory.json").write_text(json.dumps(inventory))
     playbook = tmp_path / "report.yml"
+    # with report_publish, report_dir is the report role's own variable (as in playbooks/report.yml, where it is
+    # the role's default), not one every role sees
     playbook.write_text(
-        textwrap.dedent("""\
+        textwrap.dedent(f"""\
         - hosts: localhost
           gather_facts: false
           tasks:
             - ansible.builtin.include_role:
                 name: sesdf.esus.report
+              vars:
+                report_dir: {tmp_path / "out"}
     """)
         + ("    - ansible.builtin.include_role:\n        name: sesdf.esus.report_publish\n" if publish else "")
     )
@@ -63,8 +67,7 @@ def run_report(tmp_path, hostvars, *extra, ok=True, publish=False):
             "-i",
             str(tmp_path / "inventory.json"),
             str(playbook),
-            "-e",
-            f"report_dir={tmp_path / 'out'}",
+            *(() if publish else ("-e", f"report_dir={tmp_path / 'out'}")),
             *extra,
         ],
         capture_output=True,
