@@ -12,8 +12,8 @@ import pytest
 from report_fixtures import SETTINGS, TODAY, healthy_pec, host
 
 from ansible_collections.sesdf.esus.plugins.module_utils import report_model, report_output, report_states
-from ansible_collections.sesdf.esus.plugins.module_utils.report_html import e
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_state import read_states, state_path, write_state
+from ansible_collections.sesdf.esus.plugins.module_utils.report_html import e
 
 NOW = datetime.datetime(2026, 12, 1, 9, 0, tzinfo=datetime.UTC)
 PRODUCED = NOW - datetime.timedelta(hours=5)
