@@ -24,7 +24,7 @@ export ANSIBLE_PYTHON_INTERPRETER := /usr/bin/python3
 APT_PACKAGES := podman runc debootstrap uidmap python3-venv git rsync postgresql-15 postgresql-client-15 shellcheck zstd age openssh-client openssh-server chromium poppler-utils borgbackup \
 	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
-.PHONY: help deps venv collection ee lab-image lint yamllint ansible-lint ruff unit sanity molecule test demo lock clean bench-backup bench-fleet
+.PHONY: help deps venv collection ee lab-image lint yamllint ansible-lint ruff unit sanity molecule test demo lock clean bench-backup bench-fleet bench-report
 
 help:
 	@echo "make test                 everything CI runs (installs what it needs on Debian 12)"
@@ -32,6 +32,7 @@ help:
 	@echo "make demo                 lab of three UBS, runs playbooks/site.yml, prints a report per region"
 	@echo "make bench-backup         benchmark of the verified backup against a raw pg_dump, then a week into borg"
 	@echo "make bench-fleet          benchmark of site.yml over SSH on 1, 5, 10 lab UBS, default vs tuned settings"
+	@echo "make bench-report         benchmark of the regional report: 200 synthetic UBS with a year of history"
 	@echo "make ee                   build context of the regions' execution environment in build/ee (offline)"
 	@echo "make lint | unit | sanity | lab-image | lock"
 
@@ -97,6 +98,9 @@ bench-backup: venv collection lab-image ## benchmark: verified backup vs raw pg_
 
 bench-fleet: venv collection lab-image ## benchmark: site.yml over SSH on N lab UBS, default vs tuned (prints a table)
 	bash benchmarks/fleet/run.sh
+
+bench-report: venv collection ## benchmark: the report of a region of 200 synthetic UBS with a year of history (prints a table)
+	PYTHONPATH=$(COLL_ROOT) python benchmarks/report/bench.py
 
 clean:
 	rm -rf build tests/output .pytest_cache

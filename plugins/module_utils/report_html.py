@@ -1,49 +1,35 @@
 # Copyright: (c) 2026, SES-DF NTINF
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The regional report as self-contained HTML pages in Portuguese, rendered from :mod:`report_model`'s model.
+"""The regional report's pages: what each page shows, from :mod:`report_model`'s model and :mod:`report_history`'s
+history, rendered by the Jinja2 templates of ``roles/report/templates/relatorio/`` (the wording and the markup
+live there, so they change without Python).
 
-One file per page: inline CSS (with a print layout), inline SVG charts, no script, no external URL. Every text
-from the data is HTML-escaped. Cells where action is due carry ``class="due"`` (red), stale ones ``stale``.
-Chart bars carry ``data-value`` (the figure drawn), so what is drawn can be checked against the data.
+Here only what a template cannot say simply: each cell's text and mark (the CSV reads the same :data:`COLUMNS`),
+the links between the pages, and the charts' geometry (each bar with its figure in ``data-value``, every chart of a
+page at one scale, so what is drawn can be checked against the data). Control node only: Jinja2 is imported when a
+page is rendered, with autoescape (every text escaped) and undefined names an error.
 """
 
 from __future__ import annotations
 
-from html import escape
+import datetime
+import os
+import re
 
-from ansible_collections.sesdf.esus.plugins.module_utils.report_model import STATUS_LABELS, day_text
+from ansible_collections.sesdf.esus.plugins.module_utils import report_history
+from ansible_collections.sesdf.esus.plugins.module_utils.report_model import (
+    SEVERITIES,
+    STATUS_LABELS,
+    cell_mark,
+    day_text,
+)
+from ansible_collections.sesdf.esus.plugins.module_utils.report_states import CDS_STATUSES
 
-CSS = """
-body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 1.5em; color: #111; font-size: 14px; }
-h1 { font-size: 1.5em; margin-bottom: .2em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
-h3 { font-size: 1.05em; margin: 1em 0 .3em; }
-.meta { color: #444; margin-top: 0; }
-table { border-collapse: collapse; margin: .5em 0 1em; }
-th, td { border: 1px solid #999; padding: .25em .45em; text-align: left; vertical-align: top; }
-th { background: #e8eef4; }
-td.due { background: #f8d0d0; color: #8b0000; font-weight: bold; }
-td.stale { background: #fff1c2; }
-li.due { color: #8b0000; font-weight: bold; }
-.ok { color: #185c18; }
-.empty { font-style: italic; color: #444; }
-.charts { display: flex; flex-wrap: wrap; gap: 1.5em; }
-figure { margin: 0; } figcaption { font-size: .9em; color: #333; }
-svg text { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 10px; }
-@media print {
-  @page { size: A4 landscape; margin: 10mm 10mm 14mm 10mm; }
-  body { margin: 0; font-size: 9px; }
-  .charts { display: block; orphans: 1; widows: 1; }
-  .charts figure { display: inline-block; vertical-align: top; margin: 0 1.5em .5em 0; }
-  a { color: inherit; text-decoration: none; }
-  figure, tr, li { break-inside: avoid; }
-  .ubs figure svg { width: 180mm; height: auto; }
-  h2, h3, .ubs > p { break-after: avoid; }
-  td.due { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  td.stale, th { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-}
-""".strip()
-
-DUE_CLASS = ' class="due"'
+# The collection's own templates; a directory given to the pages is searched first (one template may be replaced).
+TEMPLATES = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles", "report", "templates", "relatorio")
+)
+ALL = "todas"
 STATUS_COLORS = {
     "migrada": "#2e7d32",
     "aguardando_migracao": "#1565c0",
@@ -51,12 +37,19 @@ STATUS_COLORS = {
     "inapta": "#ef6c00",
     "sem_classificacao": "#757575",
 }
+SEVERITY_COLORS = {"critica": "#6d0000", "alta": "#c62828", "media": "#f9a825"}
+SEVERITY_LABELS = {"critica": "crítica", "alta": "alta", "media": "média"}
+GREEN, RED, AMBER, BLUE, GREY = "#2e7d32", "#c62828", "#f9a825", "#1565c0", "#9e9e9e"
 
 
 def e(value):
-    return escape("" if value is None else str(value), quote=True)
+    """A text escaped as the templates escape it."""
+    from markupsafe import escape
+
+    return str(escape("" if value is None else str(value)))
 
 
+# ---------------------------------------------------------------------------------------------------- the cells
 def _situation(r):
     text = r["status_label"]
     if r["status"] == "migrada" and r["migrated_on"]:
@@ -137,262 +130,539 @@ COLUMNS = (
 )
 
 
-def _cell_class(row, field):
-    if field and field in row["red_fields"]:
-        return DUE_CLASS
-    state = row["states"].get(field) if field else None
-    if state and (state["stale"] or state["error"]):
-        return ' class="stale"'
-    return ""
-
-
-# -------------------------------------------------------------------------------------------------- charts
-STEP = 64
-
-
-def _bars(chart_id, title, items, unit, color="#1565c0", height=140):
-    """A vertical bar chart: items = [(label, value or None, color or None)]. None draws no bar ('sem dado')."""
-    width = max(220, STEP * len(items) + 40)
-    top = max([item[1] for item in items if item[1] is not None] + [1])
-    scale = (height - 30) / top
-    out = [
-        f'<figure><svg id="{e(chart_id)}" role="img" width="{width}" font-family="DejaVu Sans" font-size="10" '
-        f'height="{height + 40}" viewBox="0 0 {width} {height + 40}"><title>{e(title)}</title>',
-        f'<line x1="30" y1="{height}" x2="{width - 5}" y2="{height}" stroke="#333"/>',
+def _cells(row, columns, href):
+    return [
+        {
+            "field": field or header,
+            "cls": cell_mark(row, field),
+            "text": render(row),
+            "href": href if header == "UBS" else "",
+        }
+        for header, field, render in columns
     ]
-    for i, (label, value, bar_color) in enumerate(items):
-        x = 36 + i * STEP
-        if value is None:
-            out.append(f'<text x="{x + 15}" y="{height - 4}" text-anchor="middle">sem dado</text>')
+
+
+# ---------------------------------------------------------------------------------------------------- the links
+def _slug(host, taken):
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", host).lstrip(".") or "ubs"
+    name, n = base, 1
+    while name.lower() in taken:
+        n += 1
+        name = f"{base}-{n}"
+    taken.add(name.lower())
+    return name
+
+
+def links(model, pdf=False):
+    """The file name of every page of ``model``: {regions: {region: html}, pdfs: {region: pdf}, ubs: {host: html},
+    equipes: {host: html}}; the pages of each UBS in the day's directory ``detalhe-<AAAA-MM-DD>/``."""
+    date = model["date"]
+    regions = {r["region"]: f"relatorio-{r['region']}-{date}.html" for r in model["regions"]}
+    regions[ALL] = f"relatorio-{ALL}-{date}.html"
+    taken = set()
+    slugs = {r["host"]: _slug(r["host"], taken) for r in model["rows"]}
+    folder = f"detalhe-{date}"
+    return {
+        "regions": regions,
+        "pdfs": {k: v[: -len(".html")] + ".pdf" for k, v in regions.items()} if pdf else {},
+        "ubs": {h: f"{folder}/ubs-{s}.html" for h, s in slugs.items()},
+        "equipes": {h: f"{folder}/equipes-{s}.html" for h, s in slugs.items()},
+        "folder": folder,
+    }
+
+
+# --------------------------------------------------------------------------------------------------- the charts
+def chart(chart_id, title, unit, items, series, step=None, height=140, max_width=600):
+    """A bar chart, stacked when ``series`` has more than one: ``items`` = [(label, {series key: value} or None)],
+    ``series`` = [(key, label, color)]. None draws no bar ("sem dado"). Every bar at the chart's one scale."""
+    step = step or max(34, min(80, (max_width - 40) // max(1, len(items))))
+    bar = max(14, step - 14)
+    width = max(220, step * len(items) + 40)
+    totals = [sum(v.get(k) or 0 for k, _l, _c in series) for _label, v in items if v is not None]
+    top = max([*totals, 1])
+    scale = (height - 30) / top
+    bars, texts = [], []
+    for i, (label, values) in enumerate(items):
+        x = 36 + i * step
+        middle = x + bar / 2
+        if values is None:
+            texts.append({"x": middle, "y": height - 16, "text": "sem", "cls": "nodata"})
+            texts.append({"x": middle, "y": height - 4, "text": "dado", "cls": "nodata"})
         else:
-            h = round(value * scale, 2)
-            out.append(
-                f'<rect class="bar" x="{x}" y="{round(height - h, 2)}" width="30" height="{h}" '
-                f'fill="{bar_color or color}" data-label="{e(label)}" data-value="{e(value)}"/>'
-                f'<text x="{x + 15}" y="{round(height - h - 3, 2)}" text-anchor="middle">{e(value)}</text>'
-            )
-        out.append(
-            f'<text x="{x + 15}" y="{height + 14}" text-anchor="middle">{e(label[:9])}</text>'
-            f'<text x="{x + 15}" y="{height + 27}" text-anchor="middle">{e(label[9:18])}</text>'
-        )
-    out.append(f"</svg><figcaption>{e(title)} ({e(unit)})</figcaption></figure>")
-    return "".join(out)
+            y = height
+            for key, name, color in series:
+                value = values.get(key) or 0
+                h = round(value * scale, 2)
+                y = round(y - h, 2)
+                bars.append(
+                    {
+                        "x": x,
+                        "y": y,
+                        "width": bar,
+                        "height": h,
+                        "fill": color,
+                        "label": f"{label}: {name}" if len(series) > 1 else label,
+                        "value": value,
+                    }
+                )
+            total = sum(values.get(k) or 0 for k, _l, _c in series)
+            texts.append({"x": middle, "y": round(y - 3, 2), "text": str(total), "cls": "total"})
+        words = label.split(" ", 1) if len(label) > 9 else [label]
+        texts.append({"x": middle, "y": height + 14, "text": words[0][:16], "cls": "axis"})
+        if len(words) > 1:
+            texts.append({"x": middle, "y": height + 27, "text": words[1][:16], "cls": "axis"})
+    return {
+        "id": chart_id,
+        "title": title,
+        "unit": unit,
+        "width": width,
+        "height": height + 40,
+        "base": height,
+        "bars": bars,
+        "texts": texts,
+        "legend": [{"label": name, "color": color} for _k, name, color in series] if len(series) > 1 else [],
+    }
+
+
+def month_text(month):
+    """'AAAA-MM' as 'MM/AAAA'."""
+    return f"{month[5:7]}/{month[:4]}" if re.match(r"^\d{4}-\d{2}$", month or "") else (month or "")
+
+
+def _months(series):
+    return [(month_text(m)[:3] + month_text(m)[5:], v) for m, v in series.items()]
 
 
 def _status_chart(rows, chart_id):
-    items = [
-        (STATUS_LABELS[s], sum(1 for r in rows if r["status"] == s), STATUS_COLORS[s])
-        for s in STATUS_LABELS
-        if s != "apta"
-    ]
-    return _bars(chart_id, "UBS por situação", items, "número de UBS")
+    items = [(STATUS_LABELS[s], {"n": sum(1 for r in rows if r["status"] == s)}) for s in STATUS_LABELS if s != "apta"]
+    out = chart(chart_id, "UBS por situação", "número de UBS", items, [("n", "UBS", BLUE)])
+    colors = {STATUS_LABELS[s]: STATUS_COLORS[s] for s in STATUS_LABELS}
+    for bar_ in out["bars"]:
+        bar_["fill"] = colors[bar_["label"]]
+    return out
+
+
+BACKUP_BANDS = (
+    ("até 1 dia", 0, 1),
+    ("2 a 3 dias", 2, 3),
+    ("4 a 7 dias", 4, 7),
+    ("8 a 30 dias", 8, 30),
+    ("mais de 30 dias", 31, None),
+)
 
 
 def _backup_chart(rows, chart_id):
-    items = [(r["ubs"], r["backup"]["age_days"], "#c62828" if "backup" in r["red_fields"] else None) for r in rows]
-    return _bars(chart_id, "Idade do último backup verificado por UBS", items, "dias")
-
-
-def _production_chart(row, team, chart_id):
-    months = row["production"]["months"]
-    items = [(m[2:], team["months"][m]["produced"], None) for m in months]
-    return _bars(chart_id, f"Produção de {team['name'] or 'equipe'} (INE {team['ine']})", items, "atendimentos")
-
-
-# --------------------------------------------------------------------------------------------------- pages
-def _page(title, body):
-    return (
-        '<!DOCTYPE html>\n<html lang="pt-BR">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{e(title)}</title>\n<style>\n{CSS}\n</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
-
-
-def _table(rows, columns=COLUMNS):
-    head = "".join(f"<th>{e(h)}</th>" for h in (column[0] for column in columns))
-    lines = [f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>"]
-    for r in rows:
-        cells = "".join(
-            f'<td{_cell_class(r, field)} data-field="{e(field or header)}">{e(render(r))}</td>'
-            for header, field, render in columns
-        )
-        lines.append(f'<tr data-host="{e(r["host"])}">{cells}</tr>')
-    lines.append("</tbody>\n</table>")
-    return "\n".join(lines)
-
-
-def _details(r):
-    """The UBS's detail under its pendencies: the manual steps confirmed (who, when), the checks that cannot
-    observe this PEC ("não verificável") and the rebuilds of its server (when, from which backup)."""
+    """UBS by the age of their last verified backup (the table says each one's)."""
+    ages = [r["backup"]["age_days"] for r in rows]
     items = [
-        f'<li data-step="{e(m["id"])}">Passo manual {e(m["id"])} ({e(m["descricao"])}; {e(m["caminho"])}): '
-        f"confirmado por {e(m['confirmado_por'])} em {e(day_text(m['confirmado_em']))}</li>"
-        for m in r.get("manual_steps", [])
-        if m["status"] == "confirmado"
+        (label, {"n": sum(1 for a in ages if a is not None and low <= a and (high is None or a <= high))})
+        for label, low, high in BACKUP_BANDS
     ]
-    items += [
-        f'<li data-check="{e(c["capability"])}">{e(c["label"])}: {e(c["status"])} - {e(c["detail"])}</li>'
-        for c in r.get("checks", [])
+    items.append(("sem registro", {"n": sum(1 for a in ages if a is None)}))
+    out = chart(chart_id, "UBS pela idade do último backup verificado", "número de UBS", items, [("n", "UBS", BLUE)])
+    for bar_ in out["bars"]:
+        bar_["fill"] = GREEN if bar_["label"] == "até 1 dia" else GREY if bar_["label"] == "sem registro" else RED
+    return out
+
+
+def _trend_charts(slug, trends, production):
+    sev = [(s, SEVERITY_LABELS[s], SEVERITY_COLORS[s]) for s in SEVERITIES]
+    cds = [
+        ("em_dia", CDS_STATUSES["em_dia"], GREEN),
+        ("enviado_com_atraso", CDS_STATUSES["enviado_com_atraso"], AMBER),
+        ("pendente", CDS_STATUSES["pendente"], BLUE),
+        ("atrasado", CDS_STATUSES["atrasado"], RED),
     ]
-    items += [
-        f'<li data-rebuild="{e(b["at"])}">Servidor reconstruído em {e(day_text(b["at"]))} a partir do backup de '
-        f"{e(day_text(b['backup_day']) or '?')} ({e(b['archive'])}); substituiu {e(b['old_host'] or '?')}</li>"
-        for b in r.get("rebuilds", [])
+    return [
+        chart(f"{slug}-hist-pendencias", "Pendências por gravidade", "pendências", _months(trends["pendencias"]), sev),
+        chart(
+            f"{slug}-hist-backup",
+            "Backup verificado das UBS com servidor local",
+            "número de UBS",
+            _months(trends["backup"]),
+            [("em_dia", "em dia", GREEN), ("atrasado", "atrasado", RED), ("sem_registro", "sem registro", GREY)],
+        ),
+        chart(
+            f"{slug}-hist-copia",
+            "Cópia fora do servidor",
+            "número de UBS",
+            _months(trends["copia_externa"]),
+            [
+                ("em_dia", "em dia", GREEN),
+                ("com_problema", "falhando, atrasada ou pendente", RED),
+                ("desativada_ou_sem_registro", "desativada ou sem registro", GREY),
+            ],
+        ),
+        chart(
+            f"{slug}-hist-restauracao",
+            "Teste de restauração",
+            "número de UBS",
+            _months(trends["restauracao"]),
+            [
+                ("ok", "ok", GREEN),
+                ("ok_contagem", "ok só na contagem", AMBER),
+                ("falha", "falhou", RED),
+                ("nunca", "nunca feito", GREY),
+            ],
+        ),
+        chart(
+            f"{slug}-hist-producao",
+            "Produção (atendimentos de todas as equipes)",
+            "atendimentos",
+            _months(production),
+            [("n", "atendimentos", BLUE)],
+        ),
+        chart(f"{slug}-hist-cds", "CDS por mês de produção", "unidades", _months(trends["cds"]["counts"]), cds),
     ]
-    return f'<ul class="detalhe">{"".join(items)}</ul>' if items else ""
 
 
-def _pendencies(rows):
-    out = ["<h2>Pendências por UBS</h2>"]
-    any_pend = False
-    for r in rows:
-        details = _details(r)
-        if not r["pendencias"] and not details:
-            continue
-        any_pend = any_pend or bool(r["pendencias"])
-        items = "".join(
-            f'<li{DUE_CLASS if p["due"] else ""} data-code="{e(p["code"])}" data-nt="{e(p["nt"])}">{e(p["msg"])}'
-            + (f' (<a href="{e(p["link"])}">detalhe</a>)' if p.get("link") else "")
-            + "</li>"
-            for p in r["pendencias"]
+def _production_by_month(rows):
+    """{month: {n: attendances of every team}} over the rows' 12 months (None where no UBS read its production)."""
+    months = next((r["production"]["months"] for r in rows if r["production"]["months"]), [])
+    out = {}
+    for m in months:
+        values = [t["months"][m]["produced"] for r in rows for t in r["production"]["teams"] if m in t["months"]]
+        out[m] = {"n": sum(values)} if any(r["production"]["teams"] for r in rows) else None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- the pages
+_ENVIRONMENTS = {}
+
+
+def environment(templates=None):
+    """The Jinja2 environment of the pages: ``templates`` (a directory) searched before the collection's own."""
+    key = templates or ""
+    if key not in _ENVIRONMENTS:
+        import jinja2
+
+        path = [templates, TEMPLATES] if templates else [TEMPLATES]
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(path),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
         )
-        listed = f"<ul>{items}</ul>" if items else '<p class="ok">Nenhuma pendência.</p>'
-        out.append(f'<div class="ubs"><h3>{e(r["ubs"])} (CNES {e(r["cnes"])})</h3>{listed}{details}</div>')
-    if not any_pend:
-        out.append('<p class="ok">Nenhuma pendência.</p>')
-    return "\n".join(out)
+        env.filters["dia"] = day_text
+        env.filters["mes"] = month_text
+        env.filters["milhar"] = lambda n: f"{n:,}".replace(",", ".") if isinstance(n, int) else n
+        _ENVIRONMENTS[key] = env
+    return _ENVIRONMENTS[key]
 
 
-def _hardening(rows):
-    """Per UBS with failing or unverifiable controls: the groups by the note's item, their counts, what to do and
-    the control ids (only here, never in the table or the pendencies)."""
-    out = ["<h2>Segurança por item da Nota Técnica</h2>"]
-    shown = False
-    for r in rows:
-        hardening = r.get("hardening") or {}
-        groups = hardening.get("groups") or []
-        if not groups:
-            continue
-        shown = True
-        mode = {"audit": "modo auditoria: nada foi alterado no servidor", "enforce": "modo enforce"}.get(
-            hardening.get("mode"), "modo não registrado"
-        )
-        lines = "".join(
-            f'<tr data-nt="{e(g["nt"])}" data-group="{e(g["concern"])}"><td>{e(g["item"])} ({e(g["nt"])})</td>'
-            f"<td>{e(g['label'])}</td><td>{len(g['failed'])}</td><td>{len(g['unverifiable'])}</td>"
-            f"<td>{e(g['action'])}</td><td>{e(', '.join(g['failed'] + g['unverifiable']))}</td></tr>"
-            for g in groups
-        )
-        out.append(
-            f'<div class="ubs" id="{e(hardening["link"])}"><h3>{e(r["ubs"])} (CNES {e(r["cnes"])}): {e(mode)}</h3>'
-            "<table><thead><tr><th>Item da Nota Técnica</th><th>Grupo</th><th>Falhas</th><th>Não verificáveis</th>"
-            f"<th>O que fazer</th><th>Controles</th></tr></thead><tbody>{lines}</tbody></table></div>"
-        )
-    if not shown:
-        out.append('<p class="ok">Nenhum controle de segurança falhando ou não verificável.</p>')
-    return "\n".join(out)
+def render(name, context, templates=None):
+    return environment(templates).get_template(name).render(**context)
 
 
-def _production(rows, prefix):
-    out = ["<h2>Produção por equipe (últimos 12 meses)</h2>"]
-    shown = False
-    for r in rows:
-        teams = r["production"]["teams"]
-        prev = r["previous_month"]
-        if not teams and not r["production"]["unavailable"]:
-            continue
-        shown = True
-        out.append(f'<div class="ubs"><h3>{e(r["ubs"])} (CNES {e(r["cnes"])})</h3>')
-        if r["production"]["unavailable"]:
-            out.append(f'<p class="empty">Produção não disponível: {e(r["production"]["unavailable"])}</p>')
-        if r["production"]["pending"]:
-            out.append(
-                f"<p>{r['production']['pending']} registro(s) da unidade ainda sem envio confirmado (12 meses)</p>"
-            )
-        if prev["month"]:
-            if prev["complete"]:
-                status = "completa"
-            elif prev["days_left"] is not None and prev["days_left"] < 0:
-                status = f"incompleta, prazo vencido há {-prev['days_left']} dia(s)"
-            else:
-                status = f"incompleta, faltam {prev['days_left']} dia(s) para o prazo"
-            out.append(f"<p>Produção de {e(prev['month'])} (prazo {e(day_text(prev['deadline']))}): {e(status)}</p>")
-        out.append('<div class="charts">')
-        out.extend(_production_chart(r, t, f"{prefix}-prod-{r['host']}-{j}") for j, t in enumerate(teams))
-        out.append("</div></div>")
-    if not shown:
-        out.append('<p class="empty">Nenhum dado de produção por equipe registrado nos servidores.</p>')
-    return "\n".join(out)
+def _common(model, names, up=""):
+    return {
+        "date": model["date"],
+        "index": up + "index.html",
+        "all_regions": up + names["regions"][ALL],
+        "all_regions_pdf": (up + names["pdfs"][ALL]) if ALL in names["pdfs"] else "",
+    }
 
 
-def _columns(model, region):
-    """The table's columns; the page of all regions starts with the region."""
-    if region["region"] != "todas":
-        return COLUMNS
-    labels = {r["region"]: r["label"] for r in model["regions"]}
-    return (("Região", "regiao", lambda r: labels.get(r["region"], r["region"])), *COLUMNS)
+def _history_note(history, regions):
+    days = sorted({d for r in regions for d in (history["days"].get(r) or {})})
+    return {
+        "days": len(days),
+        "since": days[0] if days else "",
+        "skipped": [s for s in history["skipped"] if s.split("/", 1)[0] in regions or "/" not in s],
+    }
 
 
-def region_page(model, region):
+def _pendency(p, detail_href):
+    link = p.get("link") or ""
+    return {
+        "code": p["code"],
+        "nt": p["nt"],
+        "due": p["due"],
+        "severity": SEVERITY_LABELS.get(p["severity"], p["severity"]),
+        "msg": p["msg"],
+        "href": (detail_href + link) if link.startswith("#") else link,
+    }
+
+
+def _model_history(model, history):
+    return history if history is not None else report_history.load(None, model, _today(model))
+
+
+def _today(model):
+    return datetime.date.fromisoformat(model["date"])
+
+
+def region_page(model, region, history=None, names=None, templates=None):
+    """The page of a region (GPMA) or, for ``region['region'] == 'todas'``, of all regions."""
+    names = names or links(model)
+    history = _model_history(model, history)
     rows = region["rows"]
-    title = f"Relatório e-SUS APS — {region['label']}"
-    body = [
-        f"<h1>{e(title)}</h1>",
-        f'<p class="meta">Data: {e(day_text(model["date"]))} · Gerado por sesdf.esus (Nota Técnica N.º 6/2022 - '
-        f"SES/SAIS/COAPS) · {len(rows)} UBS, {region['pendencies']} pendência(s), "
-        f"{region['due']} UBS com ação necessária</p>",
-    ]
-    if not rows:
-        body.append('<p class="empty">Nenhuma UBS desta região está no inventário: nada a relatar.</p>')
-        return _page(title, "\n".join(body))
     slug = region["region"]
-    body += [
-        '<div class="charts">',
-        _status_chart(rows, f"{slug}-situacao"),
-        _backup_chart(rows, f"{slug}-backup"),
-        "</div>",
-        "<h2>UBS</h2>",
-        _table(rows, _columns(model, region)),
-        _pendencies(rows),
-        _hardening(rows),
-        _production(rows, slug),
-    ]
-    return _page(title, "\n".join(body))
+    covered = [r["region"] for r in model["regions"]] if slug == ALL else [slug]
+    columns = COLUMNS
+    labels = {r["region"]: r["label"] for r in model["regions"]}
+    trends = report_history.region_trends(history, covered, _today(model))
+    production = _production_by_month(rows)
+    context = _common(model, names)
+    context.update(
+        title=f"Relatório e-SUS APS — {region['label']}",
+        region=region,
+        ubs_count=len(rows),
+        pendencies=region["pendencies"],
+        due=region["due"],
+        pdf=names["pdfs"].get(slug, ""),
+        charts=[_status_chart(rows, f"{slug}-situacao"), _backup_chart(rows, f"{slug}-backup")] if rows else [],
+        trends=_trend_charts(slug, trends, production) if rows else [],
+        history=_history_note(history, covered),
+        headers=[c[0] for c in columns],
+        widths={"UBS": "8%", "CNES": "5%", "Pendências": "6.5%"},
+        rows=[
+            {
+                # the page of all regions: a heading line where a region's rows begin
+                "group": labels.get(r["region"], r["region"])
+                if slug == ALL and (i == 0 or rows[i - 1]["region"] != r["region"])
+                else "",
+                "host": r["host"],
+                "ubs": r["ubs"],
+                "cnes": r["cnes"],
+                "href": names["ubs"][r["host"]],
+                "teams_href": names["equipes"][r["host"]],
+                "cells": _cells(r, columns, names["ubs"][r["host"]]),
+                "pendencies": [_pendency(p, names["ubs"][r["host"]]) for p in r["pendencias"]],
+                "confirmed": [m for m in r.get("manual_steps", []) if m["status"] == "confirmado"],
+                "rebuilds": r.get("rebuilds", []),
+                "checks": r.get("checks", []),
+                "production": [
+                    sum(t["months"][m]["produced"] for t in r["production"]["teams"] if m in t["months"])
+                    for m in r["production"]["months"]
+                ]
+                if r["production"]["teams"]
+                else [],
+                "production_note": r["production"]["unavailable"] or r["production"]["teams_unavailable"],
+            }
+            for i, r in enumerate(rows)
+        ],
+        months=list(production),
+        any_pendency=any(r["pendencias"] for r in rows),
+    )
+    return render("regiao.html.j2", context, templates)
 
 
-def all_page(model):
+def all_page(model, history=None, names=None, templates=None):
     region = {
-        "region": "todas",
+        "region": ALL,
         "label": "todas as regiões",
         "rows": model["rows"],
         "pendencies": len(model["pendencies"]),
         "due": sum(1 for r in model["rows"] if r["due"]),
     }
-    return region_page(model, region)
+    return region_page(model, region, history, names, templates)
 
 
-def _pdf_link(pdfs, region):
-    return f' (<a class="pdf" href="{e(pdfs[region])}">PDF</a>)' if region in pdfs else ""
+def _region_of(model, row):
+    return next((r for r in model["regions"] if r["region"] == row["region"]), {"label": row["region"]})
 
 
-def index_page(model, files, pdfs=None):
-    """``files``: region name -> file name of its page, plus 'todas'; ``pdfs`` likewise for the pages' PDFs."""
-    pdfs = pdfs or {}
-    title = "Relatórios e-SUS APS por Região de Saúde"
-    items = []
-    for region in model["regions"]:
-        href = files[region["region"]]
-        items.append(
-            f'<tr><td><a href="{e(href)}">{e(region["label"])}</a>{_pdf_link(pdfs, region["region"])}</td>'
-            f"<td>{len(region['rows'])}</td>"
-            f"<td{DUE_CLASS if region['due'] else ''}>{region['pendencies']}</td><td>{region['due']}</td></tr>"
+def ubs_page(model, row, history=None, names=None, templates=None):
+    """The page of one UBS: every concern, its pendencies, its manual steps, its security detail, its history."""
+    names = names or links(model)
+    history = _model_history(model, history)
+    trends = report_history.ubs_trends(history, row["region"], row["host"], _today(model))
+    region = _region_of(model, row)
+    pendencies = [_pendency(p, "") for p in row["pendencias"]]
+    concerns = []
+    for header, field, render_ in COLUMNS[2:-1]:
+        concerns.append(
+            {
+                "field": field,
+                "label": header,
+                "cls": cell_mark(row, field),
+                "text": render_(row),
+                "pendencies": [
+                    p for p, raw in zip(pendencies, row["pendencias"], strict=True) if raw["field"] == field
+                ],
+            }
         )
-    if not items:
-        items.append('<tr><td colspan="4" class="empty">Nenhuma região no inventário.</td></tr>')
-    body = (
-        f"<h1>{e(title)}</h1>\n"
-        f'<p class="meta">Data: {e(day_text(model["date"]))} · <a href="{e(files["todas"])}">Todas as regiões</a>'
-        f"{_pdf_link(pdfs, 'todas')}</p>\n"
-        "<table><thead><tr><th>Região</th><th>UBS</th><th>Pendências</th><th>UBS com ação necessária</th></tr>"
-        "</thead><tbody>\n" + "\n".join(items) + "\n</tbody></table>"
+    headers = {field: header for header, field, _r in COLUMNS if field}
+    grid = [
+        {
+            "label": headers[field],
+            "months": [_grid_cell(trends["grid"][field][m]) for m in trends["months"]],
+        }
+        for field in report_history.COLUMNS
+    ]
+    sev = [(s, SEVERITY_LABELS[s], SEVERITY_COLORS[s]) for s in SEVERITIES]
+    host_slug = re.sub(r"[^A-Za-z0-9_-]", "_", row["host"])
+    context = _common(model, names, "../")
+    hardening = row.get("hardening") or {}
+    context.update(
+        title=f"{row['ubs']} (CNES {row['cnes']})",
+        row=row,
+        region_label=region["label"],
+        region_href="../" + names["regions"].get(row["region"], names["regions"][ALL]),
+        teams_href="../" + names["equipes"][row["host"]],
+        concerns=concerns,
+        pendencies=pendencies,
+        waiting=[m for m in row.get("manual_steps", []) if m["status"] != "confirmado"],
+        confirmed=[m for m in row.get("manual_steps", []) if m["status"] == "confirmado"],
+        rebuilds=row.get("rebuilds", []),
+        checks=row.get("checks", []),
+        hardening_mode={"audit": "modo auditoria: nada foi alterado no servidor", "enforce": "modo enforce"}.get(
+            hardening.get("mode"), "modo não registrado"
+        ),
+        hardening_groups=hardening.get("groups") or [],
+        hardening_anchor=hardening.get("link") or f"seguranca-{row['host']}",
+        months=trends["months"],
+        grid=grid,
+        history_charts=[
+            chart(
+                f"{host_slug}-hist-pendencias",
+                "Pendências por gravidade",
+                "pendências",
+                _months(trends["pendencias"]),
+                sev,
+            ),
+            chart(
+                f"{host_slug}-hist-backup",
+                "Idade do último backup verificado",
+                "dias",
+                [(m, None if v is None else {"n": v}) for m, v in _months(trends["backup_age"])],
+                [("n", "dias", BLUE)],
+            ),
+        ],
+        cds_months=_cds_rows(trends["cds"]),
+        history=_history_note(history, [row["region"]]),
     )
-    return _page(title, body)
+    return render("ubs.html.j2", context, templates)
+
+
+def _grid_cell(counts):
+    """One month of one column on the UBS page: its mark (the worst of the month) and the days of each."""
+    if not counts:
+        return {"cls": "nodata", "text": "—"}
+    days = sum(counts.values())
+    for mark, cls, word in (("v", "due", "com ação"), ("a", "stale", "desatualizado")):
+        if counts[mark]:
+            return {"cls": cls, "text": f"{counts[mark]}/{days} d {word}"}
+    if counts["o"]:
+        return {"cls": "ok", "text": f"ok ({days} d)"}
+    return {"cls": "nodata", "text": "sem registro" if counts["-"] else "sem dado"}
+
+
+def _cds_rows(cds):
+    out = []
+    for month in cds["months"]:
+        counts = cds["counts"][month]
+        cls = ""
+        if counts:
+            cls = (
+                "due" if counts["atrasado"] else "stale" if counts["pendente"] + counts["enviado_com_atraso"] else "ok"
+            )
+        out.append(
+            {
+                "month": month,
+                "cls": cls,
+                "counts": None
+                if counts is None
+                else [{"status": s, "label": CDS_STATUSES[s], "n": counts[s]} for s in CDS_STATUSES if counts[s]],
+            }
+        )
+    return out
+
+
+def teams_page(model, row, history=None, names=None, templates=None):
+    """The page of a UBS's teams (GSAP): production per team (INE) per month, what is pending, the CDS."""
+    names = names or links(model)
+    history = _model_history(model, history)
+    production = row["production"]
+    host_slug = re.sub(r"[^A-Za-z0-9_-]", "_", row["host"])
+    trends = report_history.ubs_trends(history, row["region"], row["host"], _today(model))
+    teams = [
+        {
+            "ine": t["ine"],
+            "name": t["name"] or "sem nome",
+            "months": [t["months"][m]["produced"] for m in production["months"]],
+            "total": sum(t["months"][m]["produced"] for m in production["months"]),
+            "chart": chart(
+                f"{host_slug}-prod-{i}",
+                f"Produção de {t['name'] or 'equipe'} (INE {t['ine']})",
+                "atendimentos",
+                [
+                    (month_text(m)[:3] + month_text(m)[5:], {"n": t["months"][m]["produced"]})
+                    for m in production["months"]
+                ],
+                [("n", "atendimentos", BLUE)],
+            ),
+        }
+        for i, t in enumerate(production["teams"])
+    ]
+    context = _common(model, names, "../")
+    cds = row.get("cds") or {}
+    prev = row["previous_month"]
+    context.update(
+        title=f"Equipes de {row['ubs']} (CNES {row['cnes']})",
+        row=row,
+        region_label=_region_of(model, row)["label"],
+        region_href="../" + names["regions"].get(row["region"], names["regions"][ALL]),
+        ubs_href="../" + names["ubs"][row["host"]],
+        months=production["months"],
+        teams=teams,
+        unavailable=production["unavailable"],
+        teams_unavailable=production["teams_unavailable"],
+        units=[
+            {"cnes": u["cnes"], "months": [u["months"][m] for m in production["months"]]} for u in production["units"]
+        ],
+        lotes_pending=row.get("lotes_pending"),
+        pendencies=[
+            _pendency(p, "../" + names["ubs"][row["host"]])
+            for p in row["pendencias"]
+            if p["field"] in ("lotes", "cnes")
+        ],
+        cds={
+            "month": cds.get("month", ""),
+            "deadline": cds.get("deadline", ""),
+            "units": [dict(u, label=CDS_STATUSES[u["status"]]) for u in cds.get("units", [])],
+            "source": cds.get("source", ""),
+        },
+        previous=prev,
+        cds_months=_cds_rows(trends["cds"]),
+    )
+    return render("equipes.html.j2", context, templates)
+
+
+def index_page(model, files=None, pdfs=None, names=None, templates=None):
+    """The index: the day's regions with their pages and PDFs, and every UBS with its two pages."""
+    names = names or links(model)
+    if files is not None:
+        names = dict(names, regions=dict(names["regions"], **files), pdfs=pdfs or {})
+    labels = {r["region"]: r["label"] for r in model["regions"]}
+    context = _common(model, names)
+    context.update(
+        title="Relatórios e-SUS APS por Região de Saúde",
+        regions=[
+            {
+                "label": r["label"],
+                "href": names["regions"][r["region"]],
+                "pdf": names["pdfs"].get(r["region"], ""),
+                "ubs": len(r["rows"]),
+                "pendencies": r["pendencies"],
+                "due": r["due"],
+            }
+            for r in model["regions"]
+        ],
+        ubs=[
+            {
+                "region": labels.get(r["region"], r["region"]),
+                "ubs": r["ubs"],
+                "cnes": r["cnes"],
+                "href": names["ubs"][r["host"]],
+                "teams_href": names["equipes"][r["host"]],
+                "pendencies": len(r["pendencias"]),
+                "due": r["due"],
+            }
+            for r in model["rows"]
+        ],
+    )
+    return render("index.html.j2", context, templates)

@@ -19,6 +19,7 @@ import re
 from ansible_collections.sesdf.esus.plugins.module_utils import report_hardening, report_states
 from ansible_collections.sesdf.esus.plugins.module_utils.manual_steps import CONFIRMED, UNVERIFIABLE, check_text
 from ansible_collections.sesdf.esus.plugins.module_utils.report_states import (
+    CDS_STATUSES,
     CNES_METHODS,
     CNES_PENDING_METHODS,
     HARDENING_MODES,
@@ -888,6 +889,18 @@ def _lotes_state(record, row, pend):
     cds = _dict(lotes.get("deadline"))
     row["lotes_pending"] = pending_lotes if record["usable"] else None
     row["cds_deadline"] = iso_day(cds.get("deadline"))
+    units = [
+        {"cnes": _text(u.get("cnes"), "?"), "status": u["status"], "pending": _int(u.get("pending_records"), 0)}
+        for u in (_dict(u) for u in _list(cds.get("units")))
+        if u.get("status") in CDS_STATUSES
+    ]
+    # the CDS of the month the lotes job follows, per unit (the team pages and the history read it)
+    row["cds"] = {
+        "month": _text(cds.get("month")),
+        "deadline": iso_day(cds.get("deadline")),
+        "units": units,
+        "source": "lotes" if units else "",
+    }
     for unit in _list(cds.get("units")):
         if unit.get("status") in ("pendente", "atrasado"):
             pend.append(
@@ -1056,13 +1069,28 @@ def _production(row, pec, pend):
         for u in _list(production.get("units"))
         for m in months
     )
+    units = []
+    for unit in _list(production.get("units")):
+        per_month = _dict(_dict(unit).get("months"))
+        units.append(
+            {
+                "cnes": _text(_dict(unit).get("cnes"), "?"),
+                "months": {
+                    m: {k: _int(_dict(per_month.get(m)).get(k), 0) for k in ("produced", "sent", "pending")}
+                    for m in months
+                },
+            }
+        )
     unavailable = production.get("available") is False
     row["production"] = {
         "months": months,
         "teams": teams,
+        "units": units,
         "pending": unit_pending,
         "unavailable": _text(production.get("reason") or production.get("error"))
         or ("indisponível" if unavailable else ""),
+        # pec_info reads no team where this PEC's schema lacks what the per-team view needs (said, never guessed)
+        "teams_unavailable": _text(production.get("teams_unavailable")),
     }
     row["previous_month"] = {
         "month": _text(prev.get("month")),
@@ -1070,6 +1098,22 @@ def _production(row, pec, pend):
         "complete": prev.get("complete") if isinstance(prev.get("complete"), bool) else None,
         "days_left": _int(prev.get("days_left")),
     }
+    if not _dict(row.get("cds")).get("units") and prev.get("month"):
+        # no CDS record of the lotes job: the units of pec_info's previous month (sent on time, late, pending)
+        row["cds"] = {
+            "month": _text(prev.get("month")),
+            "deadline": iso_day(prev.get("deadline")),
+            "units": [
+                {
+                    "cnes": _text(_dict(u).get("cnes"), "?"),
+                    "status": _cds_status(_dict(u), _int(prev.get("days_left"))),
+                    "pending": _int(_dict(u).get("pending"), 0),
+                }
+                for u in _list(prev.get("units"))
+                if isinstance(_dict(u).get("complete"), bool)
+            ],
+            "source": "producao",
+        }
     if prev and prev.get("complete") is False and not any(p["code"] == "cds" for p in pend):
         days = _int(prev.get("days_left"), 0)
         late = days < 0
@@ -1083,6 +1127,14 @@ def _production(row, pec, pend):
                 CDS_NT,
             )
         )
+
+
+def _cds_status(unit, days_left):
+    """A unit's CDS status (report_states.CDS_STATUSES) from pec_info's previous month: complete on time, complete
+    late, or not complete before or after the deadline."""
+    if unit.get("complete") is True:
+        return "em_dia" if unit.get("on_time") is not False else "enviado_com_atraso"
+    return "atrasado" if days_left is not None and days_left < 0 else "pendente"
 
 
 # ---------------------------------------------------------------------------------------------------- fleet
@@ -1134,6 +1186,17 @@ def build(hosts, settings=None, today=None):
         "rows": rows,
         "pendencies": [dict(p, host=r["host"], ubs=r["ubs"]) for r in rows for p in r["pendencias"]],
     }
+
+
+def cell_mark(row, field):
+    """How a cell of the table is marked: ``due`` (red: action needed), ``stale`` (amber: a record out of date or
+    not taken) or ''. The pages and the history mark a cell the same way."""
+    if field and field in row.get("red_fields", ()):
+        return "due"
+    state = row.get("states", {}).get(field) if field else None
+    if state and (state["stale"] or state["error"]):
+        return "stale"
+    return ""
 
 
 def summary_lines(model):

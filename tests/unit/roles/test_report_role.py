@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -38,20 +39,25 @@ CAPABILITIES_STRICT = {
 }
 
 
-def run_report(tmp_path, hostvars, *extra):
+def run_report(tmp_path, hostvars, *extra, ok=True, publish=False):
     inventory = {"all": {"children": {"ubs": {"children": {"regiao_norte": {"hosts": {}}}}, "regiao_sul": {}}}}
     for name, variables in hostvars.items():
         inventory["all"]["children"]["ubs"]["children"]["regiao_norte"]["hosts"][name] = variables
     (tmp_path / "inventory.json").write_text(json.dumps(inventory))
     playbook = tmp_path / "report.yml"
+    # with report_publish, report_dir is the report role's own variable (as in playbooks/report.yml, where it is
+    # the role's default), not one every role sees
     playbook.write_text(
-        textwrap.dedent("""\
+        textwrap.dedent(f"""\
         - hosts: localhost
           gather_facts: false
           tasks:
             - ansible.builtin.include_role:
                 name: sesdf.esus.report
+              vars:
+                report_dir: {tmp_path / "out"}
     """)
+        + ("    - ansible.builtin.include_role:\n        name: sesdf.esus.report_publish\n" if publish else "")
     )
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"), ANSIBLE_NOCOLOR="1")
     bindir = os.path.dirname(sys.executable)
@@ -61,8 +67,7 @@ def run_report(tmp_path, hostvars, *extra):
             "-i",
             str(tmp_path / "inventory.json"),
             str(playbook),
-            "-e",
-            f"report_dir={tmp_path / 'out'}",
+            *(() if publish else ("-e", f"report_dir={tmp_path / 'out'}")),
             *extra,
         ],
         capture_output=True,
@@ -70,7 +75,7 @@ def run_report(tmp_path, hostvars, *extra):
         env=env,
         check=False,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (proc.returncode == 0) is ok, proc.stdout + proc.stderr
     return proc.stdout
 
 
@@ -128,7 +133,7 @@ def test_a_healthy_ubs_has_nothing_pending_but_its_restore_test(report):
 
 
 def test_every_pending_action_of_a_ubs_is_listed_in_portuguese(report):
-    html, rows, _out, _tmp = report
+    html, rows, _out, tmp = report
     codes = [p["code"] for p in rows["ubs-late"]["pendencias"] if p["code"] not in ("teste_restauracao", "sem_estado")]
     assert codes == ["backup", "hardening", "cds", "upgrade"]
     assert "backup diário do banco ausente ou atrasado" in html
@@ -139,8 +144,10 @@ def test_every_pending_action_of_a_ubs_is_listed_in_portuguese(report):
         "auditoria (nada foi alterado no servidor). firewall (1): o modo enforce aplica as regras do firewall "
         "(nftables). Para corrigir: rodar playbooks/harden.yml com hardening_mode=enforce"
     )
-    # the control's id only in the UBS's security detail, which the pendency links to
-    assert html.count("firewall_rules") == 1 and 'href="#seguranca-ubs-late">detalhe</a>' in html
+    # the control's id only in the security detail on the UBS's own page, which the pendency links to
+    (ubs_page,) = (tmp / "out").glob("detalhe-*/ubs-ubs-late.html")
+    assert "firewall_rules" not in html and ubs_page.read_text(encoding="utf-8").count("firewall_rules") == 1
+    assert re.search(r'href="detalhe-[0-9-]+/ubs-ubs-late\.html#seguranca-ubs-late">detalhe</a>', html)
     assert rows["ubs-late"]["states"]["hardening"]["cell"] == "modo auditoria: 20 ok, 1 falha(s)"
     assert "produção de 2026-10 (CNES 0010002): atrasado, 7 registro(s)" in html
 
@@ -186,6 +193,55 @@ def test_each_page_has_its_pdf_beside_it_unless_report_pdf_is_off(report, tmp_pa
     run_report(tmp_path, HOSTVARS, "-e", "report_pdf=false")
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == [n for n in names if not n.endswith(".pdf")]
+
+
+def test_the_history_of_the_day_is_kept_beside_the_pages_or_the_published_ones(report, tmp_path):
+    _html, _rows, _out, report_tmp = report
+    (kept,) = (report_tmp / "out" / "historico" / "regiao_norte").iterdir()
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}\.json\.gz", kept.name)
+    assert not (report_tmp / "out" / "historico" / "regiao_sul").exists(), "a region with no UBS has no history"
+    run_report(tmp_path, HOSTVARS, "-e", f"report_publish_dir={tmp_path / 'publicado'}/")
+    assert list((tmp_path / "publicado" / "historico" / "regiao_norte").iterdir())
+    assert not (tmp_path / "out" / "historico").exists()
+
+
+def test_the_pages_of_each_ubs_are_published_with_the_region_pages(tmp_path):
+    published = tmp_path / "publicado"
+    out = run_report(
+        tmp_path, HOSTVARS, "-e", f"report_publish_dir={published}", "-e", "report_pdf=false", publish=True
+    )
+    region = published / "regiao_norte"
+    (page,) = region.glob("relatorio-regiao_norte-*.html")
+    (folder,) = region.glob("detalhe-*")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{kind}-{host}.html" for host in HOSTVARS for kind in ("ubs", "equipes")
+    )
+    assert all((region / link).is_file() for link in re.findall(r'href="(detalhe-[^"#]+)', page.read_text()))
+    assert {oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {"0o644"}
+    assert oct(folder.stat().st_mode & 0o777) == "0o755"
+    assert (region / "index.html").is_file() and (published / "historico" / "regiao_norte").is_dir()
+    again = run_report(
+        tmp_path, HOSTVARS, "-e", f"report_publish_dir={published}", "-e", "report_pdf=false", publish=True
+    )
+    assert "changed=0" in again.splitlines()[-2], again
+    assert "Relatórios publicados em" in out
+
+
+def test_a_replaced_template_changes_the_wording_and_a_broken_one_fails_saying_where(tmp_path):
+    mine = tmp_path / "modelos"
+    mine.mkdir()
+    (mine / "regiao.html.j2").write_text(
+        '{% extends "base.html.j2" %}{% block body %}<h1>Painel da {{ region.label }}</h1>'
+        "{% for r in rows %}<p>{{ r.ubs }}</p>{% endfor %}{% endblock %}\n"
+    )
+    run_report(tmp_path, HOSTVARS, "-e", f"report_templates_dir={mine}", "-e", "report_pdf=false")
+    html, _rows = read_report(tmp_path)
+    assert "<h1>Painel da Região Norte</h1>" in html and "<p>UBS 1 Teste</p>" in html
+    (ubs_page,) = (tmp_path / "out").glob("detalhe-*/ubs-ubs-ok.html")
+    assert "Situação por assunto" in ubs_page.read_text(encoding="utf-8"), "the other templates are the role's"
+    (mine / "regiao.html.j2").write_text("{% extends 'base.html.j2' %}{% block body %}{{ nao_existe }}{% endblock %}")
+    out = run_report(tmp_path, HOSTVARS, "-e", f"report_templates_dir={mine}", "-e", "report_pdf=false", ok=False)
+    assert "a report template does not render (regiao.html.j2, line 1)" in out and "'nao_existe' is undefined" in out
 
 
 def test_check_mode_writes_nothing(tmp_path):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import datetime
+import os
+
+from ansible_collections.sesdf.esus.plugins.module_utils import report_history
 
 TODAY = datetime.date(2026, 12, 1)
 MONTHS = ["2025-12"] + [f"2026-{m:02d}" for m in range(1, 12)]
@@ -175,3 +178,77 @@ SETTINGS = {
     "backup_max_age_hours": 26,
     "regions": ["regiao_leste", "regiao_norte", "regiao_sul"],
 }
+
+
+def synthetic_fleet(count=200, region="regiao_norte"):
+    """``count`` UBS of one region, varied the same way on every call: some late backups, failing off-host copies,
+    drills never done, PECs below the target, unreachable servers, three to five teams each with a year of
+    production, and the CDS of the previous month per unit."""
+    hosts = []
+    for i in range(count):
+        pec = healthy_pec("4.2.8" if i % 9 == 4 else "4.5.2")
+        backup = pec["backup_status"]
+        if i % 7 == 3:
+            backup["last_success"], backup["age_hours"] = "2026-11-26T02:00:00Z", 110.0
+        if i % 11 == 5:
+            backup["offhost"]["state"] = "failed"
+        if i % 13 == 6:
+            backup["restore_drill"] = {"result": "never"}
+        cnes = f"{5300000 + i:07d}"
+        pec["state"]["lotes"]["data"]["deadline"]["units"] = [
+            {"cnes": cnes, "status": ("em_dia", "enviado_com_atraso", "pendente", "atrasado")[i % 4 if i % 5 else 0]}
+        ]
+        pec["production"]["teams"] = [
+            {
+                "ine": f"{1000000000 + i * 10 + t:010d}",
+                "name": f"ESF {t + 1}",
+                "months": {m: {"produced": 150 + (i * 7 + t * 31 + j * 13) % 200} for j, m in enumerate(MONTHS)},
+            }
+            for t in range(3 + i % 3)
+        ]
+        pec["production"]["units"] = [
+            {
+                "cnes": cnes,
+                "months": {
+                    m: {"produced": 400, "sent": 400 - (j == 11) * (i % 30), "pending": (j == 11) * (i % 30)}
+                    for j, m in enumerate(MONTHS)
+                },
+            }
+        ]
+        hosts.append(
+            host(
+                f"ubs-{region.removeprefix('regiao_')}-{i + 1:03d}",
+                region=region,
+                pec=None if i % 50 == 17 else pec,
+                group="ubs_inaptas" if i % 3 == 0 else "ubs_aptas",
+                ubs=f"UBS {region.removeprefix('regiao_').title()} {i + 1:03d}",
+                cnes=cnes,
+            )
+        )
+    return hosts
+
+
+def write_day(directory, region, day, entries):
+    folder = os.path.join(directory, region)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"{day}.json.gz"), "wb") as handle:
+        handle.write(report_history.encode(region, day, entries))
+
+
+def nightly_year(directory, model, today=TODAY, days=365, region="regiao_norte"):
+    """A year of nightly runs of ``model``'s region, each day a little different: the backup ages move, a
+    pendency comes and goes, the CDS month follows the calendar."""
+    base = {r["host"]: report_history.entry(r) for r in model["rows"] if r["region"] == region}
+    for back in range(days, 0, -1):
+        day = today - datetime.timedelta(days=back)
+        cds_month = report_history.month_keys(day, 1, offset=1)[0]
+        entries = {}
+        for i, (name, item) in enumerate(sorted(base.items())):
+            item = dict(item, b=(i + back) % 6, p=[(i + back) % 2, (i * back) % 3, back % 4])
+            if "c" in item:
+                item["c"] = {
+                    "m": cds_month,
+                    "u": dict.fromkeys(item["c"]["u"], ("em_dia", "atrasado")[(i + back) % 5 == 0]),
+                }
+            entries[name] = item
+        write_day(directory, region, day.isoformat(), entries)

@@ -201,9 +201,9 @@ def test_the_report_page_is_an_a4_landscape_pdf_a_with_every_ubs_and_every_font_
         "UBS 6 Sem Estado",
         "UBS 7 Estado Danificado",
     ):
-        assert f"{ubs} (CNES 00" in flat, ubs
-    assert "backup diário do banco ausente ou atrasado" in flat
-    assert "Produção por equipe (últimos 12 meses)" in flat and "Equipe São João" in flat
+        assert ubs in flat, ubs
+    assert "UBS 2 Backup Atrasado (CNES 0010002) • backup diário do banco ausente ou atrasado" in flat
+    assert "Últimos 12 meses" in flat and "Produção das equipes por UBS (últimos 12 meses)" in flat
 
 
 # ------------------------------------------------------------------------------------------ what goes wrong

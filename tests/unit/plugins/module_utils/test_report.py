@@ -512,7 +512,7 @@ def test_the_page_marks_due_cells_red_and_stale_ones(model):
 def test_the_page_is_self_contained_escaped_and_printable(model):
     page = report_html.all_page(model)
     assert "UBS 1 Saudável &amp; &lt;Cia&gt;" in page and "<Cia>" not in page
-    assert td(page, "ubs-velho", "regiao") == ("", "Região Sul")
+    assert '<tr class="grupo"><th colspan="15">Região Sul</th></tr>\n<tr data-host="ubs-velho">' in page
     assert "<script" not in page.lower() and not re.search(r"(src|href)=\"?https?:", page)
     assert "@media print" in page and '<html lang="pt-BR">' in page
 
@@ -553,12 +553,14 @@ def test_files_are_written_once_and_check_mode_writes_nothing(model, tmp_path):
     assert (
         report_output.write_files(dest, report_output.render_files(report_model.build(fleet(), SETTINGS, TODAY))) == []
     )
-    assert sorted(os.listdir(dest)) == sorted(files), "no temporary file left"
+    written = sorted(os.path.relpath(os.path.join(d, n), dest) for d, _s, names in os.walk(dest) for n in names)
+    assert written == sorted(files), "no temporary file left"
     assert oct(os.stat(os.path.join(dest, "index.html")).st_mode & 0o777) == "0o640"
     changed = fleet()
     changed[0]["pec"]["backup_status"]["age_hours"] = 30
     new = report_output.render_files(report_model.build(changed, SETTINGS, TODAY))
     assert report_output.write_files(dest, new, check_mode=True) == [
+        "detalhe-2026-12-01/ubs-ubs-saudavel.html",
         "index.html",
         "relatorio-regiao_norte-2026-12-01.csv",
         "relatorio-regiao_norte-2026-12-01.html",
@@ -566,7 +568,7 @@ def test_files_are_written_once_and_check_mode_writes_nothing(model, tmp_path):
         "relatorio-todas-2026-12-01.csv",
         "relatorio-todas-2026-12-01.html",
         "relatorio-todas-2026-12-01.json",
-    ]
+    ], "only the pages that show the UBS that changed"
 
 
 def test_with_pdf_each_page_has_its_pdf_beside_it_linked_from_the_index_and_a_rerun_rewrites_nothing(model, tmp_path):

@@ -1,6 +1,6 @@
-"""The report's pages opened in headless Chromium (Debian's ``chromium``, installed by ``make test``): what a
-manager's browser shows (DOM after parsing), that nothing is fetched from the network, and a screenshot kept in
-tests/output/ as an artifact."""
+"""The report's pages opened in headless Chromium (Debian's ``chromium``, installed by ``make deps``): what a
+manager's browser shows (DOM after parsing), that every page fits a 1366-pixel screen with every UBS, that nothing is
+fetched from the network, and screenshots kept in tests/output/ as artifacts."""
 
 from __future__ import annotations
 
@@ -11,27 +11,17 @@ import subprocess
 from html.parser import HTMLParser
 
 import pytest
-from report_fixtures import SETTINGS, TODAY, fleet
+from chromium_cdp import FLAGS, Browser
+from report_fixtures import SETTINGS, TODAY, fleet, synthetic_fleet
 
-from ansible_collections.sesdf.esus.plugins.module_utils import report_model, report_output
+from ansible_collections.sesdf.esus.plugins.module_utils import report_history, report_model, report_output
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (make deps installs it)")
 OUTPUT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "output")
+SCREEN = 1366
 # Requests the browser makes on its own (component updates, time, account checks), never from the page.
 BROWSER_OWN = ("clients2.google.com", "update.googleapis.com", "accounts.google.com", "redirector.gvt1.com")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--disable-features=Translate,OptimizationHints,MediaRouter",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
-]
 
 
 def browse(page, tmp_path, *extra):
@@ -84,11 +74,29 @@ def assert_bars_drawn_to_scale(bars):
         assert height == pytest.approx(value * top_height / (top_value or 1), abs=0.01), bars
 
 
+# The history of earlier runs of the region: the last night of October and of November.
+EARLIER = {
+    "2026-10-31": {"ubs-saudavel": [0, 1, 0], "ubs-backup": [1, 2, 0], "ubs-versao": [0, 0, 3]},
+    "2026-11-30": {"ubs-saudavel": [0, 0, 1], "ubs-backup": [0, 1, 0], "ubs-versao": [2, 0, 0]},
+}
+
+
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
     model = report_model.build(fleet(), SETTINGS, TODAY)
+    history_dir = tmp_path_factory.mktemp("historico")
+    for day, pendencies in EARLIER.items():
+        entries = {
+            r["host"]: dict(report_history.entry(r), p=pendencies[r["host"]])
+            for r in model["rows"]
+            if r["host"] in pendencies
+        }
+        folder = history_dir / "regiao_norte"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{day}.json.gz").write_bytes(report_history.encode("regiao_norte", day, entries))
+    history = report_history.load(str(history_dir), model, TODAY)
     dest = tmp_path_factory.mktemp("relatorios")
-    report_output.write_files(str(dest), report_output.render_files(model))
+    report_output.write_files(str(dest), report_output.render_files(model, history=history))
     return model, dest
 
 
@@ -108,40 +116,97 @@ def test_the_region_page_in_a_browser(pages, tmp_path):
     status = {drawn[0]: drawn[1] for drawn in dom.charts["regiao_norte-situacao"]}
     assert status == {"migrada": 0, "aguardando migração": 3, "inapta": 1, "sem classificação": 0}
     backup = {drawn[0]: drawn[1] for drawn in dom.charts["regiao_norte-backup"]}
-    assert backup == {"UBS 1 Saudável & <Cia>": 1, "UBS 2 Backup Atrasado": 4, "UBS 3 Versão Vencida": 1}
-    team = dom.charts["regiao_norte-prod-ubs-saudavel-0"]
-    assert [drawn[1] for drawn in team] == [100 + i * 10 for i in range(12)]
+    assert backup == {
+        "até 1 dia": 2,
+        "2 a 3 dias": 0,
+        "4 a 7 dias": 1,
+        "8 a 30 dias": 0,
+        "mais de 30 dias": 0,
+        "sem registro": 1,
+    }
+    # the 12 months: October and November from the history's last night of each, December from this run
+    pendencies = {drawn[0]: drawn[1] for drawn in dom.charts["regiao_norte-hist-pendencias"]}
+    assert pendencies["10/26: crítica"] == 1 and pendencies["10/26: alta"] == 3 and pendencies["10/26: média"] == 3
+    assert pendencies["11/26: crítica"] == 2 and pendencies["11/26: alta"] == 1 and pendencies["11/26: média"] == 1
+    assert pendencies["12/26: crítica"] == 1 and pendencies["12/26: alta"] == 3
+    assert not any(label.startswith("09/26") for label in pendencies), "no day recorded in September: no bar"
     for bars in dom.charts.values():
         assert_bars_drawn_to_scale(bars)
     assert not [u for u in dom.urls if re.match(r"https?:", u)] and not requested
 
 
-def test_the_index_links_every_region_and_the_screenshot_is_kept(pages, tmp_path):
-    dest = pages[1]
+def test_the_teams_page_shows_each_teams_production_per_month(pages, tmp_path):
+    _model, dest = pages
+    dom_text, _requested = browse(dest / "detalhe-2026-12-01" / "equipes-ubs-saudavel.html", tmp_path)
+    dom = Dom(dom_text)
+    assert [drawn[1] for drawn in dom.charts["ubs-saudavel-prod-0"]] == [100 + i * 10 for i in range(12)]
+    assert [drawn[1] for drawn in dom.charts["ubs-saudavel-prod-1"]] == [0] * 11 + [80]
+    for bars in dom.charts.values():
+        assert_bars_drawn_to_scale(bars)
+    assert 'data-ine="0000654321"' in dom_text and "Equipe São João" in dom_text
+    assert "enviado no prazo" in dom_text, "the CDS of the month, per unit"
+
+
+def test_every_page_fits_a_1366_pixel_screen_fetches_nothing_and_every_ubs_has_its_pages(pages, tmp_path):
+    model, dest = pages
+    html = sorted(p for p in dest.rglob("*.html"))
+    assert len(html) == 1 + 4 + 2 * len(model["rows"]), "index, 3 regions and all, two pages per UBS"
+    os.makedirs(OUTPUT, exist_ok=True)
+    shots = {
+        "index.html": "relatorio-indice.png",
+        "relatorio-regiao_norte-2026-12-01.html": "relatorio-regiao_norte.png",
+        "relatorio-todas-2026-12-01.html": "relatorio-todas.png",
+        "detalhe-2026-12-01/ubs-ubs-versao.html": "relatorio-ubs.png",
+        "detalhe-2026-12-01/equipes-ubs-saudavel.html": "relatorio-equipes.png",
+    }
+    with Browser(CHROMIUM, tmp_path / "profile") as browser:
+        for page in html:
+            name = str(page.relative_to(dest))
+            shot = os.path.abspath(os.path.join(OUTPUT, shots[name])) if name in shots else None
+            if shot and os.path.exists(shot):
+                os.unlink(shot)
+            seen = browser.open(f"file://{page}", width=SCREEN, screenshot=shot)
+            assert seen["scroll_width"] <= SCREEN, f"{name} is {seen['scroll_width']} pixels wide"
+            assert seen["requests"] == [f"file://{page}"], f"{name} asked for {seen['requests']}"
+            if shot:
+                with open(shot, "rb") as handle:
+                    assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    for r in model["rows"]:
+        ubs = (dest / "detalhe-2026-12-01" / f"ubs-{r['host']}.html").read_text(encoding="utf-8")
+        assert f"<title>{r['ubs'].replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}" in ubs
+        assert (dest / "detalhe-2026-12-01" / f"equipes-{r['host']}.html").exists()
+
+
+def test_the_pages_of_a_region_of_200_ubs_fit_the_screen_with_every_ubs(tmp_path):
+    model = report_model.build(synthetic_fleet(200), SETTINGS, TODAY)
+    dest = tmp_path / "relatorios"
+    report_output.write_files(str(dest), report_output.render_files(model))
+    with Browser(CHROMIUM, tmp_path / "profile") as browser:
+        for name in ("relatorio-regiao_norte-2026-12-01.html", "relatorio-todas-2026-12-01.html", "index.html"):
+            seen = browser.open(f"file://{dest / name}", width=SCREEN)
+            assert seen["scroll_width"] <= SCREEN, f"{name} is {seen['scroll_width']} pixels wide"
+    dom = Dom(browse(dest / "relatorio-regiao_norte-2026-12-01.html", tmp_path)[0])
+    assert sorted(dom.rows) == sorted(r["host"] for r in model["rows"]) and len(dom.rows) == 200
+
+
+def test_the_overflow_check_sees_a_page_wider_than_the_screen(tmp_path):
+    wide = tmp_path / "larga.html"
+    wide.write_text('<!DOCTYPE html><html><body><svg width="1800" height="20"></svg></body></html>')
+    with Browser(CHROMIUM, tmp_path / "profile") as browser:
+        assert browser.open(f"file://{wide}", width=SCREEN)["scroll_width"] > SCREEN
+
+
+def test_the_index_links_every_region_and_every_ubs_page(pages, tmp_path):
+    model, dest = pages
     dom = Dom(browse(dest / "index.html", tmp_path)[0])
-    assert sorted(dom.links) == sorted(
+    regions = [link for link in dom.links if link.startswith("relatorio-")]
+    assert sorted(regions) == sorted(
         f"relatorio-{r}-2026-12-01.html" for r in ("regiao_leste", "regiao_norte", "regiao_sul", "todas")
     )
+    assert {link for link in dom.links if link.startswith("detalhe-")} == {
+        f"detalhe-2026-12-01/{kind}-{r['host']}.html" for r in model["rows"] for kind in ("ubs", "equipes")
+    }
     assert all((dest / link).exists() for link in dom.links)
-    os.makedirs(OUTPUT, exist_ok=True)
-    shot = os.path.abspath(os.path.join(OUTPUT, "relatorio-todas.png"))
-    if os.path.exists(shot):
-        os.unlink(shot)
-    subprocess.run(
-        [
-            CHROMIUM,
-            *FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1600,2200",
-            f"--screenshot={shot}",
-            f"file://{dest / 'relatorio-todas-2026-12-01.html'}",
-        ],
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
-    with open(shot, "rb") as handle:
-        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_network_check_sees_a_page_that_fetches_something(tmp_path):
@@ -150,3 +215,5 @@ def test_the_network_check_sees_a_page_that_fetches_something(tmp_path):
     dom, requested = browse(bad, tmp_path)
     assert requested == {"http://exemplo.invalid/logo.png"}
     assert Dom(dom).urls == ["http://exemplo.invalid/logo.png"]
+    with Browser(CHROMIUM, tmp_path / "profile2") as browser:
+        assert "http://exemplo.invalid/logo.png" in browser.open(f"file://{bad}")["requests"]

@@ -70,17 +70,19 @@ def test_enforce_mode_says_what_is_left_to_do_by_hand():
     assert "pedir à CTINF que o autorize" in pend["NT-inapta-1"]["msg"]
 
 
-def test_no_raw_id_in_the_table_the_pendencies_or_the_csv_only_in_the_detail_each_once():
+def test_no_raw_id_in_the_table_the_pendencies_or_the_csv_only_in_the_ubs_security_detail_each_once():
     model = model_of(hardening("audit"))
     row = model["rows"][0]
     page = report_html.region_page(model, model["regions"][1])
-    table = page.split("<h2>Pendências por UBS</h2>")[0]
-    pendencies = page.split("<h2>Pendências por UBS</h2>")[1].split("<h2>Segurança por item da Nota Técnica</h2>")[0]
-    detail = page.split("<h2>Segurança por item da Nota Técnica</h2>")[1].split("<h2>Produção")[0]
+    ubs = report_html.ubs_page(model, row)
+    heading = '<h2 id="seguranca-ubs-h">Segurança por item da Nota Técnica</h2>'
+    concerns, detail = ubs.split(heading)[0], ubs.split(heading)[1].split("<h2>Histórico")[0]
     for control in IDS:
-        assert control not in table and control not in pendencies and control not in report_csv.render([row])
+        assert control not in page and control not in concerns and control not in report_csv.render([row])
         assert detail.count(control) == 1
-    assert pendencies.count('href="#seguranca-ubs-h">detalhe</a>') == 2 and 'id="seguranca-ubs-h"' in detail
+    # each pendency on the region's page links to the detail on the UBS's page; on that page, to its section
+    assert page.count('href="detalhe-2026-12-01/ubs-ubs-h.html#seguranca-ubs-h">detalhe</a>') == 2
+    assert concerns.count('href="#seguranca-ubs-h">detalhe</a>') == 2
     assert "modo auditoria: nada foi alterado no servidor" in detail
     lines = re.findall(r'<tr data-nt="([^"]+)" data-group="([^"]+)">(.*?)</tr>', detail)
     assert [(nt, group) for nt, group, _cells in lines] == [
@@ -90,7 +92,7 @@ def test_no_raw_id_in_the_table_the_pendencies_or_the_csv_only_in_the_detail_eac
         ("NT-inapta-2", "cis_time"),
     ]
     cis_time = lines[3][2]
-    assert "<td>0</td><td>1</td>" in cis_time and "não verificável neste servidor" in cis_time
+    assert '<td class="num">0</td><td class="num">1</td>' in cis_time and "não verificável neste servidor" in cis_time
 
 
 def test_a_record_written_before_the_findings_is_grouped_by_what_its_ids_tell():
@@ -115,7 +117,7 @@ def test_only_unverifiable_controls_are_no_pendency_but_are_in_the_detail():
     data = hardening("audit", [FINDINGS[-1]])
     model = model_of(data)
     assert hardening_pendencies(model) == {}
-    assert "cis_2.3.2.2" in report_html.region_page(model, model["regions"][1])
+    assert "cis_2.3.2.2" in report_html.ubs_page(model, model["rows"][0])
 
 
 def test_every_group_is_under_an_item_of_the_note_the_hardening_implements():

@@ -13,6 +13,7 @@ from report_fixtures import SETTINGS, TODAY, healthy_pec, host
 
 from ansible_collections.sesdf.esus.plugins.module_utils import report_model, report_output, report_states
 from ansible_collections.sesdf.esus.plugins.module_utils.pec_state import read_states, state_path, write_state
+from ansible_collections.sesdf.esus.plugins.module_utils.report_html import e
 
 NOW = datetime.datetime(2026, 12, 1, 9, 0, tzinfo=datetime.UTC)
 PRODUCED = NOW - datetime.timedelta(hours=5)
@@ -240,6 +241,10 @@ def test_a_bad_state_file_is_shown_as_such_for_its_ubs_and_the_others_render(
     assert [p["code"] for p in row["pendencias"]] == ["estado_" + status]
     assert all(s["status"] == "ok" for name, s in row["states"].items() if s["present"] and name != concern)
     assert_the_other_ubs_is_reported_as_usual(good, files)
+    # the UBS's own page marks that concern's line red and says what to do there
+    ubs = files["detalhe-2026-12-01/ubs-ubs-quebrada.html"]
+    line = ubs.split(f'<tr data-concern="{concern}">')[1].split("</tr>")[0]
+    assert f'<td class="due" data-field="{concern}">' in line and e(words) in line
     assert report_model.summary_lines(report_model.build([host("h")], SETTINGS, TODAY))
 
 
