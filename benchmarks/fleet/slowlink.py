@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A link shaped like an inapt UBS's, for make bench-fleet: a TCP proxy on the controller's loopback that delays
 every byte by a one-way latency and lets it through at a line rate, in both directions.
 

@@ -176,7 +176,7 @@ def chart(chart_id, title, unit, items, series, step=None, height=140, max_width
     """A bar chart, stacked when ``series`` has more than one: ``items`` = [(label, {series key: value} or None)],
     ``series`` = [(key, label, color)]. None draws no bar ("sem dado"). Every bar at the chart's one scale."""
     step = step or max(34, min(80, (max_width - 40) // max(1, len(items))))
-    bar = max(14, step - 14)
+    bar_width = max(14, step - 14)
     width = max(220, step * len(items) + 40)
     totals = [sum(v.get(k) or 0 for k, _l, _c in series) for _label, v in items if v is not None]
     top = max([*totals, 1])
@@ -184,7 +184,7 @@ def chart(chart_id, title, unit, items, series, step=None, height=140, max_width
     bars, texts = [], []
     for i, (label, values) in enumerate(items):
         x = 36 + i * step
-        middle = x + bar / 2
+        middle = x + bar_width / 2
         if values is None:
             texts.append({"x": middle, "y": height - 16, "text": "sem", "cls": "nodata"})
             texts.append({"x": middle, "y": height - 4, "text": "dado", "cls": "nodata"})
@@ -198,7 +198,7 @@ def chart(chart_id, title, unit, items, series, step=None, height=140, max_width
                     {
                         "x": x,
                         "y": y,
-                        "width": bar,
+                        "width": bar_width,
                         "height": h,
                         "fill": color,
                         "label": f"{label}: {name}" if len(series) > 1 else label,

@@ -18,9 +18,9 @@ description:
     repository, refused when it is another UBS's or the passphrase does not open it; C(mount) - the daily job's plain
     copies on a share mounted on the server) and brings the newest backup (or the newest of O(archive_date)) into
     O(work_dir) - the dump as a local archive with its sha256, the collection's state tree and what proves a restore.
-    An archive that cannot be read whole is skipped for the one before, and RV(fetch.skipped) says which and why. A
+    An archive that cannot be read whole is skipped for the one before, and C(fetch.skipped) says which and why. A
     fetch already done is reused.
-  - O(action=install) runs the PEC installer of the version the backup records (RV(fetch.pec_version)), found in
+  - O(action=install) runs the PEC installer of the version the backup records (C(fetch.pec_version)), found in
     O(installer_dir) (IT's share) and checked against O(installer_sha256) or that directory's C(SHA256SUMS), never a
     password on its command line. Nothing is run when the PEC is already at that version.
   - O(action=restore) restores the fetched dump into C(<db>_rebuild), compares its per-table row counts and

@@ -53,7 +53,7 @@ def ubs(tmp_path_factory):
     )
     os.makedirs("/run/sshd", exist_ok=True)  # the privilege separation directory sshd requires
     server = subprocess.Popen([SSHD, "-D", "-e", "-f", str(work / "sshd_config")], stderr=subprocess.PIPE, text=True)
-    for _ in range(100):
+    for _attempt in range(100):
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 break

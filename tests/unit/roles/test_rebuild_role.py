@@ -188,7 +188,9 @@ def listing(tmp_path, rc, stdout="", stderr="", cnes="0040004"):
     (tmp_path / "play" / "listing.yml").write_text(yaml.safe_dump(play))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_PYTHON_INTERPRETER=sys.executable)
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local"]
-    proc = subprocess.run([*cmd, str(tmp_path / "play" / "listing.yml")], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [*cmd, str(tmp_path / "play" / "listing.yml")], capture_output=True, text=True, env=env, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(out.read_text())
 

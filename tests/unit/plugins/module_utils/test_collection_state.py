@@ -214,8 +214,8 @@ def test_retention_takes_the_state_copy_with_its_backup(source, tmp_path):
     p = params(
         source, tmp_path / "b", keep_daily=1, keep_weekly=0, keep_min=1, state_copy=True, **server_state(tmp_path)
     )
-    first, _ = pb.backup_run(p, now=day(0))
-    second, _ = pb.backup_run(p, now=day(1))
+    first, _error = pb.backup_run(p, now=day(0))
+    second, _error = pb.backup_run(p, now=day(1))
     assert first["state_copy"]["path"] in second["retention"]["removed"]
     assert os.path.exists(second["state_copy"]["path"]) and not os.path.exists(first["state_copy"]["path"])
 
@@ -242,7 +242,7 @@ def test_a_tree_is_put_back_only_as_recorded_into_the_new_servers_roots(tmp_path
     archive.write_bytes(b"x")
     copy = cs.snapshot(str(archive), where, "zstd", cnes="0020002")
     tree = cs.extract_file(copy["path"], "zstd", str(tmp_path / "work"))
-    manifest, _ = cs.read_tree(tree)
+    manifest, _files = cs.read_tree(tree)
     new = {k: str(tmp_path / "new" / k) for k in ("state", "config", "facts")}
     os.makedirs(new["facts"])
     with open(os.path.join(new["facts"], "sesdf_esus_manual_steps.fact"), "w") as handle:
@@ -294,7 +294,7 @@ def test_borg_create_and_the_drill_read_the_dump_alone(tmp_path):
     repo = _borg.BorgRepo(str(tmp_path / "r"), str(secret), str(tmp_path / "base"), runner=runner)
     repo.create_from(["zstd"], "a", "2026-01-01T00:00:00", {}, paths=[cs.TREE], cwd="/w")
     repo.extract_to("a", ["pg_restore"], {})
-    (create, cwd), (extract, _) = runner.calls
+    (create, cwd), (extract, _extract_call) = runner.calls
     assert create[-2:] == ["-", cs.TREE] and cwd == "/w"
     assert extract[-1] == _borg.STDIN_NAME
 

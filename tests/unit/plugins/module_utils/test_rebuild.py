@@ -392,7 +392,7 @@ def test_the_installer_runs_only_with_the_sha256_it_was_published_with(tmp_path)
     jar = share / "eSUS-AB-PEC-5.5.28-Linux64.jar"
     jar.write_bytes(b"jar bytes")
     (share / "broken" / jar.name).write_bytes(b"other")
-    digest = subprocess.run(["sha256sum", str(jar)], capture_output=True, text=True).stdout.split()[0]
+    digest = subprocess.run(["sha256sum", str(jar)], capture_output=True, text=True, check=True).stdout.split()[0]
     (share / "SHA256SUMS").write_text(f"{'0' * 64}  broken/{jar.name}\n{digest}  {jar.name}\n")
     found = rb.installer(str(share), "5.5.28", "eSUS-AB-PEC-{version}-Linux64.jar")
     assert found["path"] == str(jar) and found["sha256"] == digest
