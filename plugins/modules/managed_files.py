@@ -149,6 +149,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+check_mode:
+  description:
+    - Whether this run only said what it would do (check mode, also when a task or an including task sets
+      C(check_mode), which C(ansible_check_mode) does not show); the next tasks can then skip what needs the files.
+  returned: always
+  type: bool
+  sample: false
 results:
   description: One result per entry, in the order given.
   returned: always
@@ -219,7 +226,12 @@ def main():
     )
     results = apply_entries(module.params["entries"], check_mode=module.check_mode)
     failed = [r["path"] for r in results if r["failed"]]
-    out = {"changed": any(r["changed"] for r in results), "results": results, "failed_entries": failed}
+    out = {
+        "changed": any(r["changed"] for r in results),
+        "results": results,
+        "failed_entries": failed,
+        "check_mode": module.check_mode,
+    }
     if module._diff:
         out["diff"] = [r["diff"] for r in results if r.get("diff")]
     else:  # a file's text is returned only when asked for (--diff)

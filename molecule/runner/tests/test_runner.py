@@ -199,7 +199,13 @@ def test_the_report_is_published_and_its_summary_handed_to_awx(inventory, awx_pl
     jt = next(t for t in AWX["awx_job_templates"] if t["playbook"] == "playbooks/report.yml")
     pdd = layout(work, "report-published", awx_extravars(jt, awx_plan, work))
     status, rc, events, _artifacts = launch(
-        pdd, inventory, work / "artifacts", "report-published", jt["playbook"], REGION
+        # the region's own inventory in AWX holds that region and the implicit localhost, where the report is written
+        pdd,
+        inventory,
+        work / "artifacts",
+        "report-published",
+        jt["playbook"],
+        f"{REGION}:localhost",
     )
     assert (status, rc) == ("successful", 0), [e.get("stdout") for e in events][-10:]
     summary = stats(events)["artifact_data"]["sesdf_esus_relatorio"]
